@@ -1,0 +1,86 @@
+"""Artefact files: one or more sections (a BloomIndex or TagSet per identifier kind)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import _core
+from ._core import BloomIndex, Key, TagSet
+
+Section = BloomIndex | TagSet
+
+
+@dataclass
+class Artefact:
+    """The sections of an artefact file, all made with one key.
+
+    >>> key = Key.from_bytes(bytes(range(32)))
+    >>> ids = BloomIndex(key, "cn_ric", capacity=100)
+    >>> phones = TagSet(key, "cn_mobile")
+    >>> art = Artefact([ids, phones])
+    >>> [type(s).__name__ for s in Artefact.from_bytes(art.to_bytes()).sections]
+    ['BloomIndex', 'TagSet']
+    """
+
+    sections: list[Section]
+    key_id: str = field(default="")
+    created: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.sections:
+            raise _core.PiMatchError("an artefact needs at least one section")
+        if not self.key_id:
+            self.key_id = self.sections[0].key_id
+        if not self.created:
+            self.created = max(s.created for s in self.sections)
+
+    def __iter__(self) -> Iterator[Section]:
+        return iter(self.sections)
+
+    def __len__(self) -> int:
+        return len(self.sections)
+
+    def get(self, kind: str, *, exact: bool | None = None) -> Section:
+        """The section for `kind`: a TagSet when `exact` is True, a BloomIndex when False,
+        whichever exists (the TagSet first) when None."""
+        found = [
+            s
+            for s in self.sections
+            if s.kind == kind and (exact is None or isinstance(s, TagSet) == exact)
+        ]
+        if not found:
+            have = ", ".join(f"{s.kind} ({type(s).__name__})" for s in self.sections)
+            raise KeyError(f"no {kind} section in this artefact; it has {have}")
+        found.sort(key=lambda s: not isinstance(s, TagSet))
+        return found[0]
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({s.kind for s in self.sections})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        _core.save_artefact(os.fspath(path), self.sections)
+
+    def to_bytes(self) -> bytes:
+        return _core.artefact_to_bytes(self.sections)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, key: Key | None = None) -> Artefact:
+        key_id, created, sections = _core.artefact_from_bytes(data, key=key)
+        return cls(sections, key_id, created)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, key: Key | None = None) -> Artefact:
+        key_id, created, sections = _core.load_artefact(os.fspath(path), key=key)
+        return cls(sections, key_id, created)
+
+
+def load(path: str | os.PathLike[str], *, key: Key | None = None) -> Section | Artefact:
+    """Open an artefact file. One section gives that BloomIndex or TagSet; several give an
+    `Artefact`. Large files are memory-mapped. Without `key` the result can be counted,
+    merged and compared; with it, also probed and extended (a key with another id raises
+    `KeyMismatchError`). Damaged or foreign files raise `FormatError`."""
+    art = Artefact.open(path, key=key)
+    return art.sections[0] if len(art.sections) == 1 else art

@@ -1,0 +1,462 @@
+//! Split-block Bloom filter in the Parquet SBBF layout: 256-bit blocks of eight 32-bit words,
+//! one bit per word chosen with the Parquet salts, so one insert or lookup touches one cache
+//! line per block. The block count is a power of two and the block index is the top bits of a
+//! 64-bit word of the tag, so halving a filter is OR-ing neighbouring blocks (`fold`).
+//!
+//! Bit positions from a 32-byte tag `t` (docs/FORMAT.md §4): for block j in 0..blocks_per_key,
+//! `h = u64::from_le_bytes(t[8 + 8j .. 16 + 8j])`, `block = h >> (64 - log2_blocks)` (0 when
+//! log2_blocks = 0), `x = h as u32`, and word i gets bit `(x * SALT[i]) >> 27` (wrapping u32).
+
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use super::error::{Error, Result};
+
+/// The Parquet SBBF salts.
+pub const SALT: [u32; 8] = [
+    0x47b6_137b,
+    0x4497_4d91,
+    0x8824_ad5b,
+    0xa2b7_289d,
+    0x7054_95c7,
+    0x2df1_424b,
+    0x9efc_4947,
+    0x5c6b_fb31,
+];
+pub const WORDS_PER_BLOCK: usize = 8;
+pub const BYTES_PER_BLOCK: usize = 32;
+/// 2^36 blocks = 2 TiB: far beyond any machine; refuses absurd headers before allocating.
+pub const MAX_LOG2_BLOCKS: u8 = 36;
+pub const MAX_BLOCKS_PER_KEY: u8 = 3;
+
+/// Filter words: owned, or borrowed from a memory-mapped file until first written.
+#[derive(Clone)]
+enum Words {
+    Owned(Vec<u32>),
+    Mapped {
+        map: Arc<Mmap>,
+        offset: usize,
+        len: usize,
+    },
+}
+
+#[derive(Clone)]
+pub struct Bloom {
+    words: Words,
+    log2_blocks: u8,
+    blocks_per_key: u8,
+}
+
+impl std::fmt::Debug for Bloom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bloom")
+            .field("log2_blocks", &self.log2_blocks)
+            .field("blocks_per_key", &self.blocks_per_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Bloom {
+    fn eq(&self, other: &Self) -> bool {
+        self.log2_blocks == other.log2_blocks
+            && self.blocks_per_key == other.blocks_per_key
+            && self.words() == other.words()
+    }
+}
+
+/// Expected false-positive rate of one lookup after `n` distinct inserts (Poisson block loads;
+/// each block's 8 words each get one of 32 bits per item). Exact enough for sizing.
+pub fn expected_fpr(n: f64, log2_blocks: u8, blocks_per_key: u8) -> f64 {
+    let blocks = (1u64 << log2_blocks) as f64;
+    let lambda = n * f64::from(blocks_per_key) / blocks;
+    let q = 31.0f64 / 32.0;
+    if lambda > 4096.0 {
+        // A block this loaded is full for any practical purpose; the sum below would be long.
+        return (1.0 - q.powf(lambda))
+            .powi(8)
+            .powi(i32::from(blocks_per_key));
+    }
+    // E[(1 - q^J)^8] over J ~ Poisson(lambda), summed directly (in log space, so large loads
+    // do not underflow) over lambda ± 12 sd.
+    let spread = 12.0 * lambda.sqrt() + 40.0;
+    let j_lo = (lambda - spread).max(0.0) as u64;
+    let j_hi = (lambda + spread) as u64;
+    let ln_lambda = lambda.ln();
+    let per_block: f64 = (j_lo..=j_hi)
+        .map(|j| {
+            let jf = j as f64;
+            let ln_pmf = if lambda > 0.0 {
+                -lambda + jf * ln_lambda - ln_factorial(j)
+            } else if j == 0 {
+                0.0
+            } else {
+                f64::NEG_INFINITY
+            };
+            ln_pmf.exp() * (1.0 - q.powf(jf)).powi(8)
+        })
+        .sum();
+    per_block.min(1.0).powi(i32::from(blocks_per_key))
+}
+
+/// ln(j!) exactly for small j, by Stirling's series beyond (error below 1e-12).
+fn ln_factorial(j: u64) -> f64 {
+    if j < 32 {
+        return (2..=j).map(|i| (i as f64).ln()).sum();
+    }
+    let x = j as f64;
+    x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln() + 1.0 / (12.0 * x)
+        - 1.0 / (360.0 * x * x * x)
+}
+
+/// Layout for `capacity` distinct items at false-positive rate `fpr`: the smallest
+/// power-of-two block count that meets the rate with 1, 2 or 3 blocks per item, fewer blocks
+/// per item on a tie (fewer cache lines per lookup). Two or three blocks per item need far
+/// fewer bits per item at low rates (docs/FORMAT.md §4 has the table).
+pub fn plan(capacity: u64, fpr: f64) -> Result<(u8, u8)> {
+    if !(fpr > 0.0 && fpr < 1.0) {
+        return Err(Error::Invalid(format!(
+            "fpr must be between 0 and 1 (exclusive), got {fpr}"
+        )));
+    }
+    if fpr < 1e-15 {
+        return Err(Error::Invalid(format!(
+            "fpr {fpr} is below 1e-15; use a TagSet for exact answers"
+        )));
+    }
+    let n = capacity.max(1) as f64;
+    let best = (1..=MAX_BLOCKS_PER_KEY)
+        .filter_map(|bpk| {
+            (0..=MAX_LOG2_BLOCKS)
+                .find(|&l2| expected_fpr(n, l2, bpk) <= fpr)
+                .map(|l2| (l2, bpk))
+        })
+        .min();
+    best.ok_or_else(|| {
+        Error::Invalid(format!(
+            "capacity {capacity} at fpr {fpr} needs a filter larger than 2 TiB"
+        ))
+    })
+}
+
+#[inline]
+fn block_and_mask_key(tag: &[u8; 32], j: usize, log2_blocks: u8) -> (usize, u32) {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&tag[8 + 8 * j..16 + 8 * j]);
+    let h = u64::from_le_bytes(b);
+    let block = if log2_blocks == 0 {
+        0
+    } else {
+        (h >> (64 - u32::from(log2_blocks))) as usize
+    };
+    (block, h as u32)
+}
+
+#[inline]
+fn bit(x: u32, i: usize) -> u32 {
+    1u32 << (x.wrapping_mul(SALT[i]) >> 27)
+}
+
+impl Bloom {
+    pub fn new(log2_blocks: u8, blocks_per_key: u8) -> Result<Bloom> {
+        check_layout(log2_blocks, blocks_per_key)?;
+        let n_words = (1usize << log2_blocks) * WORDS_PER_BLOCK;
+        Ok(Bloom {
+            words: Words::Owned(vec![0u32; n_words]),
+            log2_blocks,
+            blocks_per_key,
+        })
+    }
+
+    pub fn with_capacity(capacity: u64, fpr: f64) -> Result<Bloom> {
+        let (log2, bpk) = plan(capacity, fpr)?;
+        Bloom::new(log2, bpk)
+    }
+
+    /// Build from little-endian payload bytes (copied). The caller has checked the length.
+    pub fn from_le_bytes(log2_blocks: u8, blocks_per_key: u8, payload: &[u8]) -> Result<Bloom> {
+        check_layout(log2_blocks, blocks_per_key)?;
+        let want = (1usize << log2_blocks) * BYTES_PER_BLOCK;
+        if payload.len() != want {
+            return Err(Error::format(format!(
+                "Bloom payload is {} bytes, but 2^{log2_blocks} blocks need {want}",
+                payload.len()
+            )));
+        }
+        let words = payload
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok(Bloom {
+            words: Words::Owned(words),
+            log2_blocks,
+            blocks_per_key,
+        })
+    }
+
+    /// Borrow the payload from a memory map without reading it. `offset` must be 4-aligned.
+    pub fn from_mmap(
+        map: Arc<Mmap>,
+        offset: usize,
+        log2_blocks: u8,
+        blocks_per_key: u8,
+    ) -> Result<Bloom> {
+        check_layout(log2_blocks, blocks_per_key)?;
+        let len = (1usize << log2_blocks) * WORDS_PER_BLOCK;
+        let fits = offset
+            .checked_add(len * 4)
+            .is_some_and(|end| end <= map.len());
+        if !fits || offset % 4 != 0 || (map.as_ptr() as usize) % 4 != 0 {
+            return Err(Error::format("Bloom payload does not fit the mapped file"));
+        }
+        Ok(Bloom {
+            words: Words::Mapped { map, offset, len },
+            log2_blocks,
+            blocks_per_key,
+        })
+    }
+
+    pub fn words(&self) -> &[u32] {
+        match &self.words {
+            Words::Owned(v) => v,
+            Words::Mapped { map, offset, len } => {
+                // SAFETY: from_mmap checked that offset..offset+4*len lies inside the map and
+                // that the address is 4-aligned; the map is read-only and lives as long as
+                // the Arc we hold; every bit pattern is a valid u32; the file is little-endian
+                // and so is every supported target (see the compile_error in core/mod.rs).
+                unsafe { std::slice::from_raw_parts(map.as_ptr().add(*offset).cast::<u32>(), *len) }
+            }
+        }
+    }
+
+    /// Writable words; a mapped filter is copied into memory on first write.
+    fn words_mut(&mut self) -> &mut Vec<u32> {
+        if let Words::Mapped { .. } = self.words {
+            self.words = Words::Owned(self.words().to_vec());
+        }
+        match &mut self.words {
+            Words::Owned(v) => v,
+            Words::Mapped { .. } => unreachable!("converted to Owned just above"),
+        }
+    }
+
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.words, Words::Mapped { .. })
+    }
+
+    pub fn log2_blocks(&self) -> u8 {
+        self.log2_blocks
+    }
+
+    pub fn blocks_per_key(&self) -> u8 {
+        self.blocks_per_key
+    }
+
+    pub fn num_blocks(&self) -> u64 {
+        1u64 << self.log2_blocks
+    }
+
+    pub fn num_bits(&self) -> u64 {
+        self.num_blocks() * 256
+    }
+
+    /// Bits set per inserted item (before collisions).
+    pub fn bits_per_item(&self) -> u32 {
+        8 * u32::from(self.blocks_per_key)
+    }
+
+    pub fn byte_len(&self) -> usize {
+        self.words().len() * 4
+    }
+
+    pub fn insert_tag(&mut self, tag: &[u8; 32]) {
+        let (l2, bpk) = (self.log2_blocks, self.blocks_per_key);
+        let w = self.words_mut();
+        for j in 0..usize::from(bpk) {
+            let (block, x) = block_and_mask_key(tag, j, l2);
+            let blk = &mut w[block * WORDS_PER_BLOCK..(block + 1) * WORDS_PER_BLOCK];
+            for (i, word) in blk.iter_mut().enumerate() {
+                *word |= bit(x, i);
+            }
+        }
+    }
+
+    pub fn insert_tags(&mut self, tags: &[[u8; 32]]) {
+        for t in tags {
+            self.insert_tag(t);
+        }
+    }
+
+    #[inline]
+    pub fn contains_tag(&self, tag: &[u8; 32]) -> bool {
+        let w = self.words();
+        (0..usize::from(self.blocks_per_key)).all(|j| {
+            let (block, x) = block_and_mask_key(tag, j, self.log2_blocks);
+            let blk = &w[block * WORDS_PER_BLOCK..(block + 1) * WORDS_PER_BLOCK];
+            blk.iter()
+                .enumerate()
+                .all(|(i, word)| word & bit(x, i) != 0)
+        })
+    }
+
+    /// Number of set bits (parallel over chunks).
+    pub fn popcount(&self) -> u64 {
+        self.words()
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().map(|w| u64::from(w.count_ones())).sum::<u64>())
+            .sum()
+    }
+
+    /// Halve the block count `times` times by OR-ing neighbouring blocks. A folded filter holds
+    /// exactly the bits a filter of the smaller size would hold for the same items.
+    pub fn fold(&self, times: u8) -> Result<Bloom> {
+        if times > self.log2_blocks {
+            return Err(Error::Invalid(format!(
+                "cannot fold 2^{} blocks {times} times",
+                self.log2_blocks
+            )));
+        }
+        if times == 0 {
+            return Ok(self.clone());
+        }
+        let group = 1usize << times;
+        let src = self.words();
+        let new_log2 = self.log2_blocks - times;
+        let mut out = vec![0u32; (1usize << new_log2) * WORDS_PER_BLOCK];
+        out.par_chunks_mut(WORDS_PER_BLOCK)
+            .enumerate()
+            .for_each(|(b, dst)| {
+                for g in 0..group {
+                    let s = (b * group + g) * WORDS_PER_BLOCK;
+                    for (d, w) in dst.iter_mut().zip(&src[s..s + WORDS_PER_BLOCK]) {
+                        *d |= w;
+                    }
+                }
+            });
+        Ok(Bloom {
+            words: Words::Owned(out),
+            log2_blocks: new_log2,
+            blocks_per_key: self.blocks_per_key,
+        })
+    }
+
+    /// Bring two filters to the smaller of their sizes (folding the larger).
+    pub fn to_common_size<'a>(
+        a: &'a Bloom,
+        b: &'a Bloom,
+    ) -> Result<(std::borrow::Cow<'a, Bloom>, std::borrow::Cow<'a, Bloom>)> {
+        use std::borrow::Cow;
+        if a.blocks_per_key != b.blocks_per_key {
+            return Err(Error::Incompatible(format!(
+                "one index sets {} blocks per item and the other {}; they cannot be compared",
+                a.blocks_per_key, b.blocks_per_key
+            )));
+        }
+        Ok(match a.log2_blocks.cmp(&b.log2_blocks) {
+            std::cmp::Ordering::Equal => (Cow::Borrowed(a), Cow::Borrowed(b)),
+            std::cmp::Ordering::Greater => (
+                Cow::Owned(a.fold(a.log2_blocks - b.log2_blocks)?),
+                Cow::Borrowed(b),
+            ),
+            std::cmp::Ordering::Less => (
+                Cow::Borrowed(a),
+                Cow::Owned(b.fold(b.log2_blocks - a.log2_blocks)?),
+            ),
+        })
+    }
+
+    /// OR-union; filters of different sizes are folded to the smaller size first.
+    pub fn union(&self, other: &Bloom) -> Result<Bloom> {
+        let (a, b) = Bloom::to_common_size(self, other)?;
+        let mut out = a.into_owned();
+        let src = b.words();
+        out.words_mut()
+            .par_chunks_mut(1 << 14)
+            .zip(src.par_chunks(1 << 14))
+            .for_each(|(d, s)| {
+                for (x, y) in d.iter_mut().zip(s) {
+                    *x |= y;
+                }
+            });
+        Ok(out)
+    }
+
+    /// Popcount of the OR of two same-size filters, without building it.
+    pub fn union_popcount(a: &Bloom, b: &Bloom) -> u64 {
+        a.words()
+            .par_chunks(1 << 14)
+            .zip(b.words().par_chunks(1 << 14))
+            .map(|(x, y)| {
+                x.iter()
+                    .zip(y)
+                    .map(|(p, q)| u64::from((p | q).count_ones()))
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
+    /// Payload bytes, little-endian.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        let w = self.words();
+        let mut out = Vec::with_capacity(w.len() * 4);
+        for x in w {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out
+    }
+}
+
+fn check_layout(log2_blocks: u8, blocks_per_key: u8) -> Result<()> {
+    if log2_blocks > MAX_LOG2_BLOCKS {
+        return Err(Error::format(format!(
+            "Bloom block count 2^{log2_blocks} is above the limit 2^{MAX_LOG2_BLOCKS}"
+        )));
+    }
+    if blocks_per_key == 0 || blocks_per_key > MAX_BLOCKS_PER_KEY {
+        return Err(Error::format(format!(
+            "Bloom blocks per key must be 1 to {MAX_BLOCKS_PER_KEY}, got {blocks_per_key}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(i: u64) -> [u8; 32] {
+        // Spread test tags with SHA-256 so positions look random.
+        use sha2::Digest;
+        sha2::Sha256::digest(i.to_le_bytes()).into()
+    }
+
+    #[test]
+    fn no_false_negatives_and_fold_matches_small_build() {
+        let mut big = Bloom::new(10, 2).unwrap();
+        let mut small = Bloom::new(7, 2).unwrap();
+        for i in 0..2000 {
+            big.insert_tag(&tag(i));
+            small.insert_tag(&tag(i));
+        }
+        for i in 0..2000 {
+            assert!(big.contains_tag(&tag(i)));
+        }
+        assert_eq!(big.fold(3).unwrap(), small);
+        assert_eq!(big.union(&small).unwrap(), small);
+    }
+
+    #[test]
+    fn plan_meets_target_and_rejects_nonsense() {
+        let (l2, bpk) = plan(1_000_000, 1e-6).unwrap();
+        assert_eq!((l2, bpk), (17, 3));
+        assert!(expected_fpr(1e6, l2, bpk) <= 1e-6);
+        assert!(expected_fpr(1e6, l2 - 1, bpk) > 1e-6);
+        assert!(plan(10, 0.0).is_err());
+        assert!(plan(10, 1.0).is_err());
+        assert!(plan(10, f64::NAN).is_err());
+        assert!(plan(u64::MAX, 1e-9).is_err());
+        assert!(Bloom::new(MAX_LOG2_BLOCKS + 1, 1).is_err());
+        assert!(Bloom::new(3, 0).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Bulk canonicalise + tag over any column of values, in parallel chunks. Results do not
+//! depend on the number of threads: every item is a pure function of its value.
+
+use rayon::prelude::*;
+
+use super::canon::{canonicalize_bytes_into, canonicalize_into, Kind, Reason};
+use super::key::Prf;
+
+/// One value of a column, borrowed from wherever the column lives (Arrow buffers, a packed
+/// copy of a Python list, a numpy array decoded on the fly).
+pub enum Item<'a> {
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    /// A null / None: a missing value.
+    Null,
+    /// Something that is not text (a Python int in a list, say).
+    NotText,
+}
+
+pub trait Values: Sync {
+    fn len(&self) -> usize;
+    /// `i < len()`. `scratch` lets sources that must decode (numpy UCS-4) avoid allocation.
+    fn with_item<R>(&self, i: usize, scratch: &mut String, f: impl FnOnce(Item<'_>) -> R) -> R;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<S: AsRef<str> + Sync> Values for [S] {
+    fn len(&self) -> usize {
+        <[S]>::len(self)
+    }
+    fn with_item<R>(&self, i: usize, _: &mut String, f: impl FnOnce(Item<'_>) -> R) -> R {
+        f(Item::Str(self[i].as_ref()))
+    }
+}
+
+/// Values packed into one buffer (what the binding layer makes from a Python list, so the
+/// GIL can be released while the bytes are processed).
+#[derive(Default)]
+pub struct Packed {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    flags: Vec<u8>,
+}
+
+const P_STR: u8 = 0;
+const P_BYTES: u8 = 1;
+const P_NULL: u8 = 2;
+const P_NOT_TEXT: u8 = 3;
+
+impl Packed {
+    pub fn with_capacity(items: usize, bytes: usize) -> Packed {
+        Packed {
+            buf: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(items),
+            flags: Vec::with_capacity(items),
+        }
+    }
+    fn push(&mut self, flag: u8, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        self.ends.push(self.buf.len());
+        self.flags.push(flag);
+    }
+    pub fn push_str(&mut self, s: &str) {
+        self.push(P_STR, s.as_bytes());
+    }
+    pub fn push_bytes(&mut self, b: &[u8]) {
+        self.push(P_BYTES, b);
+    }
+    pub fn push_null(&mut self) {
+        self.push(P_NULL, b"");
+    }
+    pub fn push_not_text(&mut self) {
+        self.push(P_NOT_TEXT, b"");
+    }
+}
+
+impl Values for Packed {
+    fn len(&self) -> usize {
+        self.flags.len()
+    }
+    fn with_item<R>(&self, i: usize, _: &mut String, f: impl FnOnce(Item<'_>) -> R) -> R {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let b = &self.buf[start..self.ends[i]];
+        match self.flags[i] {
+            // Pushed from a &str, so valid UTF-8; checked again rather than trusted.
+            P_STR => match std::str::from_utf8(b) {
+                Ok(s) => f(Item::Str(s)),
+                Err(_) => f(Item::NotText),
+            },
+            P_BYTES => f(Item::Bytes(b)),
+            P_NULL => f(Item::Null),
+            _ => f(Item::NotText),
+        }
+    }
+}
+
+/// Scratch buffers for one worker.
+#[derive(Default)]
+pub struct Scratch {
+    decode: String,
+    out: String,
+    tmp: String,
+}
+
+/// Canonicalise item `i` into `s.out`; 0 on success, else the reason code.
+#[inline]
+fn canon_one<V: Values + ?Sized>(kind: Kind, values: &V, i: usize, s: &mut Scratch) -> u8 {
+    let Scratch { decode, out, tmp } = s;
+    let r = values.with_item(i, decode, |item| match item {
+        Item::Str(v) => canonicalize_into(kind, v, out, tmp),
+        Item::Bytes(v) => canonicalize_bytes_into(kind, v, out, tmp),
+        Item::Null => Err(Reason::Empty),
+        Item::NotText => Err(Reason::NotText),
+    });
+    match r {
+        Ok(()) => 0,
+        Err(reason) => reason.code(),
+    }
+}
+
+/// Items per parallel task: large enough to amortise scheduling, small enough to balance.
+const TASK: usize = 2048;
+/// Items per chunk handed to the sink: bounds the memory of tags in flight (32 B each).
+pub const CHUNK: usize = 1 << 18;
+/// Below this many items the work is done on the calling thread.
+const PARALLEL_MIN: usize = 4096;
+
+/// Canonicalise and tag every value, calling `sink(start, codes, tags)` for consecutive chunks
+/// in order. `codes[i]` is 0 when `tags[i]` is valid, else the reason code (tag zeroed).
+pub fn tag_chunks<V, F>(kind: Kind, prf: &Prf, values: &V, mut sink: F)
+where
+    V: Values + ?Sized,
+    F: FnMut(usize, &[u8], &[[u8; 32]]),
+{
+    let n = values.len();
+    let mut codes = vec![0u8; CHUNK.min(n)];
+    let mut tags = vec![[0u8; 32]; CHUNK.min(n)];
+    let mut start = 0;
+    while start < n {
+        let len = CHUNK.min(n - start);
+        let (c, t) = (&mut codes[..len], &mut tags[..len]);
+        let work = |base: usize, c: &mut [u8], t: &mut [[u8; 32]]| {
+            let mut s = Scratch::default();
+            for (j, (code, tag)) in c.iter_mut().zip(t.iter_mut()).enumerate() {
+                *code = canon_one(kind, values, base + j, &mut s);
+                *tag = if *code == 0 {
+                    prf.tag(s.out.as_bytes())
+                } else {
+                    [0u8; 32]
+                };
+            }
+        };
+        if len < PARALLEL_MIN {
+            work(start, c, t);
+        } else {
+            c.par_chunks_mut(TASK)
+                .zip(t.par_chunks_mut(TASK))
+                .enumerate()
+                .for_each(|(k, (c, t))| work(start + k * TASK, c, t));
+        }
+        sink(start, c, t);
+        start += len;
+    }
+}
+
+/// Canonical strings (None where rejected) and reason codes (0 = ok).
+pub fn canonicalize_all<V: Values + ?Sized>(
+    kind: Kind,
+    values: &V,
+) -> (Vec<Option<String>>, Vec<u8>) {
+    let n = values.len();
+    let one = |i: usize, s: &mut Scratch| {
+        let code = canon_one(kind, values, i, s);
+        ((code == 0).then(|| s.out.clone()), code)
+    };
+    if n < PARALLEL_MIN {
+        let mut s = Scratch::default();
+        (0..n).map(|i| one(i, &mut s)).unzip()
+    } else {
+        (0..n)
+            .into_par_iter()
+            .with_min_len(TASK)
+            .map_init(Scratch::default, |s, i| one(i, s))
+            .unzip()
+    }
+}
+
+/// Reason counts indexed by code (index 0 counts valid values).
+pub fn tally(codes: &[u8], counts: &mut [u64; 256]) {
+    for &c in codes {
+        counts[usize::from(c)] += 1;
+    }
+}

@@ -1,0 +1,537 @@
+//! Versioned canonicalisers for each identifier kind (rules in docs/FORMAT.md §2 and
+//! ../shared/IDENTIFIERS.md). A canonicaliser either writes the one canonical string of a value
+//! or names why the value cannot be used; it never guesses (an Excel-mangled `1.10105E+17` is
+//! reported, not repaired).
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Identifier kinds. The numeric codes are part of the file format: never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Kind {
+    CnRic = 1,
+    CnMobile = 2,
+    Email = 3,
+    BankCard = 4,
+    Raw = 5,
+}
+
+pub const ALL_KINDS: [Kind; 5] = [
+    Kind::CnRic,
+    Kind::CnMobile,
+    Kind::Email,
+    Kind::BankCard,
+    Kind::Raw,
+];
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::CnRic => "cn_ric",
+            Kind::CnMobile => "cn_mobile",
+            Kind::Email => "email",
+            Kind::BankCard => "bank_card",
+            Kind::Raw => "raw",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        ALL_KINDS.iter().copied().find(|k| k.name() == name)
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Kind> {
+        ALL_KINDS.iter().copied().find(|k| k.code() == code)
+    }
+
+    /// Version of this kind's canonicaliser. A change to the rules that can change any
+    /// canonical output bumps it; the version is part of the key derivation and the file
+    /// header, so artefacts made under different rules never silently mix.
+    pub fn canon_version(self) -> u16 {
+        1
+    }
+}
+
+/// Why a value was not used. Codes are stable (Python sees them as `REASONS[code]`); 0 means ok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Reason {
+    /// Empty or only white space.
+    Empty = 1,
+    /// A placeholder for "no value": `-`, `--`, `NULL`, `\N`, `无`, `N/A`...
+    Placeholder = 2,
+    /// Not text: bytes that are not UTF-8, or a non-string object.
+    NotText = 3,
+    /// A character that cannot occur in this kind.
+    BadChar = 4,
+    BadLength = 5,
+    BadChecksum = 6,
+    /// The birth date inside an ID number is not a real date in 1900–2099.
+    BadDate = 7,
+    /// The first two digits of an ID number are not a province-level code.
+    BadRegion = 8,
+    /// A mobile number that does not start 13–19 (or a foreign country code).
+    BadPrefix = 9,
+    /// An e-mail address without exactly one `@` and a dotted domain.
+    BadFormat = 10,
+    /// A number Excel turned into scientific notation (`1.10105E+17`): digits are lost.
+    ExcelScientific = 11,
+}
+
+pub const ALL_REASONS: [Reason; 11] = [
+    Reason::Empty,
+    Reason::Placeholder,
+    Reason::NotText,
+    Reason::BadChar,
+    Reason::BadLength,
+    Reason::BadChecksum,
+    Reason::BadDate,
+    Reason::BadRegion,
+    Reason::BadPrefix,
+    Reason::BadFormat,
+    Reason::ExcelScientific,
+];
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Empty => "empty",
+            Reason::Placeholder => "placeholder",
+            Reason::NotText => "not_text",
+            Reason::BadChar => "bad_char",
+            Reason::BadLength => "bad_length",
+            Reason::BadChecksum => "bad_checksum",
+            Reason::BadDate => "bad_date",
+            Reason::BadRegion => "bad_region",
+            Reason::BadPrefix => "bad_prefix",
+            Reason::BadFormat => "bad_format",
+            Reason::ExcelScientific => "excel_scientific",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Reason> {
+        ALL_REASONS.iter().copied().find(|r| r.code() == code)
+    }
+
+    /// Missing values (empty, placeholder) are counted apart from invalid ones.
+    pub fn is_missing(self) -> bool {
+        matches!(self, Reason::Empty | Reason::Placeholder)
+    }
+}
+
+/// Tokens that stand for "no value" in seized data, compared after NFKC and trimming,
+/// ignoring ASCII case.
+const PLACEHOLDERS: [&str; 9] = ["-", "--", "---", "null", "\\n", "无", "n/a", "#n/a", "none"];
+
+fn is_placeholder(s: &str) -> bool {
+    s.len() <= 4 && PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(s))
+}
+
+/// Zero-width and byte-order characters that survive NFKC and are invisible in every viewer.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
+fn is_dash(c: char) -> bool {
+    matches!(
+        c,
+        '-' | '\u{2010}'
+            | '\u{2011}'
+            | '\u{2012}'
+            | '\u{2013}'
+            | '\u{2014}'
+            | '\u{2015}'
+            | '\u{2212}'
+    )
+}
+
+/// NFKC then trim, repeated until stable so that the canonical form is idempotent.
+fn nfkc_trim(input: &str, out: &mut String) {
+    out.clear();
+    if input.is_ascii() {
+        out.push_str(input.trim());
+        return;
+    }
+    out.extend(input.nfkc());
+    loop {
+        let trimmed = out.trim();
+        if trimmed.len() == out.len() {
+            return;
+        }
+        let again: String = trimmed.nfkc().collect();
+        *out = again;
+    }
+}
+
+/// Excel's rendering of a long number: `1.10105E+17`, `1.38E10`, `4E+18`.
+fn is_excel_scientific(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(e) = b.iter().position(|&c| c == b'e' || c == b'E') else {
+        return false;
+    };
+    let (mant, exp) = (&b[..e], &b[e + 1..]);
+    let exp = exp.strip_prefix(b"+").unwrap_or(exp);
+    let mant_ok = match mant {
+        [d] => d.is_ascii_digit(),
+        [d, b'.', rest @ ..] => {
+            d.is_ascii_digit() && !rest.is_empty() && rest.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    };
+    mant_ok && !exp.is_empty() && exp.len() <= 2 && exp.iter().all(u8::is_ascii_digit)
+}
+
+/// Common first steps: normalise, then classify empty / placeholder / Excel-mangled.
+fn prelude(input: &str, buf: &mut String, numeric: bool) -> Result<(), Reason> {
+    nfkc_trim(input, buf);
+    if buf.is_empty() {
+        return Err(Reason::Empty);
+    }
+    if is_placeholder(buf) {
+        return Err(Reason::Placeholder);
+    }
+    if numeric && is_excel_scientific(buf) {
+        return Err(Reason::ExcelScientific);
+    }
+    Ok(())
+}
+
+/// Canonicalise `input` as `kind` into `out` (cleared first). On error `out` is unspecified.
+/// `scratch` is a reusable buffer so bulk callers allocate nothing per item.
+pub fn canonicalize_into(
+    kind: Kind,
+    input: &str,
+    out: &mut String,
+    scratch: &mut String,
+) -> Result<(), Reason> {
+    match kind {
+        Kind::CnRic => cn_ric(input, out, scratch),
+        Kind::CnMobile => cn_mobile(input, out, scratch),
+        Kind::Email => email(input, out, scratch),
+        Kind::BankCard => bank_card(input, out, scratch),
+        Kind::Raw => raw(input, out),
+    }
+}
+
+/// Convenience wrapper for single values and tests.
+pub fn canonicalize(kind: Kind, input: &str) -> Result<String, Reason> {
+    let (mut out, mut scratch) = (String::new(), String::new());
+    canonicalize_into(kind, input, &mut out, &mut scratch).map(|()| out)
+}
+
+/// Bytes must be UTF-8; anything else is `not_text` (decoding belongs to the reader, which
+/// knows the file's encoding).
+pub fn canonicalize_bytes_into(
+    kind: Kind,
+    input: &[u8],
+    out: &mut String,
+    scratch: &mut String,
+) -> Result<(), Reason> {
+    match std::str::from_utf8(input) {
+        Ok(s) => canonicalize_into(kind, s, out, scratch),
+        Err(_) => Err(Reason::NotText),
+    }
+}
+
+// ---- cn_ric ------------------------------------------------------------------------------
+
+/// Province-level codes of GB/T 2260 plus 71 (Taiwan) and the residence-permit codes 81–83.
+const PROVINCES: [u8; 35] = [
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
+];
+
+const RIC_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const RIC_CHECK: [u8; 11] = *b"10X98765432";
+
+/// ISO 7064 MOD 11-2 check character of the first 17 digits.
+pub fn ric_check_char(first17: &[u8]) -> u8 {
+    let sum: u32 = first17
+        .iter()
+        .zip(RIC_WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    RIC_CHECK[(sum % 11) as usize]
+}
+
+fn is_real_date(year: u32, month: u32, day: u32) -> bool {
+    if !(1900..=2099).contains(&year) || !(1..=12).contains(&month) || day == 0 {
+        return false;
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    day <= days
+}
+
+fn digits_value(d: &[u8]) -> u32 {
+    d.iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
+}
+
+fn cn_ric(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+    prelude(input, buf, true)?;
+    let mut id = [0u8; 18];
+    let mut n = 0usize;
+    let mut bad_char = false;
+    for c in buf.chars() {
+        if c.is_whitespace() || is_dash(c) || is_invisible(c) {
+            continue;
+        }
+        let b = match c {
+            '0'..='9' | 'X' => c as u8,
+            'x' => b'X',
+            _ => {
+                bad_char = true;
+                continue;
+            }
+        };
+        if n < id.len() {
+            id[n] = b;
+        }
+        n += 1;
+    }
+    if bad_char {
+        return Err(Reason::BadChar);
+    }
+    if n != 15 && n != 18 {
+        return Err(Reason::BadLength);
+    }
+    let id = &mut id[..n];
+    // X is only ever the check character of an 18-character number.
+    let body = if n == 18 { &id[..17] } else { &id[..] };
+    if body.contains(&b'X') {
+        return Err(Reason::BadChar);
+    }
+    if !PROVINCES.contains(&(digits_value(&id[..2]) as u8)) {
+        return Err(Reason::BadRegion);
+    }
+    let (year, month, day) = if n == 18 {
+        (
+            digits_value(&id[6..10]),
+            digits_value(&id[10..12]),
+            digits_value(&id[12..14]),
+        )
+    } else {
+        (
+            1900 + digits_value(&id[6..8]),
+            digits_value(&id[8..10]),
+            digits_value(&id[10..12]),
+        )
+    };
+    if !is_real_date(year, month, day) {
+        return Err(Reason::BadDate);
+    }
+    out.clear();
+    if n == 18 {
+        if ric_check_char(&id[..17]) != id[17] {
+            return Err(Reason::BadChecksum);
+        }
+        // All bytes are ASCII digits or 'X'.
+        out.extend(id.iter().map(|&b| b as char));
+    } else {
+        // GB 11643-1989 legacy number: insert the century, then compute the check character.
+        let mut full = [0u8; 17];
+        full[..6].copy_from_slice(&id[..6]);
+        full[6..8].copy_from_slice(b"19");
+        full[8..].copy_from_slice(&id[6..15]);
+        out.extend(full.iter().map(|&b| b as char));
+        out.push(ric_check_char(&full) as char);
+    }
+    Ok(())
+}
+
+// ---- cn_mobile ---------------------------------------------------------------------------
+
+fn cn_mobile(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+    prelude(input, buf, true)?;
+    let mut digits = [0u8; 24];
+    let mut n = 0usize;
+    let mut plus = false;
+    let mut bad_char = false;
+    for c in buf.chars() {
+        match c {
+            _ if c.is_whitespace() || is_dash(c) || is_invisible(c) => {}
+            '(' | ')' | '[' | ']' => {}
+            '+' if n == 0 && !plus => plus = true,
+            '0'..='9' => {
+                if n < digits.len() {
+                    digits[n] = c as u8;
+                }
+                n += 1;
+            }
+            _ => bad_char = true,
+        }
+    }
+    if bad_char {
+        return Err(Reason::BadChar);
+    }
+    if n > digits.len() {
+        return Err(Reason::BadLength);
+    }
+    let mut d = &digits[..n];
+    if plus {
+        // An international number must be Chinese.
+        d = d.strip_prefix(b"86").ok_or(Reason::BadPrefix)?;
+    } else if let Some(rest) = d.strip_prefix(b"0086") {
+        d = rest;
+    } else if d.len() == 13 && d.starts_with(b"86") {
+        d = &d[2..];
+    }
+    if d.len() != 11 {
+        return Err(Reason::BadLength);
+    }
+    if d[0] != b'1' || !(b'3'..=b'9').contains(&d[1]) {
+        return Err(Reason::BadPrefix);
+    }
+    out.clear();
+    out.push_str("+86");
+    out.extend(d.iter().map(|&b| b as char));
+    Ok(())
+}
+
+// ---- email -------------------------------------------------------------------------------
+
+fn email(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+    prelude(input, buf, false)?;
+    // Lower-casing can leave a string that NFKC changes again (and vice versa): iterate to a
+    // fixed point so that canonicalising a canonical address changes nothing.
+    out.clear();
+    out.push_str(buf);
+    for _ in 0..4 {
+        let next: String = if out.is_ascii() {
+            out.to_ascii_lowercase()
+        } else {
+            out.to_lowercase()
+                .nfkc()
+                .collect::<String>()
+                .trim()
+                .to_string()
+        };
+        if next == *out {
+            break;
+        }
+        *out = next;
+    }
+    let s = out.as_str();
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
+        return Err(Reason::BadFormat);
+    }
+    let mut parts = s.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Reason::BadFormat);
+    };
+    let labels_ok = domain.split('.').count() >= 2 && domain.split('.').all(|l| !l.is_empty());
+    if local.is_empty() || !labels_ok {
+        return Err(Reason::BadFormat);
+    }
+    Ok(())
+}
+
+// ---- bank_card ---------------------------------------------------------------------------
+
+fn luhn_ok(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &c)| {
+            let v = u32::from(c - b'0');
+            if i % 2 == 1 {
+                let v2 = v * 2;
+                if v2 > 9 {
+                    v2 - 9
+                } else {
+                    v2
+                }
+            } else {
+                v
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn bank_card(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+    prelude(input, buf, true)?;
+    out.clear();
+    let mut bad_char = false;
+    for c in buf.chars() {
+        match c {
+            '0'..='9' => out.push(c),
+            _ if c.is_whitespace() || is_dash(c) || is_invisible(c) => {}
+            _ => bad_char = true,
+        }
+    }
+    if bad_char {
+        return Err(Reason::BadChar);
+    }
+    if !(12..=19).contains(&out.len()) {
+        return Err(Reason::BadLength);
+    }
+    if !luhn_ok(out.as_bytes()) {
+        return Err(Reason::BadChecksum);
+    }
+    Ok(())
+}
+
+// ---- raw ---------------------------------------------------------------------------------
+
+fn raw(input: &str, out: &mut String) -> Result<(), Reason> {
+    nfkc_trim(input, out);
+    if out.is_empty() {
+        return Err(Reason::Empty);
+    }
+    if is_placeholder(out) {
+        return Err(Reason::Placeholder);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_char_known_value() {
+        // The example number of GB 11643-1999's annex: 11010519491231002X.
+        assert_eq!(ric_check_char(b"11010519491231002"), b'X');
+    }
+
+    #[test]
+    fn excel_detection() {
+        for s in ["1.10105E+17", "1.38E10", "4E+18", "1.1e+17"] {
+            assert!(is_excel_scientific(s), "{s}");
+        }
+        for s in ["E+17", "1.E17", "11010519491231002X", "1.1E+", "1.1E+123"] {
+            assert!(!is_excel_scientific(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for r in ALL_REASONS {
+            assert_eq!(Reason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(Reason::from_code(0), None);
+        for k in ALL_KINDS {
+            assert_eq!(Kind::from_code(k.code()), Some(k));
+            assert_eq!(Kind::from_name(k.name()), Some(k));
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Artefact file format v1 (docs/FORMAT.md §5): a 64-byte header, a table of 64-byte section
+//! entries, then each section's payload at a 64-byte-aligned offset (so a memory-mapped Bloom
+//! payload can be used in place). Every byte is covered: the header and table by one xxh3-64,
+//! each payload by its own xxh3-64, and padding must be zero. Nothing is allocated from a header
+//! field before it has been checked against the file's real length.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+use super::bloom::{Bloom, BYTES_PER_BLOCK, MAX_BLOCKS_PER_KEY, MAX_LOG2_BLOCKS};
+use super::canon::Kind;
+use super::error::{Error, Result};
+use super::key::{key_id_hex, KeyId, KEY_ID_LEN};
+use super::tagset::TagSet;
+
+pub const MAGIC: [u8; 8] = *b"\x89PIM\r\n\x1a\n";
+pub const VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 64;
+pub const ENTRY_LEN: usize = 64;
+pub const ALIGN: usize = 64;
+pub const MAX_SECTIONS: u32 = 256;
+
+pub const SECTION_BLOOM: u8 = 1;
+pub const SECTION_TAGSET: u8 = 2;
+
+/// Files at least this large are memory-mapped by `open` instead of read.
+pub const MMAP_THRESHOLD: u64 = 16 << 20;
+
+#[derive(Clone, Debug)]
+pub enum Payload {
+    Bloom(Bloom),
+    Tags(TagSet),
+}
+
+#[derive(Clone, Debug)]
+pub struct Section {
+    pub kind: Kind,
+    pub canon_version: u16,
+    /// Bloom: valid values added (repeats included). Tag set: distinct tags.
+    pub items: u64,
+    pub payload: Payload,
+}
+
+#[derive(Clone, Debug)]
+pub struct Artefact {
+    pub key_id: KeyId,
+    /// Unix seconds.
+    pub created: u64,
+    pub sections: Vec<Section>,
+}
+
+/// A section to write, borrowed so saving a large index copies nothing.
+pub struct SectionRef<'a> {
+    pub kind: Kind,
+    pub canon_version: u16,
+    pub items: u64,
+    pub payload: PayloadRef<'a>,
+}
+
+pub enum PayloadRef<'a> {
+    Bloom(&'a Bloom),
+    Tags(&'a TagSet),
+}
+
+impl<'a> From<&'a Section> for SectionRef<'a> {
+    fn from(s: &'a Section) -> Self {
+        SectionRef {
+            kind: s.kind,
+            canon_version: s.canon_version,
+            items: s.items,
+            payload: match &s.payload {
+                Payload::Bloom(b) => PayloadRef::Bloom(b),
+                Payload::Tags(t) => PayloadRef::Tags(t),
+            },
+        }
+    }
+}
+
+#[cfg(target_endian = "big")]
+compile_error!("pi_match reads and writes its little-endian payloads in place");
+
+fn u32_bytes(w: &[u32]) -> &[u8] {
+    // SAFETY: u32 has no padding and any initialised u32 is valid as 4 bytes; the target is
+    // little-endian (compile_error above), so these are the file's bytes.
+    unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<u8>(), std::mem::size_of_val(w)) }
+}
+
+fn u64_bytes(w: &[u64]) -> &[u8] {
+    // SAFETY: as for u32_bytes.
+    unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<u8>(), std::mem::size_of_val(w)) }
+}
+
+impl PayloadRef<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            PayloadRef::Bloom(b) => u32_bytes(b.words()),
+            PayloadRef::Tags(t) => u64_bytes(t.tags()),
+        }
+    }
+}
+
+fn align_up(x: u64) -> u64 {
+    x.div_ceil(ALIGN as u64) * ALIGN as u64
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    // Large payloads hash in one streaming pass; xxh3 is memory-bound here.
+    if bytes.len() < (1 << 20) {
+        xxh3_64(bytes)
+    } else {
+        let mut h = Xxh3::new();
+        h.update(bytes);
+        h.digest()
+    }
+}
+
+/// Serialise to any writer. Returns the number of bytes written.
+pub fn write_to<W: Write>(
+    w: &mut W,
+    key_id: &KeyId,
+    created: u64,
+    sections: &[SectionRef<'_>],
+) -> Result<u64> {
+    let io = |e| Error::io("writing artefact", e);
+    if sections.is_empty() || sections.len() > MAX_SECTIONS as usize {
+        return Err(Error::Invalid(format!(
+            "an artefact holds 1 to {MAX_SECTIONS} sections, got {}",
+            sections.len()
+        )));
+    }
+    let table_end = (HEADER_LEN + ENTRY_LEN * sections.len()) as u64;
+    let mut offset = align_up(table_end);
+    let mut table = Vec::with_capacity(ENTRY_LEN * sections.len());
+    let mut layout = Vec::with_capacity(sections.len());
+    for s in sections {
+        let bytes = s.payload.bytes();
+        let (stype, l2, bpk) = match s.payload {
+            PayloadRef::Bloom(b) => (SECTION_BLOOM, b.log2_blocks(), b.blocks_per_key()),
+            PayloadRef::Tags(_) => (SECTION_TAGSET, 0, 0),
+        };
+        let mut e = [0u8; ENTRY_LEN];
+        e[0] = stype;
+        e[1] = s.kind.code();
+        e[2..4].copy_from_slice(&s.canon_version.to_le_bytes());
+        e[4] = l2;
+        e[5] = bpk;
+        e[8..16].copy_from_slice(&s.items.to_le_bytes());
+        e[16..24].copy_from_slice(&offset.to_le_bytes());
+        e[24..32].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        e[32..40].copy_from_slice(&checksum(bytes).to_le_bytes());
+        table.extend_from_slice(&e);
+        layout.push((offset, bytes));
+        offset = align_up(offset + bytes.len() as u64);
+    }
+    let file_len = offset;
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(&MAGIC);
+    h[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    h[10..12].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
+    h[12..16].copy_from_slice(&(sections.len() as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&file_len.to_le_bytes());
+    h[24..32].copy_from_slice(key_id);
+    h[32..40].copy_from_slice(&created.to_le_bytes());
+    let mut hh = Xxh3::new();
+    hh.update(&h[..56]);
+    hh.update(&table);
+    h[56..64].copy_from_slice(&hh.digest().to_le_bytes());
+    w.write_all(&h).map_err(io)?;
+    w.write_all(&table).map_err(io)?;
+    let mut pos = table_end;
+    let zeros = [0u8; ALIGN];
+    for (off, bytes) in layout {
+        w.write_all(&zeros[..(off - pos) as usize]).map_err(io)?;
+        w.write_all(bytes).map_err(io)?;
+        pos = off + bytes.len() as u64;
+    }
+    w.write_all(&zeros[..(file_len - pos) as usize])
+        .map_err(io)?;
+    Ok(file_len)
+}
+
+pub fn to_bytes(key_id: &KeyId, created: u64, sections: &[SectionRef<'_>]) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    write_to(&mut v, key_id, created, sections)?;
+    Ok(v)
+}
+
+/// Write atomically: a temporary file beside the target, then rename, so a crash never leaves
+/// a half-written artefact under the real name.
+pub fn save(path: &Path, key_id: &KeyId, created: u64, sections: &[SectionRef<'_>]) -> Result<u64> {
+    let ctx = || format!("writing {}", path.display());
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(ctx(), e))?;
+        let mut bw = std::io::BufWriter::with_capacity(1 << 20, f);
+        let n = write_to(&mut bw, key_id, created, sections)?;
+        let f = bw
+            .into_inner()
+            .map_err(|e| Error::io(ctx(), e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(ctx(), e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(ctx(), e))?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn rd_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn rd_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn rd_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// One section's checked facts; the payload is still in the file's bytes.
+#[derive(Clone, Debug)]
+pub struct SectionInfo {
+    pub stype: u8,
+    pub kind: Kind,
+    pub canon_version: u16,
+    pub log2_blocks: u8,
+    pub blocks_per_key: u8,
+    pub items: u64,
+    pub offset: usize,
+    pub len: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Header {
+    pub key_id: KeyId,
+    pub created: u64,
+    pub sections: Vec<SectionInfo>,
+}
+
+/// Check everything about a file's bytes; on success every section's payload is exactly where
+/// the table says, with the right length and checksum.
+pub fn parse(b: &[u8]) -> Result<Header> {
+    let bad = |m: String| Err(Error::format(m));
+    if b.len() < HEADER_LEN {
+        if b.len() >= 4 && b[..4] != MAGIC[..4] || b.is_empty() {
+            return bad("not a pi_match artefact (no pi_match magic bytes)".into());
+        }
+        return bad(format!(
+            "truncated artefact: {} bytes, shorter than the {HEADER_LEN}-byte header",
+            b.len()
+        ));
+    }
+    if b[..8] != MAGIC {
+        return bad("not a pi_match artefact (no pi_match magic bytes)".into());
+    }
+    let version = rd_u16(b, 8);
+    if version != VERSION {
+        return bad(format!(
+            "unsupported pi_match format version {version}: this pi_match reads version {VERSION}"
+        ));
+    }
+    if usize::from(rd_u16(b, 10)) != HEADER_LEN {
+        return bad(format!("bad header length {}", rd_u16(b, 10)));
+    }
+    let count = rd_u32(b, 12);
+    if count == 0 || count > MAX_SECTIONS {
+        return bad(format!(
+            "bad section count {count} (1 to {MAX_SECTIONS} allowed)"
+        ));
+    }
+    let file_len = rd_u64(b, 16);
+    if file_len != b.len() as u64 {
+        return bad(if file_len > b.len() as u64 {
+            format!(
+                "truncated artefact: header says {file_len} bytes, file has {}",
+                b.len()
+            )
+        } else {
+            format!(
+                "artefact has {} bytes but its header says {file_len}: trailing data",
+                b.len()
+            )
+        });
+    }
+    let table_end = HEADER_LEN + ENTRY_LEN * count as usize;
+    if table_end > b.len() {
+        return bad(format!(
+            "section table ({count} entries) runs past the end of the file"
+        ));
+    }
+    let mut hh = Xxh3::new();
+    hh.update(&b[..56]);
+    hh.update(&b[HEADER_LEN..table_end]);
+    if hh.digest() != rd_u64(b, 56) {
+        return bad(
+            "header checksum mismatch: the artefact's header or section table is damaged".into(),
+        );
+    }
+    if b[40..56].iter().any(|&x| x != 0) {
+        return bad("reserved header bytes are not zero".into());
+    }
+    let mut key_id = [0u8; KEY_ID_LEN];
+    key_id.copy_from_slice(&b[24..32]);
+    let created = rd_u64(b, 32);
+    let mut sections = Vec::with_capacity(count as usize);
+    let mut expected_offset = align_up(table_end as u64);
+    for i in 0..count as usize {
+        let e = &b[HEADER_LEN + ENTRY_LEN * i..HEADER_LEN + ENTRY_LEN * (i + 1)];
+        let n = i + 1;
+        let stype = e[0];
+        let kind = Kind::from_code(e[1]).ok_or_else(|| {
+            Error::format(format!(
+                "section {n}: unknown identifier kind code {}",
+                e[1]
+            ))
+        })?;
+        let canon_version = rd_u16(e, 2);
+        if canon_version != kind.canon_version() {
+            return bad(format!(
+                "section {n}: made with {} canonicaliser version {canon_version}, this pi_match has version {}",
+                kind.name(),
+                kind.canon_version()
+            ));
+        }
+        let (l2, bpk) = (e[4], e[5]);
+        if rd_u16(e, 6) != 0 || e[40..].iter().any(|&x| x != 0) {
+            return bad(format!("section {n}: reserved bytes are not zero"));
+        }
+        let items = rd_u64(e, 8);
+        let offset = rd_u64(e, 16);
+        let len = rd_u64(e, 24);
+        if offset != expected_offset {
+            return bad(format!(
+                "section {n}: payload offset {offset}, expected {expected_offset}"
+            ));
+        }
+        let end = offset.checked_add(len).filter(|&x| x <= file_len);
+        let Some(end) = end else {
+            return bad(format!(
+                "section {n}: payload of {len} bytes at {offset} runs past the end of the file ({file_len} bytes)"
+            ));
+        };
+        match stype {
+            SECTION_BLOOM => {
+                if l2 > MAX_LOG2_BLOCKS || bpk == 0 || bpk > MAX_BLOCKS_PER_KEY {
+                    return bad(format!(
+                        "section {n}: impossible Bloom layout (2^{l2} blocks, {bpk} blocks per item)"
+                    ));
+                }
+                let want = (BYTES_PER_BLOCK as u64) << l2;
+                if len != want {
+                    return bad(format!(
+                        "section {n}: Bloom payload is {len} bytes, 2^{l2} blocks need {want}"
+                    ));
+                }
+            }
+            SECTION_TAGSET => {
+                if l2 != 0 || bpk != 0 {
+                    return bad(format!("section {n}: tag set with Bloom parameters"));
+                }
+                if len % 8 != 0 || items != len / 8 {
+                    return bad(format!(
+                        "section {n}: tag set of {items} tags cannot have a {len}-byte payload"
+                    ));
+                }
+            }
+            other => return bad(format!("section {n}: unknown section type {other}")),
+        }
+        let payload = &b[offset as usize..end as usize];
+        if checksum(payload) != rd_u64(e, 32) {
+            return bad(format!(
+                "section {n} ({}): payload checksum mismatch: the data is damaged",
+                kind.name()
+            ));
+        }
+        let pad_end = align_up(end) as usize;
+        if pad_end > b.len() || b[end as usize..pad_end].iter().any(|&x| x != 0) {
+            return bad(format!("section {n}: padding after the payload is damaged"));
+        }
+        expected_offset = pad_end as u64;
+        sections.push(SectionInfo {
+            stype,
+            kind,
+            canon_version,
+            log2_blocks: l2,
+            blocks_per_key: bpk,
+            items,
+            offset: offset as usize,
+            len: len as usize,
+        });
+    }
+    if expected_offset != file_len {
+        return bad(format!(
+            "artefact has {} bytes after its last section",
+            file_len - expected_offset
+        ));
+    }
+    let gap = &b[table_end..align_up(table_end as u64) as usize];
+    if gap.iter().any(|&x| x != 0) {
+        return bad("padding after the section table is damaged".into());
+    }
+    Ok(Header {
+        key_id,
+        created,
+        sections,
+    })
+}
+
+fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>) -> Result<Artefact> {
+    let h = parse(b)?;
+    let mut sections = Vec::with_capacity(h.sections.len());
+    for s in &h.sections {
+        let bytes = &b[s.offset..s.offset + s.len];
+        let payload = match s.stype {
+            SECTION_BLOOM => Payload::Bloom(match map {
+                Some(m) => {
+                    Bloom::from_mmap(Arc::clone(m), s.offset, s.log2_blocks, s.blocks_per_key)?
+                }
+                None => Bloom::from_le_bytes(s.log2_blocks, s.blocks_per_key, bytes)?,
+            }),
+            _ => Payload::Tags(TagSet::from_le_bytes(bytes)?),
+        };
+        sections.push(Section {
+            kind: s.kind,
+            canon_version: s.canon_version,
+            items: s.items,
+            payload,
+        });
+    }
+    Ok(Artefact {
+        key_id: h.key_id,
+        created: h.created,
+        sections,
+    })
+}
+
+impl Artefact {
+    pub fn from_bytes(b: &[u8]) -> Result<Artefact> {
+        build(b, None)
+    }
+
+    /// Read a file; files of at least `MMAP_THRESHOLD` bytes are memory-mapped and their Bloom
+    /// payloads used in place (copied only if written to).
+    pub fn open(path: &Path) -> Result<Artefact> {
+        let ctx = || format!("reading {}", path.display());
+        let f = std::fs::File::open(path).map_err(|e| Error::io(ctx(), e))?;
+        let len = f.metadata().map_err(|e| Error::io(ctx(), e))?.len();
+        let r = if len >= MMAP_THRESHOLD {
+            // SAFETY: the map is read-only. If another process truncates or rewrites the file
+            // while it is mapped, reads may see the new bytes or fault; pi_match writes
+            // artefacts by rename, never in place, so its own writers cannot do this.
+            let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(ctx(), e))?;
+            let map = Arc::new(map);
+            build(&map[..], Some(&map))
+        } else {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(ctx(), e))?;
+            build(&bytes, None)
+        };
+        r.map_err(|e| match e {
+            Error::Format(m) => Error::Format(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    pub fn key_id_hex(&self) -> String {
+        key_id_hex(&self.key_id)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let refs: Vec<SectionRef<'_>> = self.sections.iter().map(SectionRef::from).collect();
+        to_bytes(&self.key_id, self.created, &refs)
+    }
+}

@@ -1,0 +1,12 @@
+//! The pure-Rust core: no PyO3 types. Everything here is tested by `cargo test` alone.
+
+pub mod bloom;
+pub mod bulk;
+pub mod canon;
+pub mod error;
+pub mod estimate;
+pub mod format;
+pub mod key;
+pub mod tagset;
+
+pub use error::{Error, Result};

@@ -1,0 +1,156 @@
+//! Exact tag sets: sorted, de-duplicated 64-bit tags (the first 8 bytes of the PRF output,
+//! little-endian). Intersections and unions are exact up to 64-bit collisions: with nA and nB
+//! items, the expected number of false matches is about nA*nB / 2^64.
+
+use rayon::prelude::*;
+
+use super::error::{Error, Result};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagSet {
+    tags: Vec<u64>,
+}
+
+#[inline]
+pub fn tag64(prf_out: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&prf_out[..8]);
+    u64::from_le_bytes(b)
+}
+
+impl TagSet {
+    pub fn new() -> TagSet {
+        TagSet::default()
+    }
+
+    /// From any tags, in any order, with repeats.
+    pub fn from_unsorted(mut tags: Vec<u64>) -> TagSet {
+        tags.par_sort_unstable();
+        tags.dedup();
+        TagSet { tags }
+    }
+
+    /// From little-endian payload bytes that must be strictly ascending (checked).
+    pub fn from_le_bytes(payload: &[u8]) -> Result<TagSet> {
+        if payload.len() % 8 != 0 {
+            return Err(Error::format(format!(
+                "tag set payload is {} bytes, not a multiple of 8",
+                payload.len()
+            )));
+        }
+        let tags: Vec<u64> = payload
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+            .collect();
+        if let Some(i) = tags.windows(2).position(|w| w[0] >= w[1]) {
+            return Err(Error::format(format!(
+                "tag set is not strictly ascending at item {}",
+                i + 1
+            )));
+        }
+        Ok(TagSet { tags })
+    }
+
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.tags.len() * 8);
+        for t in &self.tags {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    pub fn tags(&self) -> &[u64] {
+        &self.tags
+    }
+
+    pub fn contains(&self, t: u64) -> bool {
+        self.tags.binary_search(&t).is_ok()
+    }
+
+    /// Add tags: sort the new ones, then one linear merge.
+    pub fn extend(&mut self, new: Vec<u64>) {
+        let new = TagSet::from_unsorted(new);
+        *self = self.union(&new);
+    }
+
+    pub fn union(&self, other: &TagSet) -> TagSet {
+        let (a, b) = (&self.tags, &other.tags);
+        let mut out = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => {
+                    out.push(a[i]);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(b[j]);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push(a[i]);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&b[j..]);
+        TagSet { tags: out }
+    }
+
+    pub fn intersection(&self, other: &TagSet) -> TagSet {
+        let (small, large) = if self.len() <= other.len() {
+            (&self.tags, &other.tags)
+        } else {
+            (&other.tags, &self.tags)
+        };
+        let tags = small
+            .par_iter()
+            .copied()
+            .filter(|t| large.binary_search(t).is_ok())
+            .collect();
+        TagSet { tags }
+    }
+
+    pub fn intersection_len(&self, other: &TagSet) -> usize {
+        let (small, large) = if self.len() <= other.len() {
+            (&self.tags, &other.tags)
+        } else {
+            (&other.tags, &self.tags)
+        };
+        small
+            .par_iter()
+            .filter(|t| large.binary_search(t).is_ok())
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_algebra() {
+        let a = TagSet::from_unsorted(vec![5, 1, 3, 3, 9]);
+        let b = TagSet::from_unsorted(vec![3, 4, 5]);
+        assert_eq!(a.tags(), &[1, 3, 5, 9]);
+        assert_eq!(a.union(&b).tags(), &[1, 3, 4, 5, 9]);
+        assert_eq!(a.intersection(&b).tags(), &[3, 5]);
+        assert_eq!(a.intersection_len(&b), 2);
+        let mut c = a.clone();
+        c.extend(vec![2, 9]);
+        assert_eq!(c.tags(), &[1, 2, 3, 5, 9]);
+        assert_eq!(TagSet::from_le_bytes(&a.to_le_bytes()).unwrap(), a);
+        assert!(TagSet::from_le_bytes(&[0u8; 16]).is_err());
+        assert!(TagSet::from_le_bytes(&[0u8; 7]).is_err());
+    }
+}

@@ -1,0 +1,1002 @@
+//! `BloomIndex`, `TagSet`, `Estimate` and `AddReport`: argument handling, GIL release and
+//! error mapping around the core. No algorithm lives here.
+
+use std::path::PathBuf;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use numpy::PyArray1;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+
+use super::error::{PyCoreError, RejectedValuesWarning};
+use super::key::PyKey;
+use super::values::{extract_column, Column};
+use crate::core::bloom::{self, Bloom};
+use crate::core::bulk::{tag_chunks, tally};
+use crate::core::canon::{canonicalize_bytes_into, canonicalize_into, Kind, Reason};
+use crate::core::estimate::{self, Estimate};
+use crate::core::format::{self, Artefact, Payload, PayloadRef, Section, SectionRef};
+use crate::core::key::{key_id_hex, KeyId, Prf};
+use crate::core::tagset::{tag64, TagSet};
+use crate::core::Error;
+
+/// Below this many items the work is cheaper than releasing and re-taking the GIL.
+const DETACH_MIN: usize = 2048;
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn parse_kind(kind: &str) -> PyResult<Kind> {
+    Kind::from_name(kind).ok_or_else(|| {
+        let names: Vec<&str> = crate::core::canon::ALL_KINDS
+            .iter()
+            .map(|k| k.name())
+            .collect();
+        PyCoreError(Error::Invalid(format!(
+            "unknown identifier kind {kind:?}; kinds are {}",
+            names.join(", ")
+        )))
+        .into()
+    })
+}
+
+/// Run `f` with the GIL released when the job is big enough to be worth it.
+fn maybe_detach<T: Send>(py: Python<'_>, n: usize, f: impl FnOnce() -> T + Send) -> T {
+    if n >= DETACH_MIN {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
+/// What every keyed artefact shares: its kind, the key id it was made with, and (when the
+/// caller supplied the key) the PRF.
+pub struct Keyed {
+    pub kind: Kind,
+    pub key_id: KeyId,
+    prf: RwLock<Option<Prf>>,
+}
+
+impl Keyed {
+    fn new(kind: Kind, key_id: KeyId, key: Option<&PyKey>) -> PyResult<Keyed> {
+        let k = Keyed {
+            kind,
+            key_id,
+            prf: RwLock::new(None),
+        };
+        if let Some(key) = key {
+            k.attach(key, "this artefact")?;
+        }
+        Ok(k)
+    }
+
+    fn from_key(kind: Kind, key: &PyKey) -> Keyed {
+        Keyed {
+            kind,
+            key_id: *key.inner.id(),
+            prf: RwLock::new(Some(key.inner.prf(kind))),
+        }
+    }
+
+    fn attach(&self, key: &PyKey, what: &str) -> PyResult<()> {
+        if key.inner.id() != &self.key_id {
+            return Err(PyCoreError(Error::KeyMismatch {
+                what: what.to_string(),
+                expected: key_id_hex(&self.key_id),
+                found: key.inner.id_hex(),
+            })
+            .into());
+        }
+        *write(&self.prf) = Some(key.inner.prf(self.kind));
+        Ok(())
+    }
+
+    fn prf(&self, op: &str) -> PyResult<Prf> {
+        read(&self.prf).clone().ok_or_else(|| {
+            PyCoreError(Error::KeyRequired(format!(
+                "{op} on an index loaded without its key (key id {})",
+                key_id_hex(&self.key_id)
+            )))
+            .into()
+        })
+    }
+
+    fn has_key(&self) -> bool {
+        read(&self.prf).is_some()
+    }
+
+    fn prf_opt(&self) -> Option<Prf> {
+        read(&self.prf).clone()
+    }
+
+    /// Two artefacts may be combined only with one key, kind and canonicaliser version.
+    fn check_compatible(&self, other: &Keyed) -> PyResult<()> {
+        if self.key_id != other.key_id {
+            return Err(PyCoreError(Error::KeyMismatch {
+                what: "the other artefact".into(),
+                expected: key_id_hex(&other.key_id),
+                found: key_id_hex(&self.key_id),
+            })
+            .into());
+        }
+        if self.kind != other.kind {
+            return Err(PyCoreError(Error::Incompatible(format!(
+                "one holds {} and the other {}",
+                self.kind.name(),
+                other.kind.name()
+            )))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Tag every value of the column; `on_valid(i, tag)` for each usable one. Returns the reason
+/// codes (0 = used) for all values, in order.
+fn for_each_tag(
+    kind: Kind,
+    prf: &Prf,
+    col: &Column,
+    mut on_chunk: impl FnMut(usize, &[u8], &[[u8; 32]]),
+) -> Vec<u8> {
+    let mut codes = Vec::with_capacity(col.len());
+    let mut base = 0;
+    for part in &col.parts {
+        tag_chunks(kind, prf, part, |start, c, t| {
+            on_chunk(base + start, c, t);
+            codes.extend_from_slice(c);
+        });
+        base += crate::core::bulk::Values::len(part);
+    }
+    codes
+}
+
+fn warn_rejected(py: Python<'_>, codes: &[u8]) -> PyResult<()> {
+    let mut counts = [0u64; 256];
+    tally(codes, &mut counts);
+    let bad: Vec<String> = (1..=255u8)
+        .filter(|&c| counts[usize::from(c)] > 0)
+        .filter_map(|c| {
+            Reason::from_code(c).map(|r| format!("{} {}", counts[usize::from(c)], r.name()))
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let msg = format!(
+        "{} of {} values could not be used and count as not found ({}); pass reasons=True to get them per value",
+        codes.iter().filter(|&&c| c != 0).count(),
+        codes.len(),
+        bad.join(", ")
+    );
+    PyErr::warn(
+        py,
+        &py.get_type::<RejectedValuesWarning>(),
+        &std::ffi::CString::new(msg).unwrap_or_default(),
+        2,
+    )
+}
+
+/// Canonicalise and tag one Python value (for `in`); None when it cannot be used.
+fn tag_one(kind: Kind, prf: &Prf, value: &Bound<'_, PyAny>) -> Option<[u8; 32]> {
+    let (mut out, mut scratch) = (String::new(), String::new());
+    let ok = if let Ok(s) = value.cast::<PyString>() {
+        s.to_str()
+            .ok()
+            .map(|s| canonicalize_into(kind, s, &mut out, &mut scratch).is_ok())
+    } else if let Ok(b) = value.cast::<PyBytes>() {
+        Some(canonicalize_bytes_into(kind, b.as_bytes(), &mut out, &mut scratch).is_ok())
+    } else {
+        None
+    };
+    ok.filter(|&ok| ok).map(|_| prf.tag(out.as_bytes()))
+}
+
+// ---- Estimate ----------------------------------------------------------------------------
+
+/// A count with its 95 % interval and how it was obtained.
+///
+/// >>> Estimate(10.0, 8.0, 12.0, "bloom_popcount")
+/// Estimate(value=10.0, low=8.0, high=12.0, method='bloom_popcount')
+#[pyclass(name = "Estimate", module = "pi_match._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyEstimate {
+    #[pyo3(get)]
+    value: f64,
+    #[pyo3(get)]
+    low: f64,
+    #[pyo3(get)]
+    high: f64,
+    #[pyo3(get)]
+    method: String,
+}
+
+impl From<Estimate> for PyEstimate {
+    fn from(e: Estimate) -> Self {
+        PyEstimate {
+            value: e.value,
+            low: e.low,
+            high: e.high,
+            method: e.method.to_string(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyEstimate {
+    #[new]
+    fn new(value: f64, low: f64, high: f64, method: String) -> PyEstimate {
+        PyEstimate {
+            value,
+            low,
+            high,
+            method,
+        }
+    }
+
+    /// True when low == value == high came from exact sets.
+    #[getter]
+    fn exact(&self) -> bool {
+        self.method == "exact"
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("value", self.value)?;
+        d.set_item("low", self.low)?;
+        d.set_item("high", self.high)?;
+        d.set_item("method", &self.method)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Estimate(value={:?}, low={:?}, high={:?}, method='{}')",
+            self.value, self.low, self.high, self.method
+        )
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (f64, f64, f64, String))> {
+        let s = slf.get();
+        Ok((
+            slf.get_type().into_any(),
+            (s.value, s.low, s.high, s.method.clone()),
+        ))
+    }
+}
+
+// ---- AddReport ---------------------------------------------------------------------------
+
+/// What `add` did with each value: how many were used, missing (empty or a placeholder) or
+/// rejected, by reason, and the reason code of every value (`pi_match.REASONS[code]`).
+#[pyclass(name = "AddReport", module = "pi_match._core", frozen)]
+pub struct PyAddReport {
+    counts: Box<[u64; 256]>,
+    codes: Py<PyArray1<u8>>,
+}
+
+impl PyAddReport {
+    fn new(py: Python<'_>, codes: Vec<u8>) -> PyAddReport {
+        let mut counts = Box::new([0u64; 256]);
+        tally(&codes, &mut counts);
+        PyAddReport {
+            counts,
+            codes: PyArray1::from_vec(py, codes).unbind(),
+        }
+    }
+
+    fn sum(&self, pred: impl Fn(Reason) -> bool) -> u64 {
+        (1..=255u8)
+            .filter_map(Reason::from_code)
+            .filter(|r| pred(*r))
+            .map(|r| self.counts[usize::from(r.code())])
+            .sum()
+    }
+}
+
+#[pymethods]
+impl PyAddReport {
+    /// Values given.
+    #[getter]
+    fn rows(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+    /// Values canonicalised and added (repeats included).
+    #[getter]
+    fn valid(&self) -> u64 {
+        self.counts[0]
+    }
+    /// Same as `valid`.
+    #[getter]
+    fn added(&self) -> u64 {
+        self.counts[0]
+    }
+    /// Empty values and placeholders (`-`, `NULL`, `\N`...): absent, not invalid.
+    #[getter]
+    fn missing(&self) -> u64 {
+        self.sum(Reason::is_missing)
+    }
+    /// Values present but invalid.
+    #[getter]
+    fn rejected(&self) -> u64 {
+        self.sum(|r| !r.is_missing())
+    }
+    /// Invalid values by reason name.
+    #[getter]
+    fn rejected_by_reason<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.by(py, |r| !r.is_missing())
+    }
+    /// Missing values by reason name (`empty`, `placeholder`).
+    #[getter]
+    fn missing_by_reason<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.by(py, Reason::is_missing)
+    }
+    /// Reason code per value, 0 where the value was used.
+    #[getter]
+    fn codes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.codes.bind(py).clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "AddReport(rows={}, valid={}, missing={}, rejected={})",
+            self.rows(),
+            self.valid(),
+            self.missing(),
+            self.rejected()
+        )
+    }
+}
+
+impl PyAddReport {
+    fn by<'py>(
+        &self,
+        py: Python<'py>,
+        pred: impl Fn(Reason) -> bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for r in (1..=255u8)
+            .filter_map(Reason::from_code)
+            .filter(|r| pred(*r))
+        {
+            let n = self.counts[usize::from(r.code())];
+            if n > 0 {
+                d.set_item(r.name(), n)?;
+            }
+        }
+        Ok(d)
+    }
+}
+
+// ---- BloomIndex --------------------------------------------------------------------------
+
+struct BloomState {
+    bloom: Bloom,
+    items: u64,
+    created: u64,
+}
+
+/// A keyed split-block Bloom index of one identifier kind.
+///
+/// >>> key = Key.from_bytes(bytes(range(32)))
+/// >>> idx = BloomIndex(key, "cn_mobile", capacity=1000)
+/// >>> idx.add(["138 0013 8000", "+86 139-0000-0000", "12345"]).valid
+/// 2
+/// >>> "13800138000" in idx
+/// True
+#[pyclass(name = "BloomIndex", module = "pi_match._core", frozen)]
+pub struct PyBloomIndex {
+    keyed: Keyed,
+    state: RwLock<BloomState>,
+}
+
+impl PyBloomIndex {
+    fn from_parts(keyed: Keyed, bloom: Bloom, items: u64, created: u64) -> PyBloomIndex {
+        PyBloomIndex {
+            keyed,
+            state: RwLock::new(BloomState {
+                bloom,
+                items,
+                created,
+            }),
+        }
+    }
+
+    pub fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
+        let st = read(&self.state);
+        f(
+            SectionRef {
+                kind: self.keyed.kind,
+                canon_version: self.keyed.kind.canon_version(),
+                items: st.items,
+                payload: PayloadRef::Bloom(&st.bloom),
+            },
+            st.created,
+        )
+    }
+
+    pub fn raw_key_id(&self) -> KeyId {
+        self.keyed.key_id
+    }
+}
+
+#[pymethods]
+impl PyBloomIndex {
+    /// An empty index for `capacity` distinct values of `kind` at false-positive rate `fpr`.
+    #[new]
+    #[pyo3(signature = (key, kind, *, capacity, fpr = 1e-6))]
+    fn new(key: PyRef<'_, PyKey>, kind: &str, capacity: u64, fpr: f64) -> PyResult<PyBloomIndex> {
+        let kind = parse_kind(kind)?;
+        let bloom = Bloom::with_capacity(capacity, fpr).map_err(PyCoreError)?;
+        Ok(PyBloomIndex::from_parts(
+            Keyed::from_key(kind, &key),
+            bloom,
+            0,
+            now_unix(),
+        ))
+    }
+
+    /// Canonicalise, tag and insert `values` (a list of str, a numpy array of str/bytes, or
+    /// an Arrow array / chunked array). Invalid values are skipped and reported.
+    fn add(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<PyAddReport> {
+        let col = extract_column(values)?;
+        let prf = self.keyed.prf("add")?;
+        let kind = self.keyed.kind;
+        let codes = maybe_detach(py, col.len(), || {
+            let mut st = write(&self.state);
+            let mut valid = 0u64;
+            let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
+                for (code, tag) in c.iter().zip(t) {
+                    if *code == 0 {
+                        st.bloom.insert_tag(tag);
+                        valid += 1;
+                    }
+                }
+            });
+            st.items += valid;
+            codes
+        });
+        Ok(PyAddReport::new(py, codes))
+    }
+
+    /// Test every value: a numpy bool array. Values that cannot be canonicalised are False;
+    /// a `RejectedValuesWarning` counts them, or `reasons=True` returns
+    /// `(hits, reason_codes)` instead.
+    #[pyo3(signature = (values, *, reasons = false))]
+    fn contains<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'py, PyAny>,
+        reasons: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let col = extract_column(values)?;
+        let prf = self.keyed.prf("contains")?;
+        let kind = self.keyed.kind;
+        let (hits, codes) = maybe_detach(py, col.len(), || {
+            let st = read(&self.state);
+            let mut hits = vec![false; col.len()];
+            let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
+                for (j, (code, tag)) in c.iter().zip(t).enumerate() {
+                    hits[start + j] = *code == 0 && st.bloom.contains_tag(tag);
+                }
+            });
+            (hits, codes)
+        });
+        let hits = PyArray1::from_vec(py, hits).into_any();
+        if reasons {
+            let codes = PyArray1::from_vec(py, codes).into_any();
+            return Ok((hits, codes).into_pyobject(py)?.into_any());
+        }
+        warn_rejected(py, &codes)?;
+        Ok(hits)
+    }
+
+    fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let prf = self.keyed.prf("`in`")?;
+        Ok(tag_one(self.keyed.kind, &prf, value)
+            .is_some_and(|t| read(&self.state).bloom.contains_tag(&t)))
+    }
+
+    /// Distinct values in the index, estimated from the share of set bits, with its 95 %
+    /// interval.
+    fn estimate_count(&self, py: Python<'_>) -> PyEstimate {
+        py.detach(|| estimate::bloom_count(&read(&self.state).bloom).into())
+    }
+
+    /// The expected false-positive rate of a lookup once `n` distinct values are in the index
+    /// (default: the current estimate).
+    #[pyo3(signature = (n = None))]
+    fn expected_fpr(&self, py: Python<'_>, n: Option<f64>) -> f64 {
+        let n = n.unwrap_or_else(|| self.estimate_count(py).value);
+        let st = read(&self.state);
+        bloom::expected_fpr(n, st.bloom.log2_blocks(), st.bloom.blocks_per_key())
+    }
+
+    /// Union with another index of the same key, kind and layout (the larger is folded to the
+    /// smaller size first). The result has the key if either input had it.
+    fn union(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<PyBloomIndex> {
+        self.keyed.check_compatible(&other.keyed)?;
+        let other: &PyBloomIndex = &other;
+        let bloom = py.detach(|| {
+            let (a, b) = (read(&self.state), read(&other.state));
+            a.bloom.union(&b.bloom)
+        });
+        let bloom = bloom.map_err(PyCoreError)?;
+        let items = read(&self.state).items + read(&other.state).items;
+        let keyed = Keyed {
+            kind: self.keyed.kind,
+            key_id: self.keyed.key_id,
+            prf: RwLock::new(self.keyed.prf_opt().or_else(|| other.keyed.prf_opt())),
+        };
+        Ok(PyBloomIndex::from_parts(keyed, bloom, items, now_unix()))
+    }
+
+    fn __or__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match other.cast::<PyBloomIndex>() {
+            Ok(o) => Ok(Py::new(py, self.union(py, o.borrow())?)?.into_any()),
+            Err(_) => Ok(py.NotImplemented()),
+        }
+    }
+
+    /// Attach the key to an index loaded without one (checks the key id).
+    fn attach_key(&self, key: PyRef<'_, PyKey>) -> PyResult<()> {
+        self.keyed.attach(&key, "this index")
+    }
+
+    /// Write the index to `path` (atomically: a temporary file, then rename).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let kid = self.keyed.key_id;
+        py.detach(|| self.section_ref(|s, created| format::save(&path, &kid, created, &[s])))
+            .map_err(PyCoreError)?;
+        Ok(())
+    }
+
+    /// The artefact file's bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let kid = self.keyed.key_id;
+        let v = self
+            .section_ref(|s, created| format::to_bytes(&kid, created, &[s]))
+            .map_err(PyCoreError)?;
+        Ok(PyBytes::new(py, &v))
+    }
+
+    /// An index from `to_bytes()` output. Without `key` it can be counted, merged and
+    /// compared; `add` and `contains` need the key.
+    #[staticmethod]
+    #[pyo3(signature = (data, *, key = None))]
+    fn from_bytes(data: &[u8], key: Option<PyRef<'_, PyKey>>) -> PyResult<PyBloomIndex> {
+        let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
+        match single(art, "BloomIndex")? {
+            Obj::Bloom(b) => {
+                if let Some(k) = key {
+                    b.keyed.attach(&k, "this index")?;
+                }
+                Ok(b)
+            }
+            Obj::Tags(_) => Err(PyCoreError(Error::format(
+                "these bytes hold a TagSet, not a BloomIndex; use TagSet.from_bytes or pi_match.load",
+            ))
+            .into()),
+        }
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let f = py.import("pi_match._core")?.getattr("_restore")?;
+        Ok((f, (self.to_bytes(py)?,)))
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyBloomIndex>().is_ok_and(|o| {
+            let o = o.get();
+            o.keyed.kind == self.keyed.kind
+                && o.keyed.key_id == self.keyed.key_id
+                && (std::ptr::eq(o, self) || read(&o.state).bloom == read(&self.state).bloom)
+        })
+    }
+
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.keyed.kind.name()
+    }
+    #[getter]
+    fn key_id(&self) -> String {
+        key_id_hex(&self.keyed.key_id)
+    }
+    #[getter]
+    fn has_key(&self) -> bool {
+        self.keyed.has_key()
+    }
+    #[getter]
+    fn canon_version(&self) -> u16 {
+        self.keyed.kind.canon_version()
+    }
+    #[getter]
+    fn num_blocks(&self) -> u64 {
+        read(&self.state).bloom.num_blocks()
+    }
+    #[getter]
+    fn blocks_per_key(&self) -> u8 {
+        read(&self.state).bloom.blocks_per_key()
+    }
+    /// Size of the filter in bytes.
+    #[getter]
+    fn size_bytes(&self) -> usize {
+        read(&self.state).bloom.byte_len()
+    }
+    /// Valid values added so far, repeats included.
+    #[getter]
+    fn items_added(&self) -> u64 {
+        read(&self.state).items
+    }
+    /// Unix time the index was created.
+    #[getter]
+    fn created(&self) -> u64 {
+        read(&self.state).created
+    }
+    /// Whether the filter is read in place from a memory-mapped file.
+    #[getter]
+    fn is_mapped(&self) -> bool {
+        read(&self.state).bloom.is_mapped()
+    }
+
+    fn __repr__(&self) -> String {
+        let st = read(&self.state);
+        format!(
+            "BloomIndex(kind='{}', key_id='{}', blocks=2^{}, blocks_per_key={}, items_added={}{})",
+            self.keyed.kind.name(),
+            key_id_hex(&self.keyed.key_id),
+            st.bloom.log2_blocks(),
+            st.bloom.blocks_per_key(),
+            st.items,
+            if self.keyed.has_key() { "" } else { ", no key" }
+        )
+    }
+}
+
+// ---- TagSet ------------------------------------------------------------------------------
+
+struct TagState {
+    set: TagSet,
+    created: u64,
+}
+
+/// An exact set of 64-bit keyed tags of one identifier kind: exact counts, intersections and
+/// unions among artefacts made with one key.
+///
+/// >>> key = Key.from_bytes(bytes(range(32)))
+/// >>> a = TagSet(key, "email"); _ = a.add(["A@Example.com", "b@example.com"])
+/// >>> b = TagSet(key, "email"); _ = b.add(["a@example.com "])
+/// >>> len(a & b), len(a | b)
+/// (1, 2)
+#[pyclass(name = "TagSet", module = "pi_match._core", frozen)]
+pub struct PyTagSet {
+    keyed: Keyed,
+    state: RwLock<TagState>,
+}
+
+impl PyTagSet {
+    fn from_parts(keyed: Keyed, set: TagSet, created: u64) -> PyTagSet {
+        PyTagSet {
+            keyed,
+            state: RwLock::new(TagState { set, created }),
+        }
+    }
+
+    pub fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
+        let st = read(&self.state);
+        f(
+            SectionRef {
+                kind: self.keyed.kind,
+                canon_version: self.keyed.kind.canon_version(),
+                items: st.set.len() as u64,
+                payload: PayloadRef::Tags(&st.set),
+            },
+            st.created,
+        )
+    }
+
+    pub fn raw_key_id(&self) -> KeyId {
+        self.keyed.key_id
+    }
+
+    fn combine(
+        &self,
+        py: Python<'_>,
+        other: &PyTagSet,
+        op: fn(&TagSet, &TagSet) -> TagSet,
+    ) -> PyResult<PyTagSet> {
+        self.keyed.check_compatible(&other.keyed)?;
+        let set = py.detach(|| op(&read(&self.state).set, &read(&other.state).set));
+        let keyed = Keyed {
+            kind: self.keyed.kind,
+            key_id: self.keyed.key_id,
+            prf: RwLock::new(self.keyed.prf_opt().or_else(|| other.keyed.prf_opt())),
+        };
+        Ok(PyTagSet::from_parts(keyed, set, now_unix()))
+    }
+}
+
+#[pymethods]
+impl PyTagSet {
+    #[new]
+    fn new(key: PyRef<'_, PyKey>, kind: &str) -> PyResult<PyTagSet> {
+        Ok(PyTagSet::from_parts(
+            Keyed::from_key(parse_kind(kind)?, &key),
+            TagSet::new(),
+            now_unix(),
+        ))
+    }
+
+    /// Canonicalise, tag and add `values` (as for `BloomIndex.add`).
+    fn add(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<PyAddReport> {
+        let col = extract_column(values)?;
+        let prf = self.keyed.prf("add")?;
+        let kind = self.keyed.kind;
+        let codes = maybe_detach(py, col.len(), || {
+            let mut new = Vec::with_capacity(col.len());
+            let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
+                new.extend(
+                    c.iter()
+                        .zip(t)
+                        .filter(|(c, _)| **c == 0)
+                        .map(|(_, t)| tag64(t)),
+                );
+            });
+            write(&self.state).set.extend(new);
+            codes
+        });
+        Ok(PyAddReport::new(py, codes))
+    }
+
+    /// As `BloomIndex.contains`, but exact.
+    #[pyo3(signature = (values, *, reasons = false))]
+    fn contains<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'py, PyAny>,
+        reasons: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let col = extract_column(values)?;
+        let prf = self.keyed.prf("contains")?;
+        let kind = self.keyed.kind;
+        let (hits, codes) = maybe_detach(py, col.len(), || {
+            let st = read(&self.state);
+            let mut hits = vec![false; col.len()];
+            let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
+                for (j, (code, tag)) in c.iter().zip(t).enumerate() {
+                    hits[start + j] = *code == 0 && st.set.contains(tag64(tag));
+                }
+            });
+            (hits, codes)
+        });
+        let hits = PyArray1::from_vec(py, hits).into_any();
+        if reasons {
+            let codes = PyArray1::from_vec(py, codes).into_any();
+            return Ok((hits, codes).into_pyobject(py)?.into_any());
+        }
+        warn_rejected(py, &codes)?;
+        Ok(hits)
+    }
+
+    fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let prf = self.keyed.prf("`in`")?;
+        Ok(tag_one(self.keyed.kind, &prf, value)
+            .is_some_and(|t| read(&self.state).set.contains(tag64(&t))))
+    }
+
+    fn __len__(&self) -> usize {
+        read(&self.state).set.len()
+    }
+
+    /// The exact count as an Estimate (low == value == high).
+    fn estimate_count(&self) -> PyEstimate {
+        Estimate::exact(read(&self.state).set.len() as u64).into()
+    }
+
+    fn intersection(&self, py: Python<'_>, other: PyRef<'_, PyTagSet>) -> PyResult<PyTagSet> {
+        self.combine(py, &other, TagSet::intersection)
+    }
+
+    fn union(&self, py: Python<'_>, other: PyRef<'_, PyTagSet>) -> PyResult<PyTagSet> {
+        self.combine(py, &other, TagSet::union)
+    }
+
+    fn __and__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match other.cast::<PyTagSet>() {
+            Ok(o) => Ok(Py::new(py, self.intersection(py, o.borrow())?)?.into_any()),
+            Err(_) => Ok(py.NotImplemented()),
+        }
+    }
+
+    fn __or__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match other.cast::<PyTagSet>() {
+            Ok(o) => Ok(Py::new(py, self.union(py, o.borrow())?)?.into_any()),
+            Err(_) => Ok(py.NotImplemented()),
+        }
+    }
+
+    fn attach_key(&self, key: PyRef<'_, PyKey>) -> PyResult<()> {
+        self.keyed.attach(&key, "this tag set")
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let kid = self.keyed.key_id;
+        py.detach(|| self.section_ref(|s, created| format::save(&path, &kid, created, &[s])))
+            .map_err(PyCoreError)?;
+        Ok(())
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let kid = self.keyed.key_id;
+        let v = self
+            .section_ref(|s, created| format::to_bytes(&kid, created, &[s]))
+            .map_err(PyCoreError)?;
+        Ok(PyBytes::new(py, &v))
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (data, *, key = None))]
+    fn from_bytes(data: &[u8], key: Option<PyRef<'_, PyKey>>) -> PyResult<PyTagSet> {
+        let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
+        match single(art, "TagSet")? {
+            Obj::Tags(t) => {
+                if let Some(k) = key {
+                    t.keyed.attach(&k, "this tag set")?;
+                }
+                Ok(t)
+            }
+            Obj::Bloom(_) => Err(PyCoreError(Error::format(
+                "these bytes hold a BloomIndex, not a TagSet; use BloomIndex.from_bytes or pi_match.load",
+            ))
+            .into()),
+        }
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let f = py.import("pi_match._core")?.getattr("_restore")?;
+        Ok((f, (self.to_bytes(py)?,)))
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyTagSet>().is_ok_and(|o| {
+            let o = o.get();
+            o.keyed.kind == self.keyed.kind
+                && o.keyed.key_id == self.keyed.key_id
+                && (std::ptr::eq(o, self) || read(&o.state).set == read(&self.state).set)
+        })
+    }
+
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.keyed.kind.name()
+    }
+    #[getter]
+    fn key_id(&self) -> String {
+        key_id_hex(&self.keyed.key_id)
+    }
+    #[getter]
+    fn has_key(&self) -> bool {
+        self.keyed.has_key()
+    }
+    #[getter]
+    fn canon_version(&self) -> u16 {
+        self.keyed.kind.canon_version()
+    }
+    #[getter]
+    fn created(&self) -> u64 {
+        read(&self.state).created
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TagSet(kind='{}', key_id='{}', len={}{})",
+            self.keyed.kind.name(),
+            key_id_hex(&self.keyed.key_id),
+            read(&self.state).set.len(),
+            if self.keyed.has_key() { "" } else { ", no key" }
+        )
+    }
+}
+
+// ---- artefacts with several sections -----------------------------------------------------
+
+pub enum Obj {
+    Bloom(PyBloomIndex),
+    Tags(PyTagSet),
+}
+
+pub fn objects(art: Artefact, key: Option<&PyKey>) -> PyResult<Vec<Obj>> {
+    let kid = art.key_id;
+    if let Some(k) = key {
+        if k.inner.id() != &kid {
+            return Err(PyCoreError(Error::KeyMismatch {
+                what: "this artefact".into(),
+                expected: key_id_hex(&kid),
+                found: k.inner.id_hex(),
+            })
+            .into());
+        }
+    }
+    art.sections
+        .into_iter()
+        .map(
+            |Section {
+                 kind,
+                 items,
+                 payload,
+                 ..
+             }| {
+                let keyed = Keyed::new(kind, kid, key)?;
+                Ok(match payload {
+                    Payload::Bloom(b) => {
+                        Obj::Bloom(PyBloomIndex::from_parts(keyed, b, items, art.created))
+                    }
+                    Payload::Tags(t) => Obj::Tags(PyTagSet::from_parts(keyed, t, art.created)),
+                })
+            },
+        )
+        .collect()
+}
+
+fn single(art: Artefact, want: &str) -> PyResult<Obj> {
+    let n = art.sections.len();
+    if n != 1 {
+        return Err(PyCoreError(Error::format(format!(
+            "this artefact holds {n} sections, not one {want}; use pi_match.load to get all of them"
+        )))
+        .into());
+    }
+    Ok(objects(art, None)?.pop().expect("one section"))
+}
+
+pub fn into_py(py: Python<'_>, o: Obj) -> PyResult<Py<PyAny>> {
+    Ok(match o {
+        Obj::Bloom(b) => Py::new(py, b)?.into_any(),
+        Obj::Tags(t) => Py::new(py, t)?.into_any(),
+    })
+}
+
+/// Overlap of two artefacts: inclusion–exclusion for Bloom indices, exact for tag sets.
+#[pyfunction]
+pub fn estimate_overlap(
+    py: Python<'_>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+) -> PyResult<PyEstimate> {
+    if let (Ok(a), Ok(b)) = (a.cast::<PyBloomIndex>(), b.cast::<PyBloomIndex>()) {
+        let (a, b) = (a.get(), b.get());
+        a.keyed.check_compatible(&b.keyed)?;
+        let e = py.detach(|| estimate::bloom_overlap(&read(&a.state).bloom, &read(&b.state).bloom));
+        return Ok(e.map_err(PyCoreError)?.into());
+    }
+    if let (Ok(a), Ok(b)) = (a.cast::<PyTagSet>(), b.cast::<PyTagSet>()) {
+        let (a, b) = (a.get(), b.get());
+        a.keyed.check_compatible(&b.keyed)?;
+        let n = py.detach(|| read(&a.state).set.intersection_len(&read(&b.state).set));
+        return Ok(Estimate::exact(n as u64).into());
+    }
+    Err(PyTypeError::new_err(format!(
+        "estimate_overlap takes two BloomIndex or two TagSet objects, got {} and {}",
+        a.get_type().name()?,
+        b.get_type().name()?
+    )))
+}

@@ -1,0 +1,155 @@
+//! `pi_match.Key`: the joint operation's secret. Never printed, pickled or written into an
+//! artefact; only its key id travels.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyFileExistsError, PyTypeError};
+use pyo3::prelude::*;
+
+use super::error::{InsecureKeyFileWarning, PyCoreError};
+use crate::core::key::Key;
+use crate::core::Error;
+
+#[pyclass(name = "Key", module = "pi_match._core", frozen)]
+pub struct PyKey {
+    pub inner: Arc<Key>,
+}
+
+fn io_err(path: &std::path::Path, what: &str, e: std::io::Error) -> PyErr {
+    PyCoreError(Error::io(format!("{what} key file {}", path.display()), e)).into()
+}
+
+#[pymethods]
+impl PyKey {
+    /// A fresh random 256-bit key from the operating system's CSPRNG.
+    ///
+    /// >>> key = Key.generate()
+    /// >>> len(key.id)
+    /// 16
+    #[staticmethod]
+    fn generate() -> PyResult<PyKey> {
+        Ok(PyKey {
+            inner: Arc::new(Key::generate().map_err(PyCoreError)?),
+        })
+    }
+
+    /// A key from its 32 secret bytes (for tests and published test vectors).
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<PyKey> {
+        Ok(PyKey {
+            inner: Arc::new(Key::from_bytes(data).map_err(PyCoreError)?),
+        })
+    }
+
+    /// Read a key file written by `save` or `pi-match keygen`. Warns
+    /// (`InsecureKeyFileWarning`) when the file is readable by group or others.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyKey> {
+        let meta = std::fs::metadata(&path).map_err(|e| io_err(&path, "reading", e))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            PyErr::warn(
+                py,
+                &py.get_type::<InsecureKeyFileWarning>(),
+                &std::ffi::CString::new(format!(
+                    "key file {} can be read by other users (mode {:o}); run: chmod 600 {}",
+                    path.display(),
+                    meta.permissions().mode() & 0o777,
+                    path.display()
+                ))
+                .unwrap_or_default(),
+                1,
+            )?;
+        }
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(&path).map_err(|e| io_err(&path, "reading", e))?,
+        );
+        let key = Key::from_file_text(&text).map_err(|e| match e {
+            Error::Invalid(m) => PyCoreError(Error::Invalid(format!("{}: {m}", path.display()))),
+            other => PyCoreError(other),
+        })?;
+        Ok(PyKey {
+            inner: Arc::new(key),
+        })
+    }
+
+    /// Write the key to `path` with mode 0600. Refuses to replace an existing file unless
+    /// `overwrite=True` (then it is replaced atomically).
+    #[pyo3(signature = (path, *, overwrite = false))]
+    fn save(&self, path: PathBuf, overwrite: bool) -> PyResult<()> {
+        let text = self.inner.to_file_text();
+        let target = if overwrite {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+        } else {
+            path.clone()
+        };
+        let mut f = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&target)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !overwrite => {
+                return Err(PyFileExistsError::new_err(format!(
+                    "{} already exists; pass overwrite=True to replace it",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(io_err(&path, "writing", e)),
+        };
+        let written = f
+            .write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .and_then(|()| {
+                if overwrite {
+                    std::fs::rename(&target, &path)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&target);
+            return Err(io_err(&path, "writing", e));
+        }
+        Ok(())
+    }
+
+    /// The key id: 16 hex digits derived from the key by HKDF, safe to share and printed on
+    /// every artefact; it does not help anyone guess the key.
+    #[getter]
+    fn id(&self) -> String {
+        self.inner.id_hex()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Key(id='{}')", self.inner.id_hex())
+    }
+
+    fn __str__(&self) -> String {
+        self.__repr__()
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        // Equal secrets have equal ids, and different ids mean different secrets.
+        other
+            .cast::<PyKey>()
+            .is_ok_and(|o| o.get().inner.id() == self.inner.id())
+    }
+
+    fn __hash__(&self) -> u64 {
+        u64::from_le_bytes(*self.inner.id())
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "a Key is not pickled (it would put the secret in the pickle); share key files out of band and load them with Key.load(path)",
+        ))
+    }
+}

@@ -1,0 +1,260 @@
+//! The `pi_match._core` extension module: bindings only.
+
+mod error;
+mod index;
+mod key;
+mod values;
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+use crate::core::bulk::canonicalize_all;
+use crate::core::canon::{ALL_KINDS, ALL_REASONS};
+use crate::core::format::{self, Artefact, SectionRef};
+use crate::core::key::{key_id_hex, KeyId};
+use crate::core::Error;
+use error::PyCoreError;
+use index::{into_py, now_unix, objects, parse_kind, PyBloomIndex, PyTagSet};
+use key::PyKey;
+
+fn canon_impl(
+    py: Python<'_>,
+    kind: &str,
+    values: &Bound<'_, PyAny>,
+) -> PyResult<(Vec<Option<String>>, Vec<u8>)> {
+    let kind = parse_kind(kind)?;
+    let col = values::extract_column(values)?;
+    Ok(py.detach(|| {
+        let mut out = Vec::with_capacity(col.len());
+        let mut codes = Vec::with_capacity(col.len());
+        for part in &col.parts {
+            let (o, c) = canonicalize_all(kind, part);
+            out.extend(o);
+            codes.extend(c);
+        }
+        (out, codes)
+    }))
+}
+
+/// The canonical form of each value, or None where the value cannot be used.
+///
+/// >>> canonicalize("cn_mobile", ["+86 138-0013-8000", "12345"])
+/// ['+8613800138000', None]
+#[pyfunction]
+fn canonicalize(
+    py: Python<'_>,
+    kind: &str,
+    values: &Bound<'_, PyAny>,
+) -> PyResult<Vec<Option<String>>> {
+    Ok(canon_impl(py, kind, values)?.0)
+}
+
+/// Canonical forms and, beside them, the reason each unusable value was rejected.
+///
+/// >>> canonicalize_with_reasons("cn_ric", ["11010519491231002x", "1.10105E+17", "-"])
+/// (['11010519491231002X', None, None], [None, 'excel_scientific', 'placeholder'])
+#[pyfunction]
+fn canonicalize_with_reasons(
+    py: Python<'_>,
+    kind: &str,
+    values: &Bound<'_, PyAny>,
+) -> PyResult<(Vec<Option<String>>, Vec<Option<&'static str>>)> {
+    let (out, codes) = canon_impl(py, kind, values)?;
+    let reasons = codes
+        .into_iter()
+        .map(|c| crate::core::canon::Reason::from_code(c).map(|r| r.name()))
+        .collect();
+    Ok((out, reasons))
+}
+
+/// Read an artefact file: (key id, created, [BloomIndex | TagSet, ...]).
+#[pyfunction]
+#[pyo3(signature = (path, *, key = None))]
+fn load_artefact(
+    py: Python<'_>,
+    path: PathBuf,
+    key: Option<PyRef<'_, PyKey>>,
+) -> PyResult<(String, u64, Py<PyList>)> {
+    let art = py.detach(|| Artefact::open(&path)).map_err(PyCoreError)?;
+    artefact_out(py, art, key.as_deref())
+}
+
+/// As `load_artefact`, from bytes.
+#[pyfunction]
+#[pyo3(signature = (data, *, key = None))]
+fn artefact_from_bytes(
+    py: Python<'_>,
+    data: &[u8],
+    key: Option<PyRef<'_, PyKey>>,
+) -> PyResult<(String, u64, Py<PyList>)> {
+    let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
+    artefact_out(py, art, key.as_deref())
+}
+
+fn artefact_out(
+    py: Python<'_>,
+    art: Artefact,
+    key: Option<&PyKey>,
+) -> PyResult<(String, u64, Py<PyList>)> {
+    let (kid, created) = (key_id_hex(&art.key_id), art.created);
+    let objs = objects(art, key)?
+        .into_iter()
+        .map(|o| into_py(py, o))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((kid, created, PyList::new(py, objs)?.unbind()))
+}
+
+/// Collect section refs of `objs` (all with one key id) and call `f` with them.
+fn with_sections<R>(
+    objs: &Bound<'_, PyAny>,
+    f: impl FnOnce(&KeyId, &[SectionRef<'_>]) -> R,
+) -> PyResult<R> {
+    let items: Vec<Bound<'_, PyAny>> = objs.try_iter()?.collect::<PyResult<_>>()?;
+    let mut blooms = Vec::new();
+    let mut tags = Vec::new();
+    for o in &items {
+        if let Ok(b) = o.cast::<PyBloomIndex>() {
+            blooms.push(b.get());
+        } else if let Ok(t) = o.cast::<PyTagSet>() {
+            tags.push(t.get());
+        } else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "an artefact holds BloomIndex and TagSet objects, got {}",
+                o.get_type().name()?
+            )));
+        }
+    }
+    let ids: Vec<KeyId> = blooms
+        .iter()
+        .map(|b| b.raw_key_id())
+        .chain(tags.iter().map(|t| t.raw_key_id()))
+        .collect();
+    let Some(first) = ids.first().copied() else {
+        return Err(PyCoreError(Error::Invalid(
+            "an artefact needs at least one section".into(),
+        ))
+        .into());
+    };
+    if let Some(other) = ids.iter().find(|&&k| k != first) {
+        return Err(PyCoreError(Error::KeyMismatch {
+            what: "one section".into(),
+            expected: key_id_hex(&first),
+            found: key_id_hex(other),
+        })
+        .into());
+    }
+    // Nest the read guards: each section borrows its object's filter while writing.
+    fn go<R>(
+        blooms: &[&PyBloomIndex],
+        tags: &[&PyTagSet],
+        acc: &mut Vec<SectionRef<'_>>,
+        kid: &KeyId,
+        f: impl FnOnce(&KeyId, &[SectionRef<'_>]) -> R,
+    ) -> R {
+        if let Some((b, rest)) = blooms.split_first() {
+            return b.section_ref(|s, _| {
+                let mut acc2: Vec<SectionRef<'_>> = acc.drain(..).collect();
+                acc2.push(s);
+                go(rest, tags, &mut acc2, kid, f)
+            });
+        }
+        if let Some((t, rest)) = tags.split_first() {
+            return t.section_ref(|s, _| {
+                let mut acc2: Vec<SectionRef<'_>> = acc.drain(..).collect();
+                acc2.push(s);
+                go(&[], rest, &mut acc2, kid, f)
+            });
+        }
+        f(kid, acc)
+    }
+    Ok(go(&blooms, &tags, &mut Vec::new(), &first, f))
+}
+
+/// Write several BloomIndex / TagSet objects made with one key into one artefact file.
+#[pyfunction]
+fn save_artefact(path: PathBuf, objects: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let created = now_unix();
+    let n = with_sections(objects, |kid, s| format::save(&path, kid, created, s))?;
+    Ok(n.map_err(PyCoreError)?)
+}
+
+/// The bytes of an artefact holding several objects.
+#[pyfunction]
+fn artefact_to_bytes<'py>(
+    py: Python<'py>,
+    objects: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let created = now_unix();
+    let v = with_sections(objects, |kid, s| format::to_bytes(kid, created, s))?;
+    Ok(PyBytes::new(py, &v.map_err(PyCoreError)?))
+}
+
+/// Unpickle support: a BloomIndex or TagSet from its bytes (never with a key).
+#[pyfunction]
+fn _restore(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
+    let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
+    let mut objs = objects(art, None)?;
+    if objs.len() != 1 {
+        return Err(PyCoreError(Error::format("a pickled index holds exactly one section")).into());
+    }
+    into_py(py, objs.pop().expect("one"))
+}
+
+/// The expected false-positive rate of a filter layout after `n` distinct values.
+#[pyfunction]
+fn expected_fpr(n: f64, num_blocks: u64, blocks_per_key: u8) -> PyResult<f64> {
+    if !num_blocks.is_power_of_two() {
+        return Err(PyCoreError(Error::Invalid(format!(
+            "num_blocks must be a power of two, got {num_blocks}"
+        )))
+        .into());
+    }
+    Ok(crate::core::bloom::expected_fpr(
+        n,
+        num_blocks.trailing_zeros() as u8,
+        blocks_per_key,
+    ))
+}
+
+/// (num_blocks, blocks_per_key) that `BloomIndex` picks for `capacity` and `fpr`.
+#[pyfunction]
+fn plan_layout(capacity: u64, fpr: f64) -> PyResult<(u64, u8)> {
+    let (l2, bpk) = crate::core::bloom::plan(capacity, fpr).map_err(PyCoreError)?;
+    Ok((1u64 << l2, bpk))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", crate::VERSION)?;
+    m.add("FORMAT_VERSION", format::VERSION)?;
+    m.add(
+        "KINDS",
+        PyTuple::new(py, ALL_KINDS.iter().map(|k| k.name()))?,
+    )?;
+    // REASONS[code] is the reason name; code 0 means the value was used.
+    let reasons: Vec<&str> = std::iter::once("ok")
+        .chain(ALL_REASONS.iter().map(|r| r.name()))
+        .collect();
+    m.add("REASONS", PyTuple::new(py, reasons)?)?;
+    error::register(m)?;
+    error::register_warnings(m)?;
+    m.add_class::<PyKey>()?;
+    m.add_class::<PyBloomIndex>()?;
+    m.add_class::<PyTagSet>()?;
+    m.add_class::<index::PyEstimate>()?;
+    m.add_class::<index::PyAddReport>()?;
+    m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
+    m.add_function(wrap_pyfunction!(canonicalize_with_reasons, m)?)?;
+    m.add_function(wrap_pyfunction!(index::estimate_overlap, m)?)?;
+    m.add_function(wrap_pyfunction!(load_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact_from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(save_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact_to_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(_restore, m)?)?;
+    m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_layout, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! Turning whatever the caller passed (Arrow arrays and streams, numpy arrays, lists, any
+//! iterable) into columns the core can read with the GIL released.
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef};
+
+use arrow_schema::DataType;
+use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyFloat, PyString};
+use pyo3_arrow::input::AnyArray;
+
+use crate::core::bulk::{Item, Packed, Values};
+
+/// One contiguous part of a column.
+pub enum Part {
+    Packed(Packed),
+    /// An Arrow array (zero-copy: the buffers stay where the producer put them).
+    Arrow(ArrayRef),
+    /// numpy `U<w>`: UCS-4 code points, `w` per item, NUL-padded (copied out of the array).
+    Ucs4 {
+        data: Vec<u32>,
+        width: usize,
+    },
+    /// numpy `S<w>`: bytes, `w` per item, NUL-padded.
+    Fixed {
+        data: Vec<u8>,
+        width: usize,
+    },
+}
+
+pub struct Column {
+    pub parts: Vec<Part>,
+}
+
+impl Column {
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Values::len).sum()
+    }
+}
+
+fn strip_nul_u32(s: &[u32]) -> &[u32] {
+    let end = s.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    &s[..end]
+}
+
+fn strip_nul_u8(s: &[u8]) -> &[u8] {
+    let end = s.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    &s[..end]
+}
+
+impl Values for Part {
+    fn len(&self) -> usize {
+        match self {
+            Part::Packed(p) => p.len(),
+            Part::Arrow(a) => a.len(),
+            Part::Ucs4 { data, width } => data.len().checked_div(*width).unwrap_or(0),
+            Part::Fixed { data, width } => data.len().checked_div(*width).unwrap_or(0),
+        }
+    }
+
+    fn with_item<R>(&self, i: usize, scratch: &mut String, f: impl FnOnce(Item<'_>) -> R) -> R {
+        match self {
+            Part::Packed(p) => p.with_item(i, scratch, f),
+            Part::Ucs4 { data, width } => {
+                scratch.clear();
+                for &c in strip_nul_u32(&data[i * width..(i + 1) * width]) {
+                    match char::from_u32(c) {
+                        Some(ch) => scratch.push(ch),
+                        None => return f(Item::NotText),
+                    }
+                }
+                f(Item::Str(scratch))
+            }
+            Part::Fixed { data, width } => {
+                f(Item::Bytes(strip_nul_u8(&data[i * width..(i + 1) * width])))
+            }
+            Part::Arrow(a) => {
+                if a.is_null(i) {
+                    return f(Item::Null);
+                }
+                match a.data_type() {
+                    DataType::Utf8 => f(Item::Str(a.as_string::<i32>().value(i))),
+                    DataType::LargeUtf8 => f(Item::Str(a.as_string::<i64>().value(i))),
+                    DataType::Utf8View => f(Item::Str(a.as_string_view().value(i))),
+                    DataType::Binary => f(Item::Bytes(a.as_binary::<i32>().value(i))),
+                    DataType::LargeBinary => f(Item::Bytes(a.as_binary::<i64>().value(i))),
+                    DataType::BinaryView => f(Item::Bytes(a.as_binary_view().value(i))),
+                    // Checked in `arrow_part`; a Null array has every slot null.
+                    _ => f(Item::Null),
+                }
+            }
+        }
+    }
+}
+
+fn arrow_part(a: ArrayRef) -> PyResult<Part> {
+    match a.data_type() {
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::Null => Ok(Part::Arrow(a)),
+        DataType::Dictionary(_, _) => dictionary_part(&a),
+        other => Err(PyTypeError::new_err(format!(
+            "an Arrow column of type {other} cannot hold identifiers: pass strings \
+             (cast numbers to text first, and beware that numbers lose leading zeros and the X \
+             check character)"
+        ))),
+    }
+}
+
+/// Expand a dictionary-encoded string column (what Parquet readers often return) into a
+/// packed copy: one pass, and the dictionary's own values are read in place.
+fn dictionary_part(a: &ArrayRef) -> PyResult<Part> {
+    let dict = a.as_any_dictionary();
+    let keys = dict.normalized_keys();
+    let values = arrow_part(dict.values().clone())?;
+    let mut out = Packed::with_capacity(keys.len(), 0);
+    let mut scratch = String::new();
+    for (i, &k) in keys.iter().enumerate() {
+        if a.is_null(i) || k >= values.len() {
+            out.push_null();
+            continue;
+        }
+        values.with_item(k, &mut scratch, |item| match item {
+            Item::Str(s) => out.push_str(s),
+            Item::Bytes(x) => out.push_bytes(x),
+            Item::Null => out.push_null(),
+            Item::NotText => out.push_not_text(),
+        });
+    }
+    Ok(Part::Packed(out))
+}
+
+fn native_order(descr: &Bound<'_, numpy::PyArrayDescr>) -> PyResult<bool> {
+    let bo: String = descr.getattr("byteorder")?.extract()?;
+    Ok(bo == "=" || bo == "|" || (bo == "<" && cfg!(target_endian = "little")))
+}
+
+fn numpy_part(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Option<Part>> {
+    let descr = arr.dtype();
+    let kind = descr.kind();
+    if arr.ndim() != 1 {
+        return Err(PyValueError::new_err(format!(
+            "values must be one-dimensional, got a numpy array of shape {:?}",
+            arr.shape()
+        )));
+    }
+    match kind {
+        b'U' | b'S' => {}
+        b'O' => return Ok(None),
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "a numpy array of dtype {} cannot hold identifiers: pass strings (numbers lose \
+                 leading zeros and the X check character)",
+                descr.str()?
+            )))
+        }
+    }
+    if !arr.is_c_contiguous() || !native_order(&descr)? {
+        return Ok(None);
+    }
+    let n = arr.len();
+    let item = descr.itemsize();
+    // SAFETY: the array is 1-D and C-contiguous (checked above), so its data pointer addresses
+    // n * itemsize initialised bytes; we copy them out while holding the GIL and a reference
+    // to the array, so nothing can free or resize it meanwhile.
+    let bytes = unsafe {
+        let raw = (*arr.as_array_ptr()).fields.data.cast::<u8>();
+        if n == 0 || item == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(raw, n * item)
+        }
+    };
+    Ok(Some(if kind == b'U' {
+        let width = item / 4;
+        let data = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Part::Ucs4 {
+            data,
+            width: width.max(1),
+        }
+    } else {
+        Part::Fixed {
+            data: bytes.to_vec(),
+            width: item.max(1),
+        }
+    }))
+}
+
+fn pack_iterable(obj: &Bound<'_, PyAny>) -> PyResult<Packed> {
+    let hint = obj.len().unwrap_or(0);
+    let mut p = Packed::with_capacity(hint, hint * 20);
+    for item in obj.try_iter()? {
+        let item = item?;
+        if let Ok(s) = item.cast::<PyString>() {
+            match s.to_str() {
+                Ok(s) => p.push_str(s),
+                // Lone surrogates cannot be UTF-8.
+                Err(_) => p.push_not_text(),
+            }
+        } else if let Ok(b) = item.cast::<PyBytes>() {
+            p.push_bytes(b.as_bytes());
+        } else if item.is_none() {
+            p.push_null();
+        } else if item.cast::<PyFloat>().is_ok_and(|f| f.value().is_nan()) {
+            // pandas and numpy write NaN for a missing cell.
+            p.push_null();
+        } else {
+            p.push_not_text();
+        }
+    }
+    Ok(p)
+}
+
+/// Accepts: an object with `__arrow_c_array__` / `__arrow_c_stream__` (pyarrow, polars,
+/// duckdb...), a numpy array of str / bytes / object, or any iterable of str / bytes / None.
+pub fn extract_column(obj: &Bound<'_, PyAny>) -> PyResult<Column> {
+    let py = obj.py();
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(
+            "values must be a collection of values, not one string: wrap it in a list, or use \
+             `value in index` for a single value",
+        ));
+    }
+    if obj.hasattr(pyo3::intern!(py, "__arrow_c_array__"))?
+        || obj.hasattr(pyo3::intern!(py, "__arrow_c_stream__"))?
+    {
+        let any: AnyArray = obj.extract()?;
+        let reader = any.into_reader()?;
+        let mut parts = Vec::new();
+        for chunk in reader {
+            let chunk =
+                chunk.map_err(|e| PyValueError::new_err(format!("reading Arrow data: {e}")))?;
+            parts.push(arrow_part(chunk)?);
+        }
+        return Ok(Column { parts });
+    }
+    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
+        if let Some(p) = numpy_part(arr)? {
+            return Ok(Column { parts: vec![p] });
+        }
+    }
+    Ok(Column {
+        parts: vec![Part::Packed(pack_iterable(obj)?)],
+    })
+}
