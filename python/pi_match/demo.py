@@ -23,7 +23,9 @@ class DemoList:
     mobile: MessyColumn
 
 
-def make_lists(rng: np.random.Generator, n_hotel: int, n_resold: int, shared: int) -> tuple[DemoList, DemoList]:
+def make_lists(
+    rng: np.random.Generator, n_hotel: int, n_resold: int, shared: int
+) -> tuple[DemoList, DemoList]:
     """A hotel registration list, and a resold list whose first `shared` people come from it."""
     people = n_hotel + n_resold - shared
     ric = ric_numbers(rng, people)
@@ -33,7 +35,9 @@ def make_lists(rng: np.random.Generator, n_hotel: int, n_resold: int, shared: in
     rng.shuffle(resold_idx)
     lists = []
     for name, idx in (("hotel registrations", hotel_idx), ("resold list", resold_idx)):
-        lists.append(DemoList(name, mess(ric[idx], "cn_ric", rng), mess(mob[idx], "cn_mobile", rng)))
+        lists.append(
+            DemoList(name, mess(ric[idx], "cn_ric", rng), mess(mob[idx], "cn_mobile", rng))
+        )
     return lists[0], lists[1]
 
 
@@ -49,13 +53,24 @@ def _fmt(e: Any) -> str:
     return f"{e.value:,.0f}  [95% {e.low:,.0f} – {e.high:,.0f}]"
 
 
-def run(n_hotel: int = 200_000, n_resold: int = 120_000, shared: int = 30_000, *, fpr: float = 1e-6) -> dict[str, Any]:
-    """Run the demo; returns the numbers it printed (for tests)."""
+def run(
+    n_hotel: int = 200_000,
+    n_resold: int = 120_000,
+    shared: int = 30_000,
+    *,
+    fpr: float = 1e-6,
+    key: Key | None = None,
+) -> dict[str, Any]:
+    """Run the demo; returns the numbers it printed (for tests). With a fixed `key` the run
+    is fully reproducible (the data come from a fixed seed)."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(SEED)
     hotel, resold = make_lists(rng, n_hotel, n_resold, shared)
-    key = Key.generate()
-    print(f"pi_match demo: two synthetic breach lists, fresh key id {key.id}\n")
+    fresh = key is None
+    key = Key.generate() if key is None else key
+    print(
+        f"pi_match demo: two synthetic breach lists, {'fresh ' if fresh else ''}key id {key.id}\n"
+    )
     result: dict[str, Any] = {"kinds": {}}
     for kind in ("cn_ric", "cn_mobile"):
         cols = [getattr(x, kind.split("_")[1]) for x in (hotel, resold)]
@@ -69,18 +84,26 @@ def run(n_hotel: int = 200_000, n_resold: int = 120_000, shared: int = 30_000, *
             blooms.append(bloom)
             tagsets.append(tags)
             reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(rep.rejected_by_reason.items()))
-            print(f"  {lst.name}: {rep.rows:,} rows, {rep.valid:,} valid, {rep.missing:,} missing, "
-                  f"{rep.rejected:,} rejected ({reasons or 'none'})")
-            print(f"    distinct victims: Bloom {_fmt(bloom.estimate_count())}; tag set {len(tags):,}"
-                  f" (exact); index {bloom.size_bytes / 2**20:.1f} MiB")
+            print(
+                f"  {lst.name}: {rep.rows:,} rows, {rep.valid:,} valid, {rep.missing:,} missing, "
+                f"{rep.rejected:,} rejected ({reasons or 'none'})"
+            )
+            print(
+                f"    distinct victims: Bloom {_fmt(bloom.estimate_count())}; tag set {len(tags):,}"
+                f" (exact); index {bloom.size_bytes / 2**20:.1f} MiB"
+            )
         est = estimate_overlap(*blooms)
         exact = estimate_overlap(*tagsets)
         truth = true_overlap(*cols)
         inside = est.low <= truth <= est.high
-        print(f"  shared victims: Bloom {_fmt(est)}; tag sets {exact.value:,.0f} (exact); "
-              f"true {truth:,} -> {'inside' if inside else 'OUTSIDE'} the interval, "
-              f"exact {'matches' if exact.value == truth else 'DIFFERS'}\n")
+        print(
+            f"  shared victims: Bloom {_fmt(est)}; tag sets {exact.value:,.0f} (exact); "
+            f"true {truth:,} -> {'inside' if inside else 'OUTSIDE'} the interval, "
+            f"exact {'matches' if exact.value == truth else 'DIFFERS'}\n"
+        )
         result["kinds"][kind] = {"estimate": est, "exact": exact.value, "truth": truth}
-    print(f"done in {time.perf_counter() - t0:.1f} s. Only the indices would travel; the key "
-          "stays with the agencies.")
+    print(
+        f"done in {time.perf_counter() - t0:.1f} s. Only the indices would travel; the key "
+        "stays with the agencies."
+    )
     return result

@@ -22,10 +22,41 @@ __all__ = ["MessyColumn", "mess", "mobile_numbers", "ric_numbers"]
 
 # Real county-level codes from several provinces, and the HK / Macau / Taiwan permit codes.
 REGIONS = np.array(
-    [110101, 110105, 110108, 120101, 130102, 140105, 210102, 310101, 310115, 320102,
-     320505, 330106, 340104, 350203, 360102, 370102, 410105, 420106, 430104, 440103,
-     440305, 450103, 460106, 500101, 510104, 520102, 530102, 610102, 620102, 650102,
-     810000, 820000, 830000],
+    [
+        110101,
+        110105,
+        110108,
+        120101,
+        130102,
+        140105,
+        210102,
+        310101,
+        310115,
+        320102,
+        320505,
+        330106,
+        340104,
+        350203,
+        360102,
+        370102,
+        410105,
+        420106,
+        430104,
+        440103,
+        440305,
+        450103,
+        460106,
+        500101,
+        510104,
+        520102,
+        530102,
+        610102,
+        620102,
+        650102,
+        810000,
+        820000,
+        830000,
+    ],
     dtype=np.int64,
 )
 _WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
@@ -51,8 +82,38 @@ def ric_numbers(
 
 def mobile_numbers(rng: np.random.Generator, n: int) -> npt.NDArray[np.str_]:
     """`n` valid 11-digit mainland mobile numbers (canonical form without +86)."""
-    prefixes = np.array([130, 131, 132, 133, 135, 136, 137, 138, 139, 150, 151, 152, 155, 157,
-                         158, 159, 166, 176, 177, 180, 181, 185, 186, 187, 188, 189, 198, 199])
+    prefixes = np.array(
+        [
+            130,
+            131,
+            132,
+            133,
+            135,
+            136,
+            137,
+            138,
+            139,
+            150,
+            151,
+            152,
+            155,
+            157,
+            158,
+            159,
+            166,
+            176,
+            177,
+            180,
+            181,
+            185,
+            186,
+            187,
+            188,
+            189,
+            198,
+            199,
+        ]
+    )
     body = rng.choice(prefixes, n).astype(np.int64) * 10**8 + rng.integers(0, 10**8, n)
     return np.char.mod("%d", body)
 
@@ -78,7 +139,7 @@ def _ric_variants(v: str, rng: np.random.Generator) -> tuple[str, bool]:
     if r < 0.72 and v[6:8] == "19":
         return v[:6] + v[8:17], True  # the 15-digit 1989 form
     if r < 0.84:
-        return f"{int(v[:17]) / 10 ** 17 * 10:.5f}E+17", False  # Excel's rendering
+        return f"{int(v[:17]) / 10**17 * 10:.5f}E+17", False  # Excel's rendering
     if r < 0.92:
         bad = str((int(v[16]) + 1) % 10)
         return v[:16] + bad + v[17], False  # a typo: checksum fails

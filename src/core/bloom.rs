@@ -110,10 +110,15 @@ fn ln_factorial(j: u64) -> f64 {
         - 1.0 / (360.0 * x * x * x)
 }
 
-/// Layout for `capacity` distinct items at false-positive rate `fpr`: the smallest
-/// power-of-two block count that meets the rate with 1, 2 or 3 blocks per item, fewer blocks
-/// per item on a tie (fewer cache lines per lookup). Two or three blocks per item need far
-/// fewer bits per item at low rates (docs/FORMAT.md §4 has the table).
+/// Blocks per item for every new filter. Filters can be compared only when they set the same
+/// bits for an item, so this does not depend on capacity or rate: agencies that chose
+/// different sizes or rates still get comparable indices. Two blocks per item need about half
+/// the bits of one block at rates of 1e-5 and below, and are within a few per cent of the
+/// best choice from 1e-3 to 1e-7 (docs/FORMAT.md §4 has the table).
+pub const BLOCKS_PER_KEY: u8 = 2;
+
+/// Layout for `capacity` distinct items at false-positive rate `fpr`: `BLOCKS_PER_KEY`
+/// blocks per item and the smallest power-of-two block count that meets the rate.
 pub fn plan(capacity: u64, fpr: f64) -> Result<(u8, u8)> {
     if !(fpr > 0.0 && fpr < 1.0) {
         return Err(Error::Invalid(format!(
@@ -126,18 +131,14 @@ pub fn plan(capacity: u64, fpr: f64) -> Result<(u8, u8)> {
         )));
     }
     let n = capacity.max(1) as f64;
-    let best = (1..=MAX_BLOCKS_PER_KEY)
-        .filter_map(|bpk| {
-            (0..=MAX_LOG2_BLOCKS)
-                .find(|&l2| expected_fpr(n, l2, bpk) <= fpr)
-                .map(|l2| (l2, bpk))
+    (0..=MAX_LOG2_BLOCKS)
+        .find(|&l2| expected_fpr(n, l2, BLOCKS_PER_KEY) <= fpr)
+        .map(|l2| (l2, BLOCKS_PER_KEY))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "capacity {capacity} at fpr {fpr} needs a filter larger than 2 TiB"
+            ))
         })
-        .min();
-    best.ok_or_else(|| {
-        Error::Invalid(format!(
-            "capacity {capacity} at fpr {fpr} needs a filter larger than 2 TiB"
-        ))
-    })
 }
 
 #[inline]
@@ -283,8 +284,55 @@ impl Bloom {
     }
 
     pub fn insert_tags(&mut self, tags: &[[u8; 32]]) {
-        for t in tags {
-            self.insert_tag(t);
+        self.insert_tags_where(tags, &vec![0u8; tags.len()]);
+    }
+
+    /// Insert `tags[i]` wherever `codes[i] == 0`. Large batches run in parallel: the filter is
+    /// split into 2^p contiguous ranges of blocks and each worker sets only the bits in its
+    /// range, so no two workers touch one word and the result is the same as inserting one
+    /// by one. Each worker prefetches a batch of blocks before touching them.
+    pub fn insert_tags_where(&mut self, tags: &[[u8; 32]], codes: &[u8]) {
+        let (l2, bpk) = (self.log2_blocks, self.blocks_per_key);
+        let threads = rayon::current_num_threads().max(1);
+        let log_parts = (threads.next_power_of_two().trailing_zeros() as u8).min(l2);
+        let words = self.words_mut();
+        if log_parts == 0 || tags.len() < 4096 {
+            insert_range(words, 0, 0, l2, bpk, tags, codes);
+            return;
+        }
+        let part_words = words.len() >> log_parts;
+        words
+            .par_chunks_mut(part_words)
+            .enumerate()
+            .for_each(|(p, w)| insert_range(w, p, log_parts, l2, bpk, tags, codes));
+    }
+
+    /// `out[i] = codes[i] == 0 && contains(tags[i])`, in parallel with prefetching.
+    pub fn contains_where(&self, tags: &[[u8; 32]], codes: &[u8], out: &mut [bool]) {
+        let words = self.words();
+        let (l2, bpk) = (self.log2_blocks, self.blocks_per_key);
+        let run = |t: &[[u8; 32]], c: &[u8], o: &mut [bool]| {
+            for ((t, c), o) in t
+                .chunks(BATCH)
+                .zip(c.chunks(BATCH))
+                .zip(o.chunks_mut(BATCH))
+            {
+                for tag in t {
+                    for j in 0..usize::from(bpk) {
+                        prefetch(words, block_and_mask_key(tag, j, l2).0);
+                    }
+                }
+                for ((tag, code), out) in t.iter().zip(c).zip(o.iter_mut()) {
+                    *out = *code == 0 && contains_in(words, l2, bpk, tag);
+                }
+            }
+        };
+        if tags.len() < 4096 {
+            run(tags, codes, out);
+        } else {
+            tags.par_chunks(2048)
+                .zip(codes.par_chunks(2048).zip(out.par_chunks_mut(2048)))
+                .for_each(|(t, (c, o))| run(t, c, o));
         }
     }
 
@@ -407,6 +455,75 @@ impl Bloom {
     }
 }
 
+/// Items whose blocks are prefetched together before any is touched.
+const BATCH: usize = 16;
+
+#[inline]
+fn contains_in(w: &[u32], l2: u8, bpk: u8, tag: &[u8; 32]) -> bool {
+    (0..usize::from(bpk)).all(|j| {
+        let (block, x) = block_and_mask_key(tag, j, l2);
+        let blk = &w[block * WORDS_PER_BLOCK..(block + 1) * WORDS_PER_BLOCK];
+        blk.iter()
+            .enumerate()
+            .all(|(i, word)| word & bit(x, i) != 0)
+    })
+}
+
+#[inline]
+fn prefetch(words: &[u32], block: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(w) = words.get(block * WORDS_PER_BLOCK) {
+        // SAFETY: prefetching is a hint that never faults; the address is inside `words`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(
+                std::ptr::from_ref(w).cast::<i8>(),
+                std::arch::x86_64::_MM_HINT_T0,
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (words, block);
+}
+
+/// Set the bits of the valid tags whose blocks fall in part `part` of `2^log_parts` (the
+/// slice `words` is that part).
+fn insert_range(
+    words: &mut [u32],
+    part: usize,
+    log_parts: u8,
+    l2: u8,
+    bpk: u8,
+    tags: &[[u8; 32]],
+    codes: &[u8],
+) {
+    let shift = l2 - log_parts;
+    let first_block = part << shift;
+    let mut pending = [(0usize, 0u32); BATCH * MAX_BLOCKS_PER_KEY as usize];
+    for (t, c) in tags.chunks(BATCH).zip(codes.chunks(BATCH)) {
+        let mut n = 0;
+        for (tag, code) in t.iter().zip(c) {
+            if *code != 0 {
+                continue;
+            }
+            for j in 0..usize::from(bpk) {
+                let (block, x) = block_and_mask_key(tag, j, l2);
+                if block >> shift == part {
+                    let local = block - first_block;
+                    prefetch(words, local);
+                    pending[n] = (local, x);
+                    n += 1;
+                }
+            }
+        }
+        for &(block, x) in &pending[..n] {
+            let blk = &mut words[block * WORDS_PER_BLOCK..(block + 1) * WORDS_PER_BLOCK];
+            for (i, word) in blk.iter_mut().enumerate() {
+                *word |= bit(x, i);
+            }
+        }
+    }
+}
+
 fn check_layout(log2_blocks: u8, blocks_per_key: u8) -> Result<()> {
     if log2_blocks > MAX_LOG2_BLOCKS {
         return Err(Error::format(format!(
@@ -447,9 +564,29 @@ mod tests {
     }
 
     #[test]
+    fn parallel_insert_and_lookup_match_one_by_one() {
+        let tags: Vec<[u8; 32]> = (0..50_000).map(tag).collect();
+        let codes: Vec<u8> = (0..50_000).map(|i| u8::from(i % 7 == 0)).collect();
+        let mut one = Bloom::new(12, 2).unwrap();
+        for (t, c) in tags.iter().zip(&codes) {
+            if *c == 0 {
+                one.insert_tag(t);
+            }
+        }
+        let mut par = Bloom::new(12, 2).unwrap();
+        par.insert_tags_where(&tags, &codes);
+        assert_eq!(one, par);
+        let mut out = vec![false; tags.len()];
+        par.contains_where(&tags, &codes, &mut out);
+        for ((t, c), o) in tags.iter().zip(&codes).zip(&out) {
+            assert_eq!(*o, *c == 0 && one.contains_tag(t));
+        }
+    }
+
+    #[test]
     fn plan_meets_target_and_rejects_nonsense() {
         let (l2, bpk) = plan(1_000_000, 1e-6).unwrap();
-        assert_eq!((l2, bpk), (17, 3));
+        assert_eq!((l2, bpk), (18, 2));
         assert!(expected_fpr(1e6, l2, bpk) <= 1e-6);
         assert!(expected_fpr(1e6, l2 - 1, bpk) > 1e-6);
         assert!(plan(10, 0.0).is_err());

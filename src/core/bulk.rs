@@ -141,12 +141,26 @@ where
     while start < n {
         let len = CHUNK.min(n - start);
         let (c, t) = (&mut codes[..len], &mut tags[..len]);
+        // Items go through the PRF in pairs: two interleaved hash chains keep the SHA unit busy.
         let work = |base: usize, c: &mut [u8], t: &mut [[u8; 32]]| {
-            let mut s = Scratch::default();
-            for (j, (code, tag)) in c.iter_mut().zip(t.iter_mut()).enumerate() {
-                *code = canon_one(kind, values, base + j, &mut s);
-                *tag = if *code == 0 {
-                    prf.tag(s.out.as_bytes())
+            let (mut s1, mut s2) = (Scratch::default(), Scratch::default());
+            for (k, (c, t)) in c.chunks_mut(2).zip(t.chunks_mut(2)).enumerate() {
+                let i = base + 2 * k;
+                c[0] = canon_one(kind, values, i, &mut s1);
+                if c.len() == 2 {
+                    c[1] = canon_one(kind, values, i + 1, &mut s2);
+                    if c[0] == 0 && c[1] == 0 {
+                        (t[0], t[1]) = prf.tag_x2(s1.out.as_bytes(), s2.out.as_bytes());
+                        continue;
+                    }
+                    t[1] = if c[1] == 0 {
+                        prf.tag(s2.out.as_bytes())
+                    } else {
+                        [0u8; 32]
+                    };
+                }
+                t[0] = if c[0] == 0 {
+                    prf.tag(s1.out.as_bytes())
                 } else {
                     [0u8; 32]
                 };

@@ -282,40 +282,9 @@ fn digits_value(d: &[u8]) -> u32 {
     d.iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
 }
 
-fn cn_ric(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
-    prelude(input, buf, true)?;
-    let mut id = [0u8; 18];
-    let mut n = 0usize;
-    let mut bad_char = false;
-    for c in buf.chars() {
-        if c.is_whitespace() || is_dash(c) || is_invisible(c) {
-            continue;
-        }
-        let b = match c {
-            '0'..='9' | 'X' => c as u8,
-            'x' => b'X',
-            _ => {
-                bad_char = true;
-                continue;
-            }
-        };
-        if n < id.len() {
-            id[n] = b;
-        }
-        n += 1;
-    }
-    if bad_char {
-        return Err(Reason::BadChar);
-    }
-    if n != 15 && n != 18 {
-        return Err(Reason::BadLength);
-    }
-    let id = &mut id[..n];
-    // X is only ever the check character of an 18-character number.
-    let body = if n == 18 { &id[..17] } else { &id[..] };
-    if body.contains(&b'X') {
-        return Err(Reason::BadChar);
-    }
+/// Region, date and check character of a cleaned number (15 or 18 ASCII digits, `X` only last).
+fn finish_ric(id: &[u8], out: &mut String) -> Result<(), Reason> {
+    let n = id.len();
     if !PROVINCES.contains(&(digits_value(&id[..2]) as u8)) {
         return Err(Reason::BadRegion);
     }
@@ -354,9 +323,74 @@ fn cn_ric(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason>
     Ok(())
 }
 
+fn cn_ric(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+    // Fast path for the common clean shape: 17 ASCII digits and a digit or X.
+    let b = input.as_bytes();
+    if b.len() == 18
+        && b[..17].iter().all(u8::is_ascii_digit)
+        && (b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x')
+    {
+        let mut id = [0u8; 18];
+        id.copy_from_slice(b);
+        id[17] = id[17].to_ascii_uppercase();
+        return finish_ric(&id, out);
+    }
+    prelude(input, buf, true)?;
+    let mut id = [0u8; 18];
+    let mut n = 0usize;
+    let mut bad_char = false;
+    for c in buf.chars() {
+        if c.is_whitespace() || is_dash(c) || is_invisible(c) {
+            continue;
+        }
+        let b = match c {
+            '0'..='9' | 'X' => c as u8,
+            'x' => b'X',
+            _ => {
+                bad_char = true;
+                continue;
+            }
+        };
+        if n < id.len() {
+            id[n] = b;
+        }
+        n += 1;
+    }
+    if bad_char {
+        return Err(Reason::BadChar);
+    }
+    if n != 15 && n != 18 {
+        return Err(Reason::BadLength);
+    }
+    let id = &id[..n];
+    // X is only ever the check character of an 18-character number.
+    let body = if n == 18 { &id[..17] } else { id };
+    if body.contains(&b'X') {
+        return Err(Reason::BadChar);
+    }
+    finish_ric(id, out)
+}
+
 // ---- cn_mobile ---------------------------------------------------------------------------
 
+fn mobile_digits(d: &[u8], out: &mut String) -> Result<(), Reason> {
+    if d.len() != 11 {
+        return Err(Reason::BadLength);
+    }
+    if d[0] != b'1' || !(b'3'..=b'9').contains(&d[1]) {
+        return Err(Reason::BadPrefix);
+    }
+    out.clear();
+    out.push_str("+86");
+    out.extend(d.iter().map(|&b| b as char));
+    Ok(())
+}
+
 fn cn_mobile(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+    let b = input.as_bytes();
+    if b.len() == 11 && b.iter().all(u8::is_ascii_digit) {
+        return mobile_digits(b, out);
+    }
     prelude(input, buf, true)?;
     let mut digits = [0u8; 24];
     let mut n = 0usize;
@@ -391,16 +425,7 @@ fn cn_mobile(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reas
     } else if d.len() == 13 && d.starts_with(b"86") {
         d = &d[2..];
     }
-    if d.len() != 11 {
-        return Err(Reason::BadLength);
-    }
-    if d[0] != b'1' || !(b'3'..=b'9').contains(&d[1]) {
-        return Err(Reason::BadPrefix);
-    }
-    out.clear();
-    out.push_str("+86");
-    out.extend(d.iter().map(|&b| b as char));
-    Ok(())
+    mobile_digits(d, out)
 }
 
 // ---- email -------------------------------------------------------------------------------

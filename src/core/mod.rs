@@ -7,6 +7,7 @@ pub mod error;
 pub mod estimate;
 pub mod format;
 pub mod key;
+mod sha_x2;
 pub mod tagset;
 
 pub use error::{Error, Result};

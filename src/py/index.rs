@@ -205,6 +205,8 @@ fn tag_one(kind: Kind, prf: &Prf, value: &Bound<'_, PyAny>) -> Option<[u8; 32]> 
 
 // ---- Estimate ----------------------------------------------------------------------------
 
+type EstimateArgs = (f64, f64, f64, String);
+
 /// A count with its 95 % interval and how it was obtained.
 ///
 /// >>> Estimate(10.0, 8.0, 12.0, "bloom_popcount")
@@ -267,9 +269,7 @@ impl PyEstimate {
         )
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> PyResult<(Bound<'py, PyAny>, (f64, f64, f64, String))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, EstimateArgs)> {
         let s = slf.get();
         Ok((
             slf.get_type().into_any(),
@@ -459,12 +459,8 @@ impl PyBloomIndex {
             let mut st = write(&self.state);
             let mut valid = 0u64;
             let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
-                for (code, tag) in c.iter().zip(t) {
-                    if *code == 0 {
-                        st.bloom.insert_tag(tag);
-                        valid += 1;
-                    }
-                }
+                st.bloom.insert_tags_where(t, c);
+                valid += c.iter().filter(|&&c| c == 0).count() as u64;
             });
             st.items += valid;
             codes
@@ -489,9 +485,8 @@ impl PyBloomIndex {
             let st = read(&self.state);
             let mut hits = vec![false; col.len()];
             let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
-                for (j, (code, tag)) in c.iter().zip(t).enumerate() {
-                    hits[start + j] = *code == 0 && st.bloom.contains_tag(tag);
-                }
+                st.bloom
+                    .contains_where(t, c, &mut hits[start..start + c.len()]);
             });
             (hits, codes)
         });

@@ -51,6 +51,8 @@ fn canonicalize(
     Ok(canon_impl(py, kind, values)?.0)
 }
 
+type CanonWithReasons = (Vec<Option<String>>, Vec<Option<&'static str>>);
+
 /// Canonical forms and, beside them, the reason each unusable value was rejected.
 ///
 /// >>> canonicalize_with_reasons("cn_ric", ["11010519491231002x", "1.10105E+17", "-"])
@@ -60,7 +62,7 @@ fn canonicalize_with_reasons(
     py: Python<'_>,
     kind: &str,
     values: &Bound<'_, PyAny>,
-) -> PyResult<(Vec<Option<String>>, Vec<Option<&'static str>>)> {
+) -> PyResult<CanonWithReasons> {
     let (out, codes) = canon_impl(py, kind, values)?;
     let reasons = codes
         .into_iter()
@@ -106,19 +108,33 @@ fn artefact_out(
     Ok((kid, created, PyList::new(py, objs)?.unbind()))
 }
 
-/// Collect section refs of `objs` (all with one key id) and call `f` with them.
+enum SectionObj<'a> {
+    Bloom(&'a PyBloomIndex),
+    Tags(&'a PyTagSet),
+}
+
+impl SectionObj<'_> {
+    fn key_id(&self) -> KeyId {
+        match self {
+            SectionObj::Bloom(b) => b.raw_key_id(),
+            SectionObj::Tags(t) => t.raw_key_id(),
+        }
+    }
+}
+
+/// Call `f` with section refs of `objs` (all made with one key), in the order given. Each
+/// section borrows its object's data under a read lock for the duration of the call.
 fn with_sections<R>(
     objs: &Bound<'_, PyAny>,
     f: impl FnOnce(&KeyId, &[SectionRef<'_>]) -> R,
 ) -> PyResult<R> {
     let items: Vec<Bound<'_, PyAny>> = objs.try_iter()?.collect::<PyResult<_>>()?;
-    let mut blooms = Vec::new();
-    let mut tags = Vec::new();
+    let mut sections = Vec::with_capacity(items.len());
     for o in &items {
         if let Ok(b) = o.cast::<PyBloomIndex>() {
-            blooms.push(b.get());
+            sections.push(SectionObj::Bloom(b.get()));
         } else if let Ok(t) = o.cast::<PyTagSet>() {
-            tags.push(t.get());
+            sections.push(SectionObj::Tags(t.get()));
         } else {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "an artefact holds BloomIndex and TagSet objects, got {}",
@@ -126,50 +142,44 @@ fn with_sections<R>(
             )));
         }
     }
-    let ids: Vec<KeyId> = blooms
-        .iter()
-        .map(|b| b.raw_key_id())
-        .chain(tags.iter().map(|t| t.raw_key_id()))
-        .collect();
-    let Some(first) = ids.first().copied() else {
+    let Some(first) = sections.first().map(SectionObj::key_id) else {
         return Err(PyCoreError(Error::Invalid(
             "an artefact needs at least one section".into(),
         ))
         .into());
     };
-    if let Some(other) = ids.iter().find(|&&k| k != first) {
+    if let Some(other) = sections
+        .iter()
+        .map(SectionObj::key_id)
+        .find(|&k| k != first)
+    {
         return Err(PyCoreError(Error::KeyMismatch {
             what: "one section".into(),
             expected: key_id_hex(&first),
-            found: key_id_hex(other),
+            found: key_id_hex(&other),
         })
         .into());
     }
-    // Nest the read guards: each section borrows its object's filter while writing.
     fn go<R>(
-        blooms: &[&PyBloomIndex],
-        tags: &[&PyTagSet],
-        acc: &mut Vec<SectionRef<'_>>,
+        rest: &[SectionObj<'_>],
+        acc: Vec<SectionRef<'_>>,
         kid: &KeyId,
         f: impl FnOnce(&KeyId, &[SectionRef<'_>]) -> R,
     ) -> R {
-        if let Some((b, rest)) = blooms.split_first() {
-            return b.section_ref(|s, _| {
-                let mut acc2: Vec<SectionRef<'_>> = acc.drain(..).collect();
-                acc2.push(s);
-                go(rest, tags, &mut acc2, kid, f)
-            });
+        let Some((head, rest)) = rest.split_first() else {
+            return f(kid, &acc);
+        };
+        let next = |s: SectionRef<'_>, _created: u64| {
+            let mut acc = acc;
+            acc.push(s);
+            go(rest, acc, kid, f)
+        };
+        match head {
+            SectionObj::Bloom(b) => b.section_ref(next),
+            SectionObj::Tags(t) => t.section_ref(next),
         }
-        if let Some((t, rest)) = tags.split_first() {
-            return t.section_ref(|s, _| {
-                let mut acc2: Vec<SectionRef<'_>> = acc.drain(..).collect();
-                acc2.push(s);
-                go(&[], rest, &mut acc2, kid, f)
-            });
-        }
-        f(kid, acc)
     }
-    Ok(go(&blooms, &tags, &mut Vec::new(), &first, f))
+    Ok(go(&sections, Vec::new(), &first, f))
 }
 
 /// Write several BloomIndex / TagSet objects made with one key into one artefact file.

@@ -1,0 +1,220 @@
+"""Format v1: golden files load forever, bad bytes raise FormatError, and an independent
+reader written from docs/FORMAT.md alone (hmac, hashlib, struct, xxhash) agrees with pi_match."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+
+import numpy as np
+import pytest
+import xxhash
+from hypothesis import given
+from hypothesis import strategies as st
+
+import pi_match
+from conftest import DATA, TEST_KEY_BYTES
+
+GOLDEN = DATA / "format_v1"
+GOLDEN_IDS = [
+    "11010519491231002X",
+    "440305199003071236",
+    "810000198001010014",
+    "830000197006060036",
+]
+SALT = [
+    0x47B6137B,
+    0x44974D91,
+    0x8824AD5B,
+    0xA2B7289D,
+    0x705495C7,
+    0x2DF1424B,
+    0x9EFC4947,
+    0x5C6BFB31,
+]
+
+
+# ---- the independent reader ----------------------------------------------------------------
+
+
+def hkdf(ikm: bytes, info: bytes, length: int) -> bytes:
+    prk = hmac.new(b"pi_match/v1", ikm, hashlib.sha256).digest()
+    out, t, i = b"", b"", 1
+    while len(out) < length:
+        t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest()
+        out += t
+        i += 1
+    return out[:length]
+
+
+def spec_tag(key: bytes, kind: str, canonical: str) -> bytes:
+    sub = hkdf(key, f"pi_match/v1/{kind}/1".encode(), 32)
+    return hmac.new(sub, canonical.encode(), hashlib.sha256).digest()
+
+
+def spec_contains(words: list[int], log2_blocks: int, bpk: int, tag: bytes) -> bool:
+    for j in range(bpk):
+        h = int.from_bytes(tag[8 + 8 * j : 16 + 8 * j], "little")
+        block = h >> (64 - log2_blocks) if log2_blocks else 0
+        x = h & 0xFFFFFFFF
+        for i in range(8):
+            bit = ((x * SALT[i]) & 0xFFFFFFFF) >> 27
+            if not words[block * 8 + i] >> bit & 1:
+                return False
+    return True
+
+
+def spec_parse(data: bytes) -> dict:  # type: ignore[type-arg]
+    magic, version, hlen, count, flen, key_id, created = struct.unpack_from("<8sHHIQ8sQ", data, 0)
+    assert magic == b"\x89PIM\r\n\x1a\n" and version == 1 and hlen == 64 and flen == len(data)
+    table = data[64 : 64 + 64 * count]
+    assert struct.unpack_from("<Q", data, 56)[0] == xxhash.xxh3_64_intdigest(data[:56] + table)
+    sections = []
+    for i in range(count):
+        stype, kind, cver, l2, bpk, _r, items, off, ln, csum = struct.unpack_from(
+            "<BBHBBHQQQQ", table, 64 * i
+        )
+        payload = data[off : off + ln]
+        assert off % 64 == 0 and xxhash.xxh3_64_intdigest(payload) == csum
+        sections.append(
+            dict(stype=stype, kind=kind, cver=cver, l2=l2, bpk=bpk, items=items, payload=payload)
+        )
+    return dict(key_id=key_id.hex(), created=created, sections=sections)
+
+
+def test_independent_reader_agrees_on_golden_bloom() -> None:
+    data = (GOLDEN / "bloom_cn_ric.pmi").read_bytes()
+    f = spec_parse(data)
+    assert f["key_id"] == (GOLDEN / "test_key_id.txt").read_text().strip()
+    assert f["key_id"] == hkdf(TEST_KEY_BYTES, b"pi_match/v1/key-id", 8).hex()
+    [s] = f["sections"]
+    assert (s["stype"], s["kind"], s["cver"], s["items"]) == (1, 1, 1, 4)
+    words = list(struct.unpack(f"<{len(s['payload']) // 4}I", s["payload"]))
+    for v in GOLDEN_IDS:
+        assert spec_contains(words, s["l2"], s["bpk"], spec_tag(TEST_KEY_BYTES, "cn_ric", v))
+    absent = [
+        spec_contains(words, s["l2"], s["bpk"], spec_tag(TEST_KEY_BYTES, "cn_ric", f"x{i}"))
+        for i in range(200)
+    ]
+    assert sum(absent) < 5
+
+
+def test_independent_reader_agrees_on_golden_tagsets() -> None:
+    f = spec_parse((GOLDEN / "multi.pmi").read_bytes())
+    assert [(s["stype"], s["kind"]) for s in f["sections"]] == [(1, 2), (2, 2), (2, 3)]
+    emails = f["sections"][2]
+    tags = list(struct.unpack(f"<{emails['items']}Q", emails["payload"]))
+    want = sorted(
+        int.from_bytes(spec_tag(TEST_KEY_BYTES, "email", e)[:8], "little")
+        for e in ["zhang.san@example.com", "12345@qq.com", "user@163.com"]
+    )
+    assert tags == want
+
+
+def test_new_artefacts_follow_the_spec(test_key: pi_match.Key) -> None:
+    idx = pi_match.BloomIndex(test_key, "cn_mobile", capacity=500, fpr=1e-4)
+    values = np.char.mod("139%08d", np.arange(500)).tolist()
+    idx.add(values)
+    f = spec_parse(idx.to_bytes())
+    [s] = f["sections"]
+    words = list(struct.unpack(f"<{len(s['payload']) // 4}I", s["payload"]))
+    assert s["l2"] == int(np.log2(idx.num_blocks)) and s["bpk"] == idx.blocks_per_key
+    for v in values[:50]:
+        assert spec_contains(
+            words, s["l2"], s["bpk"], spec_tag(bytes(range(32)), "cn_mobile", "+86" + v)
+        )
+
+
+def test_golden_files_load_and_round_trip(test_key: pi_match.Key) -> None:
+    for name in ("bloom_cn_ric.pmi", "tagset_email.pmi", "multi.pmi"):
+        data = (GOLDEN / name).read_bytes()
+        art = pi_match.Artefact.from_bytes(data, key=test_key)
+        assert art.to_bytes()[64:] == data[64:]  # all but the creation time and its checksum
+        assert art.key_id == test_key.id
+    bloom = pi_match.load(GOLDEN / "bloom_cn_ric.pmi", key=test_key)
+    assert isinstance(bloom, pi_match.BloomIndex)
+    assert bloom.contains(GOLDEN_IDS).all()
+    assert bloom.to_bytes() == (GOLDEN / "bloom_cn_ric.pmi").read_bytes()
+    multi = pi_match.load(GOLDEN / "multi.pmi", key=test_key)
+    assert isinstance(multi, pi_match.Artefact)
+    assert "+86 138 0013 8000" in multi.get("cn_mobile", exact=True)
+    assert "12345@QQ.com" in multi.get("email")
+    assert multi.kinds == ["cn_mobile", "email"]
+
+
+def test_every_bit_flip_and_truncation_is_caught() -> None:
+    data = (GOLDEN / "multi.pmi").read_bytes()
+    for byte in range(len(data)):
+        for bit in range(8):
+            bad = bytearray(data)
+            bad[byte] ^= 1 << bit
+            with pytest.raises(pi_match.FormatError):
+                pi_match.Artefact.from_bytes(bytes(bad))
+    for n in range(len(data)):
+        with pytest.raises(pi_match.FormatError):
+            pi_match.Artefact.from_bytes(data[:n])
+
+
+def test_messages_name_the_problem(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = (GOLDEN / "bloom_cn_ric.pmi").read_bytes()
+    with pytest.raises(pi_match.FormatError, match="not a pi_match artefact"):
+        pi_match.BloomIndex.from_bytes(b"PK\x03\x04" + data[4:])
+    with pytest.raises(pi_match.FormatError, match="truncated"):
+        pi_match.BloomIndex.from_bytes(data[:-64])
+    bad = bytearray(data)
+    bad[8] = 9
+    with pytest.raises(pi_match.FormatError, match="version 9"):
+        pi_match.BloomIndex.from_bytes(bytes(bad))
+    bad = bytearray(data)
+    bad[-70] ^= 1
+    with pytest.raises(pi_match.FormatError, match="checksum"):
+        pi_match.BloomIndex.from_bytes(bytes(bad))
+    p = tmp_path / "x.pmi"
+    p.write_bytes(data[:100])
+    with pytest.raises(pi_match.FormatError, match="x.pmi"):
+        pi_match.load(p)
+    with pytest.raises(pi_match.FormatError, match="TagSet"):
+        pi_match.BloomIndex.from_bytes((GOLDEN / "tagset_email.pmi").read_bytes())
+    with pytest.raises(pi_match.FormatError, match="3 sections"):
+        pi_match.TagSet.from_bytes((GOLDEN / "multi.pmi").read_bytes())
+
+
+@given(st.binary(max_size=512))
+def test_random_bytes_raise_format_error(data: bytes) -> None:
+    with pytest.raises(pi_match.FormatError):
+        pi_match.Artefact.from_bytes(data)
+
+
+@given(st.data())
+def test_mutated_golden_bytes_never_crash(data: st.DataObject) -> None:
+    raw = bytearray((GOLDEN / "multi.pmi").read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    try:
+        art = pi_match.Artefact.from_bytes(bytes(raw))
+    except pi_match.FormatError:
+        return
+    assert art.to_bytes()[64:] == bytes(raw)[64:]  # only an unchanged file may load
+
+
+def test_worked_examples_of_format_md(test_key: pi_match.Key) -> None:
+    doc = (DATA.parent.parent / "docs" / "FORMAT.md").read_text("utf-8")
+    tag = spec_tag(TEST_KEY_BYTES, "cn_ric", "11010519491231002X")
+    for number in (
+        "e5ffabc4baaedd63",
+        tag.hex(),
+        "0x5551f32e58bc9ebc",
+        spec_tag(TEST_KEY_BYTES, "cn_mobile", "+8613800138000").hex(),
+    ):
+        assert number in doc
+    # pi_match's own tag set holds the documented 64-bit tag.
+    ts = pi_match.TagSet(test_key, "cn_ric")
+    ts.add(["11010519491231002X"])
+    assert ts.to_bytes()[128:136] == (0x5551F32E58BC9EBC).to_bytes(8, "little")
+    # The golden filter has the documented bits set in the documented blocks.
+    [s] = spec_parse((GOLDEN / "bloom_cn_ric.pmi").read_bytes())["sections"]
+    words = struct.unpack("<128I", s["payload"])
+    for block, bits in ((14, [6, 8, 1, 7, 4, 7, 11, 12]), (0, [17, 30, 26, 24, 2, 8, 3, 7])):
+        assert all(words[block * 8 + i] >> b & 1 for i, b in enumerate(bits))
