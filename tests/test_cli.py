@@ -31,3 +31,132 @@ def test_usage_errors_exit_2() -> None:
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = run("--version")
     assert r.returncode == 0 and "pi_match" in r.stdout
+
+
+# ---- the whole workflow ---------------------------------------------------------------------
+
+import json  # noqa: E402
+import pathlib  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from pi_match.synth import mobile_numbers, ric_numbers  # noqa: E402
+
+
+def ok(*args: str) -> dict:  # type: ignore[type-arg]
+    r = run(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def fail(*args: str) -> str:
+    r = run(*args)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    return r.stderr
+
+
+def make_case(tmp: pathlib.Path) -> dict[str, object]:
+    rng = np.random.default_rng(42)
+    ids, mobs = ric_numbers(rng, 3000), mobile_numbers(rng, 3000)
+    a = tmp / "hotel.csv"
+    with open(a, "w", encoding="utf-8") as f:
+        f.write("姓名,身份证号,手机\n")
+        for i in range(2000):
+            f.write(f"客{i},{ids[i]},{mobs[i]}\n")
+        f.write("坏,1.10105E+17,NULL\n")
+        f.write("多,余,的,逗号\n")
+    b = tmp / "resold.txt"
+    with open(b, "w", encoding="gb18030") as f:
+        for i in range(1500, 3000):
+            f.write(f"䶮{i}----{ids[i]}----{mobs[i]}\n")
+    key = tmp / "op.key"
+    assert run("keygen", "-o", str(key)).returncode == 0
+    return {"a": a, "b": b, "key": key, "shared": 500}
+
+
+def test_build_inspect_compare_probe_merge(tmp_path: pathlib.Path) -> None:
+    c = make_case(tmp_path)
+    a_pmi, b_pmi = str(tmp_path / "a.pmi"), str(tmp_path / "b.pmi")
+    out = ok("build", str(c["a"]), "--key", str(c["key"]), "-o", a_pmi, "--exact")
+    assert set(out) >= {"output", "sections", "encoding", "rejects_file"}
+    ric = next(s for s in out["sections"] if s["kind"] == "cn_ric")
+    assert {"kind", "rows", "valid", "missing", "rejected", "rejected_by_reason",
+            "distinct_estimate"} <= set(ric)  # fmt: skip
+    assert (ric["rows"], ric["valid"], ric["rejected"]) == (2001, 2000, 1)
+    assert ric["rejected_by_reason"] == {"excel_scientific": 1}
+    mob = next(s for s in out["sections"] if s["kind"] == "cn_mobile")
+    assert mob["missing"] == 1 and out["encoding"] == "utf-8"
+    rejects = pathlib.Path(out["rejects_file"]).read_text("utf-8").splitlines()
+    assert rejects[0] == "file,line,column,reason,raw"
+    assert any(",2002,身份证号,excel_scientific,1.10105E+17" in r for r in rejects)
+    assert any(",2003,,field_count," in r for r in rejects)
+    manifest = json.loads(pathlib.Path(a_pmi + ".manifest.json").read_text("utf-8"))
+    assert manifest["inputs"][0]["sha256"] and manifest["pi_match_version"]
+    assert "客1" not in json.dumps(manifest, ensure_ascii=False)  # counts and hashes, no values
+
+    # `--delimiter ----` and `--delimiter=----` both work.
+    for form in (["--delimiter", "----"], ["--delimiter=----"]):
+        out = ok("build", str(c["b"]), "--key", str(c["key"]), "-o", b_pmi, "--no-header",
+                 *form, "--field", "cn_ric=2", "--field", "cn_mobile=3", "--exact")  # fmt: skip
+        assert out["encoding"] == "gb18030" and out["sections"][0]["valid"] == 1500
+
+    art = pathlib.Path(a_pmi).read_bytes()
+    for secret in (pathlib.Path(c["key"]).read_text().split(":")[1].strip()[:16], "客1", "11010"):
+        assert secret.encode() not in art
+
+    info = ok("inspect", a_pmi)
+    assert info["format_version"] == 1 and {s["type"] for s in info["sections"]} == {
+        "bloom",
+        "tagset",
+    }
+
+    cmp = ok("compare", a_pmi, b_pmi)
+    for p in cmp["pairs"]:
+        assert {"a", "b", "kind", "estimate", "low", "high", "exact"} <= set(p)
+        assert p["exact"] == p["estimate"] == p["low"] == p["high"] == 500
+
+    hits_csv = tmp_path / "hits.csv"
+    pr = ok("probe", str(c["b"]), "--index", a_pmi, "--key", str(c["key"]), "--no-header",
+            "--delimiter", "----", "--field", "cn_ric=2", "-o", str(hits_csv))  # fmt: skip
+    assert (pr["rows"], pr["hits"]) == (1500, 500)
+    assert pr["expected_false_positives"] == 0  # exact tag set
+    lines = hits_csv.read_text("utf-8").splitlines()
+    assert lines[0] == "line,matched,1,2,3" and lines[1].startswith("1,cn_ric,䶮1500,")
+
+    merged = ok("merge", a_pmi, b_pmi, "-o", str(tmp_path / "ab.pmi"))
+    ric_union = next(
+        s for s in merged["sections"] if s["kind"] == "cn_ric" and s["type"] == "tagset"
+    )
+    assert ric_union["estimate"]["value"] == 3000
+
+
+def test_user_errors_are_one_line_and_exit_1(tmp_path: pathlib.Path) -> None:
+    c = make_case(tmp_path)
+    a_pmi = str(tmp_path / "a.pmi")
+    assert "no such file" in fail(
+        "build", str(tmp_path / "missing.csv"), "--key", str(c["key"]), "-o", a_pmi
+    )
+    assert "pi-match keygen" in fail("build", str(c["a"]), "--key", "nokey", "-o", a_pmi)
+    assert "no column 'nope'" in fail("build", str(c["a"]), "--key", str(c["key"]), "-o", a_pmi,
+                                      "--field", "cn_ric=nope")  # fmt: skip
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"id\n\x81\x20\xff\n")
+    assert "--encoding" in fail(
+        "build", str(bad), "--key", str(c["key"]), "-o", a_pmi, "--field", "raw=1"
+    )
+    ok("build", str(c["a"]), "--key", str(c["key"]), "-o", a_pmi)
+    other = tmp_path / "other.key"
+    run("keygen", "-o", str(other))
+    msg = fail("probe", str(c["a"]), "--index", a_pmi, "--key", str(other), "--field", "cn_ric=2")
+    assert "key mismatch" in msg
+    from pi_match import Key
+
+    assert Key.load(other).id in msg and Key.load(c["key"]).id in msg  # type: ignore[arg-type]
+    junk = tmp_path / "junk.pmi"
+    junk.write_bytes(b"not an artefact at all")
+    assert "not a pi_match artefact" in fail("inspect", str(junk))
+    assert "already exists" in fail("keygen", "-o", str(c["key"]))
+    r = run("build", str(c["a"]))
+    assert r.returncode == 2 and "Traceback" not in r.stderr

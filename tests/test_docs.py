@@ -11,12 +11,15 @@ import pytest
 import pi_match
 import pi_match._artefact
 import pi_match._core
+import pi_match.io
 import pi_match.synth
 
 README = pathlib.Path(__file__).parent.parent / "README.md"
 
 
-@pytest.mark.parametrize("module", [pi_match, pi_match._artefact, pi_match.synth, pi_match._core])
+@pytest.mark.parametrize(
+    "module", [pi_match, pi_match._artefact, pi_match.synth, pi_match.io, pi_match._core]
+)
 def test_docstring_examples(module: object) -> None:
     globs = {**vars(module), **{name: getattr(pi_match, name) for name in pi_match.__all__}}
     finder = doctest.DocTestFinder(exclude_empty=True)

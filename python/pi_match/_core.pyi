@@ -34,6 +34,8 @@ __all__ = [
     "_restore",
     "expected_fpr",
     "plan_layout",
+    "split_delimited",
+    "utf8_error_offset",
 ]
 
 __version__: str
@@ -200,3 +202,18 @@ def artefact_to_bytes(objects: Iterable[BloomIndex | TagSet]) -> bytes: ...
 def expected_fpr(n: float, num_blocks: int, blocks_per_key: int) -> float: ...
 def plan_layout(capacity: int, fpr: float) -> tuple[int, int]: ...
 def _restore(data: bytes) -> BloomIndex | TagSet: ...
+def split_delimited(
+    data: bytes,
+    first_line: int,
+    sep: bytes,
+    quote: bytes | None = None,
+    expected: int | None = None,
+) -> tuple[
+    int,
+    list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]],
+    npt.NDArray[np.uint64],
+    list[tuple[int, str, str, bytes]],
+    int,
+    int,
+]: ...
+def utf8_error_offset(data: bytes) -> int | None: ...

@@ -1,25 +1,333 @@
-"""The `pi-match` command line."""
+"""The `pi-match` command line. Every command takes `--json` for machine output and `--quiet`.
+User mistakes (a missing file, a wrong key, an unknown column, an undecodable file) print one
+line on stderr saying what, where and what to do, and exit 1; usage errors exit 2."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime as dt
+import itertools
+import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from . import __version__
+import numpy as np
+
+from . import Artefact, BloomIndex, Key, PiMatchError, TagSet, __version__, _core, estimate_overlap
+from .build import Progress, build, resolve_fields
+from .io import InputError, ReadOptions, open_source
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from . import Key
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit 1."""
+
+
+def _out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    if args.json:
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=1, default=str)
+        sys.stdout.write("\n")
+    elif not args.quiet:
+        print(text)
+
+
+def _note(args: argparse.Namespace, msg: str) -> None:
+    if not args.json and not args.quiet:
+        print(msg, file=sys.stderr)
+
+
+def _key(path: str) -> Key:
+    if not os.path.exists(path):
+        raise UserError(f"key file {path} not found; make one with: pi-match keygen -o {path}")
+    return Key.load(path)
+
+
+def _read_options(args: argparse.Namespace) -> ReadOptions:
+    return ReadOptions(
+        encoding=args.encoding,
+        delimiter=args.delimiter,
+        header=False if args.no_header else None,
+        sheet=args.sheet,
+        format=args.format,
+    )
+
+
+def _load(path: str, key: Key | None = None) -> Artefact:
+    if not os.path.exists(path):
+        raise UserError(f"artefact {path} not found")
+    return Artefact.open(path, key=key)
+
+
+def _fmt_est(e: Any) -> str:
+    if e.exact:
+        return f"{e.value:,.0f} (exact)"
+    return f"{e.value:,.0f} [95% {e.low:,.0f}–{e.high:,.0f}]"
+
+
+# ---- commands -----------------------------------------------------------------------------
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = Key.generate()
+    try:
+        key.save(args.output, overwrite=args.force)
+    except FileExistsError:
+        raise UserError(f"{args.output} already exists; pass --force to replace it") from None
+    _out(args, {"output": args.output, "key_id": key.id},
+         f"wrote {args.output} (mode 0600), key id {key.id}. Hand it over out of band; never "
+         "send it with an artefact.")  # fmt: skip
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    key = _key(args.key)
+    summary = build(
+        args.inputs,
+        key,
+        args.output,
+        fields=args.field,
+        fpr=args.fpr,
+        capacity=args.capacity,
+        exact=args.exact,
+        options=_read_options(args),
+        rejects_path=args.rejects,
+        progress=Progress(quiet=args.quiet or args.json),
+        note=lambda s: _note(args, "field " + s),
+    )
+    lines = [f"wrote {summary['output']} (key id {key.id})"]
+    for inp in summary["inputs"]:
+        lines.append(
+            f"  {inp['path']}: {inp['rows']:,} rows, {inp['format']}, {inp['encoding']}"
+            + (f", {inp['unreadable_rows']:,} unreadable" if inp["unreadable_rows"] else "")
+        )
+    for s in summary["sections"]:
+        e = _core.Estimate(**s["distinct_estimate"])
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(s["rejected_by_reason"].items()))
+        lines.append(
+            f"  {s['kind']} ({s['column']}): {s['valid']:,} valid, {s['missing']:,} missing, "
+            f"{s['rejected']:,} rejected{' (' + reasons + ')' if reasons else ''}; "
+            f"distinct {_fmt_est(e)}"
+        )
+    if summary["rejects_file"]:
+        lines.append(
+            f"  rejects: {summary['rejects_file']} ({summary['rejected_rows']:,} rows; "
+            "it holds raw values: keep it with the case file)"
+        )
+    lines.append(f"  manifest: {summary['manifest']}")
+    _out(args, summary, "\n".join(lines))
+    return 0
+
+
+def _section_facts(s: BloomIndex | TagSet) -> dict[str, Any]:
+    e = s.estimate_count()
+    d: dict[str, Any] = {
+        "type": "bloom" if isinstance(s, BloomIndex) else "tagset",
+        "kind": s.kind,
+        "canon_version": s.canon_version,
+        "estimate": e.to_dict(),
+    }
+    if isinstance(s, BloomIndex):
+        d.update(num_blocks=s.num_blocks, blocks_per_key=s.blocks_per_key, size_bytes=s.size_bytes,
+                 items_added=s.items_added, expected_fpr=s.expected_fpr())  # fmt: skip
+    else:
+        d.update(tags=len(s), size_bytes=8 * len(s))
+    return d
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    art = _load(args.artefact)
+    created = dt.datetime.fromtimestamp(art.created, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    data = {
+        "path": args.artefact,
+        "format_version": _core.FORMAT_VERSION,
+        "key_id": art.key_id,
+        "created": created,
+        "file_size": os.path.getsize(args.artefact),
+        "sections": [_section_facts(s) for s in art],
+    }
+    lines = [
+        f"{args.artefact}: pi_match format v{_core.FORMAT_VERSION}, key id {art.key_id}, "
+        f"created {created}"
+    ]
+    for d in data["sections"]:
+        e = _core.Estimate(**d["estimate"])
+        size = f"{d['size_bytes'] / 2**20:,.2f} MiB"
+        extra = ""
+        if d["type"] == "bloom":
+            extra = (
+                f", {d['num_blocks']:,} blocks × {d['blocks_per_key']} per item, "
+                f"FPR now {d['expected_fpr']:.1e}"
+            )
+        lines.append(f"  {d['kind']} {d['type']}: {_fmt_est(e)} items, {size}{extra}")
+    _out(args, data, "\n".join(lines))
+    return 0
+
+
+def _sections_by_kind(art: Artefact) -> dict[str, dict[str, BloomIndex | TagSet]]:
+    out: dict[str, dict[str, BloomIndex | TagSet]] = {}
+    for s in art:
+        out.setdefault(s.kind, {})["tagset" if isinstance(s, TagSet) else "bloom"] = s
+    return out
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    arts = [(p, _sections_by_kind(_load(p))) for p in args.artefacts]
+    pairs = []
+    lines = []
+    for (pa_, a), (pb, b) in itertools.combinations(arts, 2):
+        for kind in sorted(set(a) & set(b)):
+            if "tagset" in a[kind] and "tagset" in b[kind]:
+                e = estimate_overlap(a[kind]["tagset"], b[kind]["tagset"])
+            elif "bloom" in a[kind] and "bloom" in b[kind]:
+                e = estimate_overlap(a[kind]["bloom"], b[kind]["bloom"])
+            else:
+                continue
+            pairs.append({"a": pa_, "b": pb, "kind": kind, "estimate": e.value, "low": e.low,
+                          "high": e.high, "exact": e.value if e.exact else None,
+                          "method": e.method})  # fmt: skip
+            lines.append(
+                f"{os.path.basename(pa_)} ∩ {os.path.basename(pb)} [{kind}]: {_fmt_est(e)}"
+            )
+    if not pairs:
+        raise UserError("these artefacts share no identifier kind to compare")
+    _out(args, {"pairs": pairs}, "\n".join(lines))
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    key = _key(args.key)
+    theirs = _sections_by_kind(_load(args.index, key=key))
+    src = open_source(args.input, _read_options(args))
+    chosen, notes = resolve_fields([src], args.field)
+    for msg in notes:
+        _note(args, "field " + msg)
+    missing = [k for k, _ in chosen if k not in theirs]
+    if missing:
+        raise UserError(
+            f"{args.index} has no section for {', '.join(missing)}; "
+            f"it has {', '.join(sorted(theirs))}"
+        )
+    progress = Progress(quiet=args.quiet or args.json)
+    rows = hits = 0
+    expected_fp = 0.0
+    writer = None
+    out_file = open(args.output, "w", newline="", encoding="utf-8") if args.output else None
+    try:
+        if out_file:
+            writer = csv.writer(out_file)
+            writer.writerow(["line", "matched", *src.columns])
+        for batch in src.batches():
+            n = len(batch)
+            rows += n
+            hit = np.zeros(n, dtype=bool)
+            matched: list[list[str]] = [[] for _ in range(n)]
+            for kind, col in chosen:
+                sec = theirs[kind].get("tagset") or theirs[kind]["bloom"]
+                h, codes = sec.contains(batch.column(col), reasons=True)
+                if isinstance(sec, BloomIndex):
+                    expected_fp += float((codes == 0).sum()) * sec.expected_fpr()
+                for i in np.flatnonzero(h).tolist():
+                    matched[i].append(kind)
+                hit |= h
+            idx = np.flatnonzero(hit)
+            hits += len(idx)
+            if writer is not None and len(idx):
+                cols = {c: batch.column(c).take(idx).to_pylist() for c in src.columns}
+                for j, i in enumerate(idx.tolist()):
+                    vals = [cols[c][j] for c in src.columns]
+                    vals = [
+                        v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
+                        for v in vals
+                    ]
+                    writer.writerow([int(batch.lines[i]), "+".join(matched[i]), *vals])
+            progress.update(os.path.basename(src.path), n)
+    finally:
+        progress.done()
+        if out_file:
+            out_file.close()
+    data = {"rows": rows, "hits": hits, "expected_false_positives": expected_fp,
+            "input": args.input, "index": args.index, "output": args.output,
+            "fields": [{"kind": k, "column": c} for k, c in chosen],
+            "unreadable_rows": len(src.rejects)}  # fmt: skip
+    text = (f"{hits:,} of {rows:,} rows of {args.input} appear in {args.index} "
+            f"(about {expected_fp:.2g} of them expected to be false positives)"
+            + (f"; hits written to {args.output}" if args.output else ""))  # fmt: skip
+    _out(args, data, text)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    arts = [_load(p) for p in args.artefacts]
+    merged: dict[tuple[str, str], Any] = {}
+    count: dict[tuple[str, str], int] = {}
+    order: list[tuple[str, str]] = []
+    for art in arts:
+        for s in art:
+            k = (s.kind, type(s).__name__)
+            count[k] = count.get(k, 0) + 1
+            if k in merged:
+                merged[k] = merged[k] | s
+            else:
+                merged[k] = s
+                order.append(k)
+    # An exact set is only exact if every input had one for that kind: otherwise drop it
+    # rather than pass off a partial union as exact.
+    dropped = [k for k in order if k[1] == "TagSet" and count[k] < len(arts)]
+    for k in dropped:
+        _note(args, f"note: not every input has an exact {k[0]} tag set; the merge keeps only "
+                    f"the {k[0]} Bloom index")  # fmt: skip
+    keep = [k for k in order if k not in dropped]
+    missing = [k for k in keep if k[1] == "BloomIndex" and count[k] < len(arts)]
+    if missing:
+        raise UserError(
+            f"not every input has a {missing[0][0]} index; a merge would undercount. "
+            "Merge artefacts that hold the same kinds."
+        )
+    out = Artefact([merged[k] for k in keep])
+    out.save(args.output)
+    data = {"output": args.output, "inputs": args.artefacts, "key_id": out.key_id,
+            "sections": [_section_facts(s) for s in out],
+            "dropped_exact": [k[0] for k in dropped]}  # fmt: skip
+    text = f"wrote {args.output}: " + ", ".join(
+        f"{s.kind} {type(s).__name__} {_fmt_est(s.estimate_count())}" for s in out
+    )
+    _out(args, data, text)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    key = Key.load(args.key) if args.key else None
+    key = _key(args.key) if args.key else None
     result = run(args.hotel, args.resold, args.shared, key=key)
     exact_ok = all(k["exact"] == k["truth"] for k in result["kinds"].values())
     return 0 if exact_ok else 1
 
 
+# ---- parser -------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress or notes")
+    reading = argparse.ArgumentParser(add_help=False)
+    reading.add_argument("--field", action="append", default=[], metavar="KIND=COLUMN",
+                         help="identifier kind and its column (header name or 1-based number); "
+                         "repeat for several kinds; detected when omitted")  # fmt: skip
+    reading.add_argument("--encoding", help="the input's encoding (default: BOM, UTF-8, GB18030)")
+    reading.add_argument(
+        "--delimiter", help="field separator, e.g. ',' '\\t' '|' '----' (default: sniffed)"
+    )
+    reading.add_argument("--no-header", action="store_true", help="the first line is data")
+    reading.add_argument(
+        "--sheet", help="Excel sheet (or SQL table) to read (default: all sheets / the first table)"
+    )
+    reading.add_argument("--format", choices=["csv", "lines", "jsonl", "parquet", "xlsx", "sql"],
+                         help="input format (default: from the file name)")  # fmt: skip
+
     p = argparse.ArgumentParser(
         prog="pi-match",
         description="Privacy-preserving breach matching: count shared victims across cases "
@@ -27,19 +335,100 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"pi_match {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    d = sub.add_parser("demo", help="index two synthetic breach lists and compare them")
+
+    k = sub.add_parser("keygen", parents=[common], help="make a new key for a joint operation")
+    k.add_argument("-o", "--output", required=True, help="key file to write (mode 0600)")
+    k.add_argument("--force", action="store_true", help="replace an existing key file")
+    k.set_defaults(func=cmd_keygen)
+
+    b = sub.add_parser(
+        "build", parents=[common, reading], help="build an artefact from input files"
+    )
+    b.add_argument("inputs", nargs="+", metavar="INPUT")
+    b.add_argument("--key", required=True, help="key file")
+    b.add_argument("-o", "--output", required=True, help="artefact to write (.pmi)")
+    b.add_argument(
+        "--fpr", type=float, default=1e-6, help="Bloom false-positive rate (default 1e-6)"
+    )
+    b.add_argument(
+        "--capacity", type=int, help="distinct values to size for (default: the row count)"
+    )
+    b.add_argument("--exact", action="store_true", help="also store exact tag sets")
+    b.add_argument("--rejects", help="rejects CSV (default: OUTPUT.rejects.csv)")
+    b.set_defaults(func=cmd_build)
+
+    i = sub.add_parser(
+        "inspect", parents=[common], help="header facts of an artefact (no key needed)"
+    )
+    i.add_argument("artefact")
+    i.set_defaults(func=cmd_inspect)
+
+    c = sub.add_parser(
+        "compare", parents=[common], help="pairwise overlaps of artefacts (no key needed)"
+    )
+    c.add_argument("artefacts", nargs="+", metavar="ARTEFACT")
+    c.set_defaults(func=cmd_compare)
+
+    pr = sub.add_parser(
+        "probe", parents=[common, reading], help="which of my rows are in their artefact"
+    )
+    pr.add_argument("input", metavar="INPUT")
+    pr.add_argument("--index", required=True, help="their artefact")
+    pr.add_argument("--key", required=True, help="key file")
+    pr.add_argument("-o", "--output", help="CSV of the matching rows (line number and row)")
+    pr.set_defaults(func=cmd_probe)
+
+    m = sub.add_parser("merge", parents=[common], help="union artefacts made with one key")
+    m.add_argument("artefacts", nargs="+", metavar="ARTEFACT")
+    m.add_argument("-o", "--output", required=True)
+    m.set_defaults(func=cmd_merge)
+
+    d = sub.add_parser(
+        "demo", parents=[common], help="index two synthetic breach lists and compare them"
+    )
     d.add_argument("--hotel", type=int, default=200_000, help="rows in the first list")
     d.add_argument("--resold", type=int, default=120_000, help="rows in the second list")
     d.add_argument("--shared", type=int, default=30_000, help="people in both lists")
     d.add_argument("--key", help="use this key file instead of a fresh key (reproducible run)")
-    d.set_defaults(func=_demo)
+    d.set_defaults(func=cmd_demo)
     return p
 
 
+def _fix_dash_values(argv: list[str]) -> list[str]:
+    """`--delimiter ----` would read as an option; glue such values to their flag."""
+    out: list[str] = []
+    it = iter(argv)
+    for a in it:
+        if a in ("--delimiter",):
+            nxt = next(it, None)
+            out.append(a if nxt is None else f"{a}={nxt}")
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = _fix_dash_values(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
+    if getattr(args, "delimiter", None) == "\\t":
+        args.delimiter = "\t"
     try:
+        if args.command == "compare" and len(args.artefacts) < 2:
+            raise UserError("compare needs at least two artefacts")
         return int(args.func(args))
+    except (UserError, InputError, PiMatchError) as e:
+        print(f"pi-match: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`| head`); say nothing more.
+        sys.stderr.close()
+        return 0
+    except FileNotFoundError as e:
+        print(f"pi-match: error: {e.filename or e}: no such file", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"pi-match: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("pi-match: interrupted", file=sys.stderr)
         return 130

@@ -178,7 +178,11 @@ pub fn bloom_overlap(a: &Bloom, b: &Bloom) -> Result<Estimate> {
     // Hit-level Poissonisation again: the shared items' own noise is ô/k.
     let var = (inflation * (l.m * var_l - o_clip / l.k)).max(0.0);
     let mut e = Estimate::from_sd(o_clip, var.sqrt(), "bloom_inclusion_exclusion");
-    e.high = e.high.min(na.min(nb).ceil().max(e.value.ceil()));
+    // The overlap cannot exceed either set; cap at the smaller set's own upper bound.
+    let cap = count_from_bits(&a, xa)
+        .high
+        .min(count_from_bits(&b, xb).high);
+    e.high = e.high.min(cap.max(e.value.ceil()));
     Ok(e)
 }
 
@@ -204,6 +208,7 @@ mod tests {
             (8, 2, 4000, 4000, 2000),
             (10, 2, 300, 20000, 10),
             (6, 1, 100, 100, 0),
+            (8, 2, 3000, 500, 500),
         ] {
             let (mut cover_a, mut cover_o) = (0, 0);
             for t in 0..trials {

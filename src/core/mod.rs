@@ -8,6 +8,7 @@ pub mod estimate;
 pub mod format;
 pub mod key;
 mod sha_x2;
+pub mod split;
 pub mod tagset;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 
 mod error;
 mod index;
+mod io;
 mod key;
 mod values;
 
@@ -266,5 +267,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
     m.add_function(wrap_pyfunction!(plan_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(io::split_delimited, m)?)?;
+    m.add_function(wrap_pyfunction!(io::utf8_error_offset, m)?)?;
     Ok(())
 }

@@ -1,0 +1,115 @@
+"""What every reader shares: options, batches with line numbers, rejects."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from .._core import PiMatchError
+
+
+class InputError(PiMatchError):
+    """An input file that cannot be read as asked (missing, undecodable, unknown column...)."""
+
+
+@dataclass
+class ReadOptions:
+    """How to read inputs. None means: work it out from the file."""
+
+    encoding: str | None = None
+    delimiter: str | None = None
+    header: bool | None = None
+    quote: str = '"'
+    sheet: str | None = None
+    format: str | None = None
+    chunk_bytes: int = 16 << 20
+
+
+@dataclass
+class Reject:
+    """A row (or value) that could not be used: where it is, why, and its raw text."""
+
+    file: str
+    line: int
+    column: str
+    reason: str
+    raw: str
+
+
+@dataclass
+class Batch:
+    """Columns of one chunk (Arrow arrays, binary or string) and each row's line number."""
+
+    columns: dict[str, pa.Array]
+    lines: npt.NDArray[np.uint64]
+
+    def column(self, name: str) -> pa.Array:
+        return self.columns[name]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+@dataclass
+class Source:
+    """An opened input. `batches()` streams it; counts and rejects fill in as it goes."""
+
+    path: str
+    options: ReadOptions
+    format: str = "csv"
+    encoding: str = "binary"
+    columns: list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    rows: int = 0
+    blank_lines: int = 0
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def batches(self) -> Iterator[Batch]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def count_rows(self) -> int:
+        """Rows (an upper bound: lines or records) without reading values; for sizing."""
+        n = 0
+        for b in self.batches():
+            n += len(b)
+        return n
+
+    def resolve(self, ref: str) -> str:
+        """A column by header name or 1-based number."""
+        if ref in self.columns:
+            return ref
+        if ref.isdigit() and 1 <= int(ref) <= len(self.columns):
+            return self.columns[int(ref) - 1]
+        have = ", ".join(f"{i}:{c}" for i, c in enumerate(self.columns, 1))
+        raise InputError(f"{self.path}: no column {ref!r}; columns are {have}")
+
+    def reject(self, line: int, column: str, reason: str, raw: bytes | str) -> None:
+        text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+        self.rejects.append(Reject(self.path, line, column, reason, text))
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def binary_array(offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) -> pa.Array:
+    """A large_binary Arrow array over numpy buffers, without copying them."""
+    n = len(offsets) - 1
+    return pa.Array.from_buffers(
+        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def text_array(values: list[str | None]) -> pa.Array:
+    return pa.array(values, pa.large_string())

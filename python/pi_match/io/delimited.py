@@ -1,0 +1,168 @@
+"""Delimited text: any separator (`,` tab `|` `----` ` # `...), quoted or not, with or without
+a header, in any encoding. Chunks of whole lines are decoded to UTF-8 here and split into
+columns by the Rust core, which also numbers every line and reports the ones it cannot split."""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .base import Batch, InputError, ReadOptions, Source, binary_array
+from .encoding import scan
+
+# Tried in this order when no --delimiter is given; the first that splits the sample lines
+# into the same number (> 1) of fields wins.
+CANDIDATES = ["\t", "----", " # ", "|", ",", ";"]
+
+
+def _fields(line: bytes, sep: str, quote: bytes) -> int:
+    n, _, _, rejects, _, _ = _core.split_delimited(line, 1, sep.encode(), quote)
+    return -1 if rejects else int(n)
+
+
+def _sniff(lines: list[bytes], quote: bytes) -> str:
+    """The separator that splits most sample lines, the first among them, into the same number
+    (> 1) of fields."""
+    sample = [ln for ln in lines if ln.strip()]
+    best, best_score = "", (0.0, 0)
+    for sep in CANDIDATES:
+        counts = Counter(_fields(ln, sep, quote) for ln in sample)
+        if not counts:
+            continue
+        n, freq = counts.most_common(1)[0]
+        share = freq / len(sample)
+        # Dirty dumps have rows with stray separators: a majority that includes the first
+        # (header) line is enough.
+        if (
+            n > 1
+            and share >= 0.5
+            and _fields(sample[0], sep, quote) == n
+            and (share, n) > best_score
+        ):
+            best, best_score = sep, (share, n)
+    return best
+
+
+class DelimitedSource(Source):
+    def __init__(self, path: str | os.PathLike[str], options: ReadOptions, *, plain: bool = False):
+        super().__init__(os.fspath(path), options, format="lines" if plain else "csv")
+        self.facts_pass = scan(self.path, options.encoding, options.chunk_bytes)
+        self.encoding = self.facts_pass.encoding
+        self.facts.update(
+            sha256=self.facts_pass.sha256,
+            bytes=self.facts_pass.size,
+            encoding=self.encoding,
+            bom=bool(self.facts_pass.bom),
+        )
+        first = self._first_lines(20)
+        if plain:
+            self.sep = ""
+        elif options.delimiter is not None:
+            self.sep = options.delimiter
+        else:
+            self.sep = _sniff(first, options.quote.encode())
+        self.quote = options.quote.encode() if self.sep else b""
+        if options.header is not None:
+            header = options.header
+        elif plain or not first:
+            header = False
+        elif self.sep:
+            header = True
+        else:
+            # One column: a header only if the first line is not itself an identifier.
+            head = first[0].decode("utf-8", "replace")
+            header = all(_core.canonicalize(k, [head]) == [None] for k in _core.KINDS[:4])
+        self.header_lines = 0
+        if header and first:
+            _, cols, _, rejects, _, _ = _core.split_delimited(
+                first[0], 1, self.sep.encode(), self.quote
+            )
+            if rejects:
+                raise InputError(f"{self.path}: cannot split the header line: {rejects[0][2]}")
+            self.columns = [bytes(d).decode("utf-8", "replace").strip() for _, d in cols]
+            self.header_lines = 1
+        else:
+            sample = next((ln for ln in first if ln.strip()), b"")
+            n = _core.split_delimited(sample, 1, self.sep.encode(), self.quote)[0] if sample else 1
+            self.columns = [str(i) for i in range(1, max(n, 1) + 1)]
+        if len(set(self.columns)) != len(self.columns) or "" in self.columns:
+            # Blank or repeated header names: fall back to numbers for those.
+            self.columns = [
+                c if c and self.columns.count(c) == 1 else str(i)
+                for i, c in enumerate(self.columns, 1)
+            ]
+        self.facts.update(delimiter=self.sep, header=bool(self.header_lines))
+
+    def _decoded_chunks(self) -> Iterator[bytes]:
+        """UTF-8 chunks of whole lines (the last may lack its newline)."""
+        enc = self.encoding
+        utf8 = codecs.lookup(enc).name == "utf-8"
+        dec = None if utf8 else codecs.getincrementaldecoder(enc)("strict")
+        carry = b""
+        done = self.facts_pass.bom
+        with open(self.path, "rb") as f:
+            f.seek(self.facts_pass.bom)
+            while True:
+                block = f.read(self.options.chunk_bytes)
+                if dec is not None:
+                    try:
+                        text = dec.decode(block, final=not block).encode("utf-8")
+                    except UnicodeDecodeError as e:
+                        raise InputError(
+                            f"{self.path}: byte {done + e.start} is not valid {enc}; "
+                            "pass --encoding with the file's real encoding"
+                        ) from None
+                else:
+                    text = block
+                done += len(block)
+                data = carry + text
+                if not block:
+                    if data:
+                        yield data
+                    return
+                cut = data.rfind(b"\n") + 1
+                carry = data[cut:]
+                if cut:
+                    yield data[:cut]
+
+    def _first_lines(self, n: int) -> list[bytes]:
+        for chunk in self._decoded_chunks():
+            lines = chunk.split(b"\n")[:n]
+            return [ln.rstrip(b"\r") for ln in lines if ln or len(lines) == 1]
+        return []
+
+    def batches(self) -> Iterator[Batch]:
+        self.rows = self.blank_lines = 0
+        self.rejects.clear()
+        line = 1
+        skip = self.header_lines
+        expected = len(self.columns)
+        for chunk in self._decoded_chunks():
+            if skip:
+                nl = chunk.find(b"\n")
+                chunk = chunk[nl + 1 :] if nl >= 0 else b""
+                line += 1
+                skip = 0
+            out: Any = _core.split_delimited(chunk, line, self.sep.encode(), self.quote, expected)
+            _, cols, lines, rejects, blank, seen = out
+            line += seen
+            self.blank_lines += blank
+            for ln, reason, detail, raw in rejects:
+                self.reject(int(ln), "", reason, raw)
+                self.facts.setdefault("reject_details", {}).setdefault(reason, detail)
+            if len(lines):
+                self.rows += len(lines)
+                arrays = {
+                    name: binary_array(o, d)
+                    for name, (o, d) in zip(self.columns, cols, strict=True)
+                }
+                yield Batch(arrays, lines.astype(np.uint64, copy=False))
+
+    def count_rows(self) -> int:
+        return max(self.facts_pass.newlines + 1 - self.header_lines, 0)

@@ -1,0 +1,76 @@
+//! Helpers for the Python readers: splitting decoded text into columns and checking UTF-8, on
+//! bytes the reader hands over (Rust never opens the user's file).
+
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+use crate::core::split::{split, SplitOptions};
+
+/// Split whole lines of UTF-8 text into columns.
+///
+/// Returns `(ncols, columns, lines, rejects, blank_lines, lines_seen)`: `columns` is a list of
+/// `(offsets: int64 array, data: uint8 array)` per column (Arrow large-binary layout), `lines`
+/// the 1-based line number of each row, `rejects` a list of `(line, reason, detail, raw_bytes)`.
+#[pyfunction]
+#[pyo3(signature = (data, first_line, sep, quote = None, expected = None))]
+pub fn split_delimited<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    first_line: u64,
+    sep: &[u8],
+    quote: Option<&[u8]>,
+    expected: Option<usize>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let quote = match quote {
+        None | Some(b"") => None,
+        Some([q]) => Some(*q),
+        Some(_) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "the quote character must be one byte",
+            ))
+        }
+    };
+    let opts = SplitOptions {
+        sep: sep.to_vec(),
+        quote,
+        expected,
+    };
+    let s = py.detach(|| split(data, first_line, &opts));
+    let cols = PyList::empty(py);
+    for (offsets, bytes) in s.offsets.into_iter().zip(s.data) {
+        cols.append((
+            PyArray1::from_vec(py, offsets),
+            PyArray1::from_vec(py, bytes),
+        ))?;
+    }
+    let rejects = PyList::empty(py);
+    for r in s.rejects {
+        rejects.append((
+            r.line,
+            r.reason,
+            r.detail,
+            PyBytes::new(py, &data[r.start..r.end]),
+        ))?;
+    }
+    (
+        s.ncols,
+        cols,
+        PyArray1::from_vec(py, s.lines),
+        rejects,
+        s.blank_lines,
+        s.lines_seen,
+    )
+        .into_pyobject(py)
+}
+
+/// `None` if `data` is valid UTF-8 (an incomplete sequence cut off at the very end counts as
+/// valid, for chunked reading); else the offset of the first invalid byte.
+#[pyfunction]
+pub fn utf8_error_offset(py: Python<'_>, data: &[u8]) -> Option<usize> {
+    py.detach(|| match std::str::from_utf8(data) {
+        Ok(_) => None,
+        Err(e) if e.error_len().is_none() => None,
+        Err(e) => Some(e.valid_up_to()),
+    })
+}
