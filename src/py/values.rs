@@ -8,7 +8,7 @@ use arrow_schema::DataType;
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFloat, PyString};
+use pyo3::types::{PyBytes, PyFloat, PyList, PyString, PyTuple};
 use pyo3_arrow::input::AnyArray;
 
 use crate::core::bulk::{Item, Packed, Values};
@@ -195,26 +195,41 @@ fn numpy_part(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Option<Part>> {
     }))
 }
 
+#[inline]
+fn push_item(p: &mut Packed, item: &Bound<'_, PyAny>) {
+    if let Ok(s) = item.cast::<PyString>() {
+        match s.to_str() {
+            Ok(s) => p.push_str(s),
+            // Lone surrogates cannot be UTF-8.
+            Err(_) => p.push_not_text(),
+        }
+    } else if let Ok(b) = item.cast::<PyBytes>() {
+        p.push_bytes(b.as_bytes());
+    } else if item.is_none() {
+        p.push_null();
+    } else if item.cast::<PyFloat>().is_ok_and(|f| f.value().is_nan()) {
+        // pandas and numpy write NaN for a missing cell.
+        p.push_null();
+    } else {
+        p.push_not_text();
+    }
+}
+
 fn pack_iterable(obj: &Bound<'_, PyAny>) -> PyResult<Packed> {
     let hint = obj.len().unwrap_or(0);
     let mut p = Packed::with_capacity(hint, hint * 20);
-    for item in obj.try_iter()? {
-        let item = item?;
-        if let Ok(s) = item.cast::<PyString>() {
-            match s.to_str() {
-                Ok(s) => p.push_str(s),
-                // Lone surrogates cannot be UTF-8.
-                Err(_) => p.push_not_text(),
-            }
-        } else if let Ok(b) = item.cast::<PyBytes>() {
-            p.push_bytes(b.as_bytes());
-        } else if item.is_none() {
-            p.push_null();
-        } else if item.cast::<PyFloat>().is_ok_and(|f| f.value().is_nan()) {
-            // pandas and numpy write NaN for a missing cell.
-            p.push_null();
-        } else {
-            p.push_not_text();
+    // Lists and tuples are walked by index, which is much cheaper than the iterator protocol.
+    if let Ok(list) = obj.cast::<PyList>() {
+        for item in list.iter() {
+            push_item(&mut p, &item);
+        }
+    } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+        for item in tuple.iter() {
+            push_item(&mut p, &item);
+        }
+    } else {
+        for item in obj.try_iter()? {
+            push_item(&mut p, &item?);
         }
     }
     Ok(p)

@@ -1,0 +1,132 @@
+"""End-to-end `pi-match build` on a large CSV (issue #3, §6).
+
+    python bench/bench_build.py [--rows 20000000] [--dir /tmp/pi_match_bench] [--keep]
+
+Writes a CSV of synthetic rows (name, ID number, mobile; about 1 GB at 20 million rows), then
+runs the real command line on it, timing it and reading the child's peak RSS. Checks its own
+answer: every row is read, every value is valid, and the distinct-count intervals hold the
+true distinct counts (computed here with numpy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from pi_match.synth import mobile_numbers, ric_numbers
+
+SURNAMES = list(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建文辉力波宁")
+
+
+def write_csv(path: str, rows: int, seed: int = 2018) -> tuple[int, int]:
+    """Write the file; return the true distinct counts (ID numbers, mobiles)."""
+    rng = np.random.default_rng(seed)
+    ids_seen, mobs_seen = [], []
+    step = 1_000_000
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("姓名,身份证号,手机\n")
+        for start in range(0, rows, step):
+            n = min(step, rows - start)
+            ids = ric_numbers(rng, n)
+            mobs = mobile_numbers(rng, n)
+            names = np.char.add(
+                np.array(SURNAMES)[rng.integers(0, len(SURNAMES), n)],
+                np.char.add(np.array(GIVEN)[rng.integers(0, len(GIVEN), n)],
+                            np.array(GIVEN)[rng.integers(0, len(GIVEN), n)]),
+            )  # fmt: skip
+            lines = np.char.add(np.char.add(np.char.add(names, ","), np.char.add(ids, ",")), mobs)
+            f.write("\n".join(lines.tolist()))
+            f.write("\n")
+            # The first 17 digits decide the check character: they identify the number.
+            ids_seen.append(ids.astype("U17").astype(np.int64))
+            mobs_seen.append(mobs.astype(np.int64))
+    return len(np.unique(np.concatenate(ids_seen))), len(np.unique(np.concatenate(mobs_seen)))
+
+
+def _vm_hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--rows", type=int, default=20_000_000)
+    ap.add_argument("--dir", default="/tmp/pi_match_bench")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--json", help="write the result here too")
+    args = ap.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    csv_path = os.path.join(args.dir, f"breach_{args.rows}.csv")
+    t0 = time.perf_counter()
+    distinct_ids, distinct_mobs = write_csv(csv_path, args.rows)
+    size = os.path.getsize(csv_path)
+    print(
+        f"wrote {csv_path}: {args.rows:,} rows, {size / 1e9:.2f} GB "
+        f"in {time.perf_counter() - t0:.0f} s"
+    )
+    key = os.path.join(args.dir, "bench.key")
+    if not os.path.exists(key):
+        subprocess.run([sys.executable, "-m", "pi_match.cli", "keygen", "-o", key], check=True)
+    out = os.path.join(args.dir, "breach.pmi")
+    cmd = [sys.executable, "-m", "pi_match.cli", "build", csv_path, "--key", key, "-o", out,
+           "--field", "cn_ric=身份证号", "--field", "cn_mobile=手机", "--json"]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Peak RSS of the build itself: VmHWM of the child (reset at exec, unlike the rusage of
+    # children, which counts this process's memory copied at fork).
+    peak_rss = 0
+    while proc.poll() is None:
+        peak_rss = max(peak_rss, _vm_hwm(proc.pid))
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate()
+    seconds = time.perf_counter() - t0
+    r = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    if r.returncode != 0:
+        print(r.stderr, file=sys.stderr)
+        return 1
+    summary = json.loads(r.stdout)
+    checks = {}
+    for s, truth in zip(summary["sections"], (distinct_ids, distinct_mobs), strict=True):
+        e = s["distinct_estimate"]
+        checks[s["kind"]] = (s["rows"] == args.rows and s["valid"] == args.rows
+                             and e["low"] <= truth <= e["high"])  # fmt: skip
+        print(f"  {s['kind']}: {s['valid']:,} valid of {s['rows']:,}; distinct {e['value']:,.0f} "
+              f"[{e['low']:,.0f}–{e['high']:,.0f}], true {truth:,}")  # fmt: skip
+    result = {
+        "rows": args.rows, "bytes": size, "seconds": seconds, "rows_per_s": args.rows / seconds,
+        "mb_per_s": size / seconds / 1e6, "peak_rss_bytes": peak_rss,
+        "index_bytes": os.path.getsize(out), "correct": all(checks.values()),
+    }  # fmt: skip
+    print(f"pi-match build: {seconds:.1f} s, {result['rows_per_s']:,.0f} rows/s, "
+          f"{result['mb_per_s']:.0f} MB/s, peak RSS {peak_rss / 2**20:,.0f} MiB, "
+          f"artefact {result['index_bytes'] / 2**20:,.0f} MiB, "
+          f"correct: {result['correct']}")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    if not args.keep:
+        for p in (csv_path, out, out + ".manifest.json"):
+            if os.path.exists(p):
+                os.remove(p)
+    return 0 if result["correct"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
