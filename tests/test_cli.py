@@ -160,3 +160,33 @@ def test_user_errors_are_one_line_and_exit_1(tmp_path: pathlib.Path) -> None:
     assert "already exists" in fail("keygen", "-o", str(c["key"]))
     r = run("build", str(c["a"]))
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_compare_counts_and_plot(tmp_path: pathlib.Path) -> None:
+    from PIL import Image
+
+    c = make_case(tmp_path)
+    paths = []
+    for name, src, extra in (("a", c["a"], []), ("b", c["b"], ["--no-header", "--delimiter", "----",
+                             "--field", "cn_ric=2", "--field", "cn_mobile=3"])):  # fmt: skip
+        out = str(tmp_path / f"{name}.pmi")
+        ok("build", str(src), "--key", str(c["key"]), "-o", out, *extra)
+        paths.append(out)
+    png = tmp_path / "overlap.png"
+    data = ok("compare", *paths, "--plot", str(png))
+    ric = next(k for k in data["kinds"] if k["kind"] == "cn_ric")
+    for q in ("union", "in_two_or_more"):
+        assert {"estimate", "low", "high", "exact"} <= set(ric[q]) and ric[q]["exact"] is None
+    assert ric["union"]["low"] <= 3000 <= ric["union"]["high"]
+    assert ric["in_two_or_more"]["low"] <= 500 <= ric["in_two_or_more"]["high"]
+    assert [u["input"] for u in ric["unique"]] == paths
+    assert data["cn_ric"]["union"] == ric["union"]
+    with Image.open(png) as im:
+        im.load()
+        assert im.size[0] > 500 and im.size[1] > 300
+
+
+def test_plan_command() -> None:
+    data = ok("plan", "--sizes", "1e7", "5e6", "--min-overlap", "200000")
+    assert data["recommendation"] == "bloom" and data["num_blocks"] > 0
+    assert ok("plan", "--sizes", "1e8", "1e8", "--min-overlap", "50")["recommendation"] == "tagset"

@@ -172,7 +172,17 @@ def _sections_by_kind(art: Artefact) -> dict[str, dict[str, BloomIndex | TagSet]
     return out
 
 
+def _pick(secs: list[dict[str, BloomIndex | TagSet]]) -> list[BloomIndex | TagSet] | None:
+    """Tag sets when every input has one (exact), else Bloom indices when every input has one."""
+    for t in ("tagset", "bloom"):
+        if all(t in s for s in secs):
+            return [s[t] for s in secs]
+    return None
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .count import count_overlaps
+
     arts = [(p, _sections_by_kind(_load(p))) for p in args.artefacts]
     pairs = []
     lines = []
@@ -192,7 +202,88 @@ def cmd_compare(args: argparse.Namespace) -> int:
             )
     if not pairs:
         raise UserError("these artefacts share no identifier kind to compare")
-    _out(args, {"pairs": pairs}, "\n".join(lines))
+    names = [p for p, _ in arts]
+    kinds = []
+    overlaps = []
+    for kind in sorted(set.intersection(*(set(a) for _, a in arts))):
+        picked = _pick([a[kind] for _, a in arts])
+        if picked is None:
+            continue
+        ov = count_overlaps(picked, names)
+        overlaps.append(ov)
+        kinds.append(ov.to_dict())
+        lines.append(f"[{kind}] distinct across all: {_fmt_est(ov.union)}; in two or more: "
+                     f"{_fmt_est(ov.in_two_or_more)}")  # fmt: skip
+        for name, u in zip(names, ov.unique, strict=True):
+            lines.append(f"    only in {os.path.basename(name)}: {_fmt_est(u)}")
+    data: dict[str, Any] = {"pairs": pairs, "kinds": kinds}
+    for k in kinds:
+        # The per-kind totals also sit beside "pairs" under the kind's name.
+        data[k["kind"]] = {q: k[q] for q in ("union", "in_two_or_more", "unique")}
+    if args.plot:
+        from .plot import overlap_figure, stack_pngs
+
+        png = stack_pngs([overlap_figure(ov) for ov in overlaps])
+        with open(args.plot, "wb") as f:
+            f.write(png)
+        data["plot"] = args.plot
+        lines.append(f"plot: {args.plot}")
+    _out(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .count import plan
+
+    p = plan([int(float(x)) for x in args.sizes], int(float(args.min_overlap)),
+             precision=args.precision, fpr=args.fpr)  # fmt: skip
+    text = f"{p.recommendation}: {p.reason}"
+    if p.recommendation == "bloom" and p.num_blocks:
+        text += (f"\n  build with: --capacity {max(int(float(x)) for x in args.sizes)} "
+                 f"(index of {p.num_blocks:,} blocks, FPR {p.fpr:.1e} at that size)")  # fmt: skip
+    elif p.recommendation == "tagset":
+        text += "\n  build with --exact and compare the tag sets, or probe with the raw list"
+    _out(args, p.to_dict(), text)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .count import overlaps_from_tags
+    from .report import count_case, load_case, public, to_html, to_markdown
+
+    case = load_case(args.case)
+    if not os.path.exists(case.key_path):
+        raise UserError(f"{args.case}: key file {case.key_path} not found")
+    report = count_case(case)
+    prefix = args.output or os.path.splitext(args.case)[0] + "_report"
+    figures = []
+    if not args.no_plot and len(report["datasets"]) >= 2:
+        try:
+            from .plot import overlap_figure
+
+            tags = report["_tags"]
+            ov = overlaps_from_tags(
+                "items", [os.path.basename(p) for p in tags], list(tags.values())
+            )
+            figures.append(overlap_figure(ov))
+        except PiMatchError as e:
+            _note(args, f"note: {e}; the HTML report has no figure")
+    with open(prefix + ".md", "w", encoding="utf-8") as f:
+        f.write(to_markdown(report))
+    with open(prefix + ".html", "w", encoding="utf-8") as f:
+        f.write(to_html(report, figures))
+    with open(prefix + ".json", "w", encoding="utf-8") as f:
+        json.dump(public(report), f, ensure_ascii=False, indent=1)
+    yes = {True: "yes", False: "no"}
+    text = "\n".join(
+        [f"{report['case']}: Σ n/T = {report['ratio_sum']:.3f}; serious: "
+         f"{yes[report['serious']]}; especially serious: {yes[report['especially_serious']]}"]
+        + [f"  {c['category']} (tier {c['tier']}): {c['count']:,} items"
+           for c in report["categories"]]
+        + [f"wrote {prefix}.md, {prefix}.html, {prefix}.json "
+           "(a counting aid, not a legal conclusion)"]
+    )  # fmt: skip
+    _out(args, public(report), text)
     return 0
 
 
@@ -364,10 +455,29 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_inspect)
 
     c = sub.add_parser(
-        "compare", parents=[common], help="pairwise overlaps of artefacts (no key needed)"
+        "compare", parents=[common], help="overlaps, union, shared and unique victims (no key)"
     )
     c.add_argument("artefacts", nargs="+", metavar="ARTEFACT")
+    c.add_argument("--plot", metavar="PNG", help="write an overlap heatmap and combination bars")
     c.set_defaults(func=cmd_compare)
+
+    pl = sub.add_parser("plan", parents=[common], help="size indices for an exchange")
+    pl.add_argument("--sizes", nargs="+", required=True, metavar="N", help="expected list sizes")
+    pl.add_argument("--min-overlap", required=True, help="the smallest overlap that matters")
+    pl.add_argument(
+        "--precision",
+        type=float,
+        default=0.5,
+        help="95%% interval half-width relative to that overlap (default 0.5)",
+    )
+    pl.add_argument("--fpr", type=float, help="also probe at this false-positive rate")
+    pl.set_defaults(func=cmd_plan)
+
+    rp = sub.add_parser("report", parents=[common], help="statutory count report from a case")
+    rp.add_argument("case", metavar="CASE.toml")
+    rp.add_argument("-o", "--output", help="path prefix for .md/.html/.json (default: CASE_report)")
+    rp.add_argument("--no-plot", action="store_true", help="no figure in the HTML report")
+    rp.set_defaults(func=cmd_report)
 
     pr = sub.add_parser(
         "probe", parents=[common, reading], help="which of my rows are in their artefact"

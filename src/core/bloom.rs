@@ -430,16 +430,45 @@ impl Bloom {
         Ok(out)
     }
 
-    /// Popcount of the OR of two same-size filters, without building it.
-    pub fn union_popcount(a: &Bloom, b: &Bloom) -> u64 {
-        a.words()
-            .par_chunks(1 << 14)
-            .zip(b.words().par_chunks(1 << 14))
-            .map(|(x, y)| {
-                x.iter()
-                    .zip(y)
-                    .map(|(p, q)| u64::from((p | q).count_ones()))
-                    .sum::<u64>()
+    /// The false-positive rate of this filter as it is: a random item hits a random block and a
+    /// random bit in each of its eight words, so the rate is the mean over blocks of
+    /// Π_i popcount(word_i)/32, to the power of the blocks per item.
+    pub fn fill_fpr(&self) -> f64 {
+        let per_block: f64 = self
+            .words()
+            .par_chunks(WORDS_PER_BLOCK * 1024)
+            .map(|c| {
+                c.chunks_exact(WORDS_PER_BLOCK)
+                    .map(|b| {
+                        b.iter()
+                            .map(|w| f64::from(w.count_ones()) / 32.0)
+                            .product::<f64>()
+                    })
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / self.num_blocks() as f64;
+        per_block.powi(i32::from(self.blocks_per_key))
+    }
+
+    /// Popcount of the OR of several same-size filters, without building it.
+    pub fn or_popcount(filters: &[&Bloom]) -> u64 {
+        let Some(first) = filters.first() else {
+            return 0;
+        };
+        let len = first.words().len();
+        const CHUNK: usize = 1 << 14;
+        (0..len.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(len));
+                let mut acc = first.words()[lo..hi].to_vec();
+                for f in &filters[1..] {
+                    for (a, w) in acc.iter_mut().zip(&f.words()[lo..hi]) {
+                        *a |= w;
+                    }
+                }
+                acc.iter().map(|w| u64::from(w.count_ones())).sum::<u64>()
             })
             .sum()
     }

@@ -137,53 +137,163 @@ fn count_from_bits(f: &Bloom, set: u64) -> Estimate {
     Estimate::from_sd(n, l.var_fixed_sbbf(n).sqrt(), "bloom_popcount")
 }
 
+/// How many of `n` distinct probed items are really in a filter whose false-positive rate is
+/// `eps`, from `hits` positive lookups: (hits − ε·n)/(1 − ε). False positives among the
+/// n − t absent items are Binomial(n − t, ε), which gives the interval.
+pub fn probe_count(n: u64, hits: u64, eps: f64) -> Estimate {
+    let (n, h) = (n as f64, hits as f64);
+    if eps >= 1.0 {
+        return Estimate {
+            value: f64::NAN,
+            low: 0.0,
+            high: h,
+            method: "probe_saturated",
+        };
+    }
+    let t = ((h - eps * n) / (1.0 - eps)).clamp(0.0, h);
+    let sd = ((n - t).max(0.0) * eps * (1.0 - eps)).sqrt() / (1.0 - eps);
+    let mut e = Estimate::from_sd(t, sd, "probe_fp_corrected");
+    e.high = e.high.min(h);
+    e
+}
+
 /// Items present in both filters (inclusion–exclusion); filters of different sizes are folded
 /// to the smaller size first.
 pub fn bloom_overlap(a: &Bloom, b: &Bloom) -> Result<Estimate> {
     let (a, b) = Bloom::to_common_size(a, b)?;
-    let (xa, xb) = (a.popcount(), b.popcount());
-    let xu = Bloom::union_popcount(&a, &b);
-    let l = Layout::of(&a);
-    let (na, nb, nu) = (l.n_hat(xa), l.n_hat(xb), l.n_hat(xu));
-    if !nu.is_finite() {
-        return Ok(Estimate {
+    let filters = [a.as_ref(), b.as_ref()];
+    let mut e = linear_same_size(
+        &filters,
+        &[(0b01, 1.0), (0b10, 1.0), (0b11, -1.0)],
+        "bloom_inclusion_exclusion",
+    );
+    // The overlap cannot exceed either set; cap at the smaller set's own upper bound.
+    let cap = bloom_count(&a).high.min(bloom_count(&b).high);
+    e.high = e.high.min(cap.max(e.value.ceil()));
+    Ok(e)
+}
+
+/// `Σ coef · n̂(OR of the filters in mask)` with its 95 % interval: unions, overlaps, items
+/// unique to one filter, items in two or more, items in exactly one combination — every
+/// N-way count is such a linear combination of union counts. Filters are folded to the
+/// smallest size first. Bit `i` of a mask stands for `filters[i]`.
+pub fn bloom_linear(
+    filters: &[&Bloom],
+    terms: &[(u64, f64)],
+    method: &'static str,
+) -> Result<Estimate> {
+    let l2 = filters.iter().map(|f| f.log2_blocks()).min().unwrap_or(0);
+    let bpk = filters.first().map_or(1, |f| f.blocks_per_key());
+    if filters.iter().any(|f| f.blocks_per_key() != bpk) {
+        return Err(crate::core::Error::Incompatible(
+            "the indices set different numbers of blocks per item".into(),
+        ));
+    }
+    let folded: Vec<std::borrow::Cow<'_, Bloom>> = filters
+        .iter()
+        .map(|f| {
+            if f.log2_blocks() == l2 {
+                Ok(std::borrow::Cow::Borrowed(*f))
+            } else {
+                f.fold(f.log2_blocks() - l2).map(std::borrow::Cow::Owned)
+            }
+        })
+        .collect::<Result<_>>()?;
+    let refs: Vec<&Bloom> = folded.iter().map(AsRef::as_ref).collect();
+    Ok(linear_same_size(&refs, terms, method))
+}
+
+/// The variance is the delta method over the per-bit multinomial: with p_S the share of bits
+/// unset in every filter of S and w_S = d n̂_S / d(unset bits of S),
+/// Var = m Σ_S Σ_T c_S c_T w_S w_T (p_{S∪T} − p_S p_T), less the Poisson noise of the estimand
+/// itself (value / k), scaled by the split-block clustering factor at the union's load.
+fn linear_same_size(filters: &[&Bloom], terms: &[(u64, f64)], method: &'static str) -> Estimate {
+    let l = Layout::of(filters[0]);
+    let mut unset: std::collections::HashMap<u64, f64> = std::collections::HashMap::new();
+    let mut p_of = |mask: u64| -> f64 {
+        *unset.entry(mask).or_insert_with(|| {
+            let sel: Vec<&Bloom> = (0..filters.len())
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| filters[i])
+                .collect();
+            1.0 - Bloom::or_popcount(&sel) as f64 / l.m
+        })
+    };
+    match linear_moments(&l, terms, &mut p_of) {
+        Some((value, var)) => Estimate::from_sd(value, var.sqrt(), method),
+        None => Estimate {
             value: f64::NAN,
             low: 0.0,
-            high: na.min(nb),
-            method: "bloom_inclusion_exclusion_saturated",
-        });
+            high: f64::INFINITY,
+            method: "bloom_saturated",
+        },
     }
-    let o = na + nb - nu;
-    let (pa, pb, pu) = (
-        1.0 - xa as f64 / l.m,
-        1.0 - xb as f64 / l.m,
-        1.0 - xu as f64 / l.m,
-    );
-    let (wa, wb, wu) = (l.weight(pa), l.weight(pb), l.weight(pu));
-    let var_l = wa * wa * pa * (1.0 - pa)
-        + wb * wb * pb * (1.0 - pb)
-        + wu * wu * pu * (1.0 - pu)
-        + 2.0 * wa * wb * (pu - pa * pb)
-        - 2.0 * wa * wu * pu * (1.0 - pa)
-        - 2.0 * wb * wu * pu * (1.0 - pb);
-    // Split-block filters cluster bits in blocks; scale the independent-bit variance by how
-    // much that clustering widens the union's own count.
-    let indep_u = l.var_fixed_indep(pu, nu);
-    let inflation = if indep_u > 0.0 {
-        (l.var_fixed_sbbf(nu) / indep_u).max(1.0)
+}
+
+/// Value and variance of a linear combination of union counts, given the unset share of the
+/// union of any mask; None when the filters are full.
+fn linear_moments(
+    l: &Layout,
+    terms: &[(u64, f64)],
+    p_of: &mut dyn FnMut(u64) -> f64,
+) -> Option<(f64, f64)> {
+    let full = terms.iter().fold(0u64, |acc, (m, _)| acc | m);
+    let p_full = p_of(full);
+    // Below one unset bit in a million the estimate means nothing (and the weights overflow).
+    if p_full <= 1e-6 || p_full * l.m < 1.0 {
+        return None;
+    }
+    let c = (-l.k / l.m).ln_1p();
+    let n_of = |p: f64| p.ln() / c;
+    let ps: Vec<f64> = terms.iter().map(|&(m, _)| p_of(m)).collect();
+    let value: f64 = terms
+        .iter()
+        .zip(&ps)
+        .map(|(&(_, coef), &p)| coef * n_of(p))
+        .sum();
+    let mut quad = 0.0;
+    for (i, &(mi, ci)) in terms.iter().enumerate() {
+        for (j, &(mj, cj)) in terms.iter().enumerate() {
+            let p_union = p_of(mi | mj);
+            quad += ci * cj * l.weight(ps[i]) * l.weight(ps[j]) * (p_union - ps[i] * ps[j]);
+        }
+    }
+    let n_full = n_of(p_full);
+    let indep = l.var_fixed_indep(p_full, n_full);
+    let inflation = if indep > 0.0 {
+        (l.var_fixed_sbbf(n_full) / indep).max(1.0)
     } else {
         1.0
     };
-    let o_clip = o.clamp(0.0, na.min(nb));
-    // Hit-level Poissonisation again: the shared items' own noise is ô/k.
-    let var = (inflation * (l.m * var_l - o_clip / l.k)).max(0.0);
-    let mut e = Estimate::from_sd(o_clip, var.sqrt(), "bloom_inclusion_exclusion");
-    // The overlap cannot exceed either set; cap at the smaller set's own upper bound.
-    let cap = count_from_bits(&a, xa)
-        .high
-        .min(count_from_bits(&b, xb).high);
-    e.high = e.high.min(cap.max(e.value.ceil()));
-    Ok(e)
+    let v = value.max(0.0);
+    let var = inflation * (l.m * quad - v / l.k);
+    if !var.is_finite() || !v.is_finite() {
+        return None;
+    }
+    Some((v, var.max(0.0)))
+}
+
+/// The standard deviation the overlap estimate will have for lists of `na` and `nb` distinct
+/// items sharing `shared`, in filters of 2^log2_blocks blocks (the model, not a measurement):
+/// for sizing before anything is built.
+pub fn overlap_sd_model(na: f64, nb: f64, shared: f64, log2_blocks: u8, blocks_per_key: u8) -> f64 {
+    let blocks = (1u64 << log2_blocks) as f64;
+    let l = Layout {
+        m: blocks * 256.0,
+        k: f64::from(8 * blocks_per_key),
+        blocks,
+        b: f64::from(blocks_per_key),
+    };
+    let q = (-l.k / l.m).ln_1p();
+    let p = |n: f64| (q * n).exp();
+    let nu = na + nb - shared;
+    let mut p_of = |mask: u64| match mask {
+        0b01 => p(na),
+        0b10 => p(nb),
+        _ => p(nu),
+    };
+    let terms = [(0b01, 1.0), (0b10, 1.0), (0b11, -1.0)];
+    linear_moments(&l, &terms, &mut p_of).map_or(f64::INFINITY, |(_, var)| var.sqrt())
 }
 
 #[cfg(test)]
@@ -234,6 +344,66 @@ mod tests {
                 ro >= 0.9,
                 "overlap coverage {ro} for {log2} {bpk} {na} {nb} {shared}"
             );
+        }
+    }
+
+    /// Three lists with known Venn cells: union, unique-to-each and in-two-or-more intervals
+    /// must cover the truth at the promised rate too.
+    #[test]
+    fn three_way_coverage() {
+        // Cells: only A, only B, only C, AB, AC, BC, ABC.
+        let cells = [1500u64, 800, 300, 120, 40, 10, 5];
+        let members = [0b001u64, 0b010, 0b100, 0b011, 0b101, 0b110, 0b111];
+        let union: u64 = cells.iter().sum();
+        let in2: u64 = cells[3..].iter().sum();
+        let trials = 150u64;
+        let mut cover = [0u32; 5];
+        for t in 0..trials {
+            let mut f: Vec<Bloom> = (0..3).map(|_| Bloom::new(9, 2).unwrap()).collect();
+            let mut item = 0u64;
+            for (&n, &mask) in cells.iter().zip(&members) {
+                for _ in 0..n {
+                    for (i, fi) in f.iter_mut().enumerate() {
+                        if mask >> i & 1 == 1 {
+                            fi.insert_tag(&tag(item, t + 1000));
+                        }
+                    }
+                    item += 1;
+                }
+            }
+            let refs: Vec<&Bloom> = f.iter().collect();
+            let checks = [
+                (bloom_linear(&refs, &[(0b111, 1.0)], "u").unwrap(), union),
+                (
+                    bloom_linear(
+                        &refs,
+                        &[(0b111, -2.0), (0b110, 1.0), (0b101, 1.0), (0b011, 1.0)],
+                        "in2",
+                    )
+                    .unwrap(),
+                    in2,
+                ),
+                (
+                    bloom_linear(&refs, &[(0b111, 1.0), (0b110, -1.0)], "ua").unwrap(),
+                    cells[0],
+                ),
+                (
+                    bloom_linear(&refs, &[(0b111, 1.0), (0b011, -1.0)], "uc").unwrap(),
+                    cells[2],
+                ),
+                (
+                    bloom_linear(&refs, &[(0b001, 1.0), (0b100, 1.0), (0b101, -1.0)], "ac")
+                        .unwrap(),
+                    45,
+                ),
+            ];
+            for (k, (e, truth)) in checks.iter().enumerate() {
+                cover[k] += u32::from(e.low <= *truth as f64 && *truth as f64 <= e.high);
+            }
+        }
+        for (k, c) in cover.iter().enumerate() {
+            let rate = f64::from(*c) / trials as f64;
+            assert!(rate >= 0.9, "quantity {k}: coverage {rate}");
         }
     }
 

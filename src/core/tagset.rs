@@ -134,6 +134,37 @@ impl TagSet {
     }
 }
 
+/// For N tag sets (N ≤ 64), how many distinct tags have each membership pattern: bit i of a
+/// key is set when the tag is in `sets[i]`. Every exact N-way count (union, unique to each,
+/// in two or more, pairwise overlaps) is a sum over these. One k-way merge.
+pub fn membership_counts(sets: &[&TagSet]) -> std::collections::HashMap<u64, u64> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut counts = std::collections::HashMap::new();
+    let mut heap: BinaryHeap<Reverse<(u64, usize)>> = sets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.tags.first().map(|&t| Reverse((t, i))))
+        .collect();
+    let mut pos = vec![0usize; sets.len()];
+    while let Some(Reverse((t, _))) = heap.peek().copied() {
+        let mut mask = 0u64;
+        while let Some(&Reverse((t2, i))) = heap.peek() {
+            if t2 != t {
+                break;
+            }
+            heap.pop();
+            mask |= 1 << i;
+            pos[i] += 1;
+            if let Some(&next) = sets[i].tags.get(pos[i]) {
+                heap.push(Reverse((next, i)));
+            }
+        }
+        *counts.entry(mask).or_insert(0) += 1;
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +183,9 @@ mod tests {
         assert_eq!(TagSet::from_le_bytes(&a.to_le_bytes()).unwrap(), a);
         assert!(TagSet::from_le_bytes(&[0u8; 16]).is_err());
         assert!(TagSet::from_le_bytes(&[0u8; 7]).is_err());
+        let counts = membership_counts(&[&a, &b]);
+        assert_eq!(counts.get(&0b01), Some(&2)); // 1, 9
+        assert_eq!(counts.get(&0b10), Some(&1)); // 4
+        assert_eq!(counts.get(&0b11), Some(&2)); // 3, 5
     }
 }

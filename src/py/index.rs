@@ -505,6 +505,34 @@ impl PyBloomIndex {
             .is_some_and(|t| read(&self.state).bloom.contains_tag(&t)))
     }
 
+    /// How many of the distinct valid `values` are in this index, corrected for false
+    /// positives: `(estimate, distinct_probed, hits, fpr)`.
+    fn count_in(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<(PyEstimate, u64, u64, f64)> {
+        let col = extract_column(values)?;
+        let prf = self.keyed.prf("count_in")?;
+        let kind = self.keyed.kind;
+        Ok(maybe_detach(py, col.len(), || {
+            let st = read(&self.state);
+            let mut tags: Vec<[u8; 32]> = Vec::new();
+            for_each_tag(kind, &prf, &col, |_, c, t| {
+                tags.extend(c.iter().zip(t).filter(|(c, _)| **c == 0).map(|(_, t)| *t));
+            });
+            tags.sort_unstable();
+            tags.dedup();
+            let codes = vec![0u8; tags.len()];
+            let mut hit = vec![false; tags.len()];
+            st.bloom.contains_where(&tags, &codes, &mut hit);
+            let hits = hit.iter().filter(|&&h| h).count() as u64;
+            let eps = st.bloom.fill_fpr();
+            let n = tags.len() as u64;
+            (estimate::probe_count(n, hits, eps).into(), n, hits, eps)
+        }))
+    }
+
     /// Distinct values in the index, estimated from the share of set bits, with its 95 %
     /// interval.
     fn estimate_count(&self, py: Python<'_>) -> PyEstimate {
@@ -799,6 +827,31 @@ impl PyTagSet {
         read(&self.state).set.len()
     }
 
+    /// As `BloomIndex.count_in`, exact: `(estimate, distinct_probed, hits, 0.0)`.
+    fn count_in(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<(PyEstimate, u64, u64, f64)> {
+        let col = extract_column(values)?;
+        let prf = self.keyed.prf("count_in")?;
+        let kind = self.keyed.kind;
+        Ok(maybe_detach(py, col.len(), || {
+            let mut mine = Vec::new();
+            for_each_tag(kind, &prf, &col, |_, c, t| {
+                mine.extend(
+                    c.iter()
+                        .zip(t)
+                        .filter(|(c, _)| **c == 0)
+                        .map(|(_, t)| tag64(t)),
+                );
+            });
+            let mine = TagSet::from_unsorted(mine);
+            let hits = mine.intersection_len(&read(&self.state).set) as u64;
+            (Estimate::exact(hits).into(), mine.len() as u64, hits, 0.0)
+        }))
+    }
+
     /// The exact count as an Estimate (low == value == high).
     fn estimate_count(&self) -> PyEstimate {
         Estimate::exact(read(&self.state).set.len() as u64).into()
@@ -968,6 +1021,90 @@ pub fn into_py(py: Python<'_>, o: Obj) -> PyResult<Py<PyAny>> {
         Obj::Bloom(b) => Py::new(py, b)?.into_any(),
         Obj::Tags(t) => Py::new(py, t)?.into_any(),
     })
+}
+
+/// `Σ coef · n̂(union of the indices in mask)` over indices of one key and kind, with its 95 %
+/// interval (the engine behind `pi_match.count`).
+#[pyfunction]
+pub fn bloom_linear(
+    py: Python<'_>,
+    indices: Vec<PyRef<'_, PyBloomIndex>>,
+    terms: Vec<(u64, f64)>,
+    method: String,
+) -> PyResult<PyEstimate> {
+    check_all(indices.iter().map(|i| &i.keyed))?;
+    if indices.is_empty() || indices.len() > 64 {
+        return Err(
+            PyCoreError(Error::Invalid("bloom_linear takes 1 to 64 indices".into())).into(),
+        );
+    }
+    let guards: Vec<_> = indices.iter().map(|i| read(&i.state)).collect();
+    let filters: Vec<&Bloom> = guards.iter().map(|g| &g.bloom).collect();
+    let method: &'static str = match method.as_str() {
+        "bloom_union" => "bloom_union",
+        "bloom_unique" => "bloom_unique",
+        "bloom_in_two_or_more" => "bloom_in_two_or_more",
+        "bloom_combination" => "bloom_combination",
+        _ => "bloom_inclusion_exclusion",
+    };
+    let e = py.detach(|| estimate::bloom_linear(&filters, &terms, method));
+    Ok(e.map_err(PyCoreError)?.into())
+}
+
+/// For tag sets of one key and kind: {membership bit mask: distinct tags with exactly that
+/// membership}. Bit i stands for `sets[i]`.
+#[pyfunction]
+pub fn membership_counts(
+    py: Python<'_>,
+    sets: Vec<PyRef<'_, PyTagSet>>,
+) -> PyResult<std::collections::HashMap<u64, u64>> {
+    check_all(sets.iter().map(|s| &s.keyed))?;
+    if sets.is_empty() || sets.len() > 64 {
+        return Err(PyCoreError(Error::Invalid(
+            "membership_counts takes 1 to 64 tag sets".into(),
+        ))
+        .into());
+    }
+    let guards: Vec<_> = sets.iter().map(|s| read(&s.state)).collect();
+    let refs: Vec<&TagSet> = guards.iter().map(|g| &g.set).collect();
+    Ok(py.detach(|| crate::core::tagset::membership_counts(&refs)))
+}
+
+fn check_all<'a>(mut keyed: impl Iterator<Item = &'a Keyed>) -> PyResult<()> {
+    if let Some(first) = keyed.next() {
+        for k in keyed {
+            first.check_compatible(k)?;
+        }
+    }
+    Ok(())
+}
+
+type TagsAndCodes<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u8>>);
+
+/// Per-value 64-bit tags (0 where the value was rejected) and reason codes: what tag sets hold,
+/// for callers that must keep row identity (the statutory report).
+#[pyfunction]
+pub fn tag64_values<'py>(
+    py: Python<'py>,
+    key: PyRef<'_, PyKey>,
+    kind: &str,
+    values: &Bound<'py, PyAny>,
+) -> PyResult<TagsAndCodes<'py>> {
+    let kind = parse_kind(kind)?;
+    let col = extract_column(values)?;
+    let prf = key.inner.prf(kind);
+    let (tags, codes) = maybe_detach(py, col.len(), || {
+        let mut tags = Vec::with_capacity(col.len());
+        let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
+            tags.extend(
+                c.iter()
+                    .zip(t)
+                    .map(|(c, t)| if *c == 0 { tag64(t) } else { 0 }),
+            );
+        });
+        (tags, codes)
+    });
+    Ok((PyArray1::from_vec(py, tags), PyArray1::from_vec(py, codes)))
 }
 
 /// Overlap of two artefacts: inclusion–exclusion for Bloom indices, exact for tag sets.

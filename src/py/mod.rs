@@ -229,6 +229,31 @@ fn expected_fpr(n: f64, num_blocks: u64, blocks_per_key: u8) -> PyResult<f64> {
     ))
 }
 
+/// The standard deviation an overlap estimate will have (the model) for lists of `na` and `nb`
+/// distinct items sharing `shared`, in indices of `num_blocks` blocks.
+#[pyfunction]
+fn expected_overlap_sd(
+    na: f64,
+    nb: f64,
+    shared: f64,
+    num_blocks: u64,
+    blocks_per_key: u8,
+) -> PyResult<f64> {
+    if !num_blocks.is_power_of_two() || num_blocks > 1 << 36 {
+        return Err(PyCoreError(Error::Invalid(format!(
+            "num_blocks must be a power of two up to 2^36, got {num_blocks}"
+        )))
+        .into());
+    }
+    Ok(crate::core::estimate::overlap_sd_model(
+        na,
+        nb,
+        shared,
+        num_blocks.trailing_zeros() as u8,
+        blocks_per_key,
+    ))
+}
+
 /// (num_blocks, blocks_per_key) that `BloomIndex` picks for `capacity` and `fpr`.
 #[pyfunction]
 fn plan_layout(capacity: u64, fpr: f64) -> PyResult<(u64, u8)> {
@@ -260,6 +285,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
     m.add_function(wrap_pyfunction!(canonicalize_with_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(index::estimate_overlap, m)?)?;
+    m.add_function(wrap_pyfunction!(index::bloom_linear, m)?)?;
+    m.add_function(wrap_pyfunction!(index::membership_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(index::tag64_values, m)?)?;
     m.add_function(wrap_pyfunction!(load_artefact, m)?)?;
     m.add_function(wrap_pyfunction!(artefact_from_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(save_artefact, m)?)?;
@@ -267,6 +295,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
     m.add_function(wrap_pyfunction!(plan_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(expected_overlap_sd, m)?)?;
     m.add_function(wrap_pyfunction!(io::split_delimited, m)?)?;
     m.add_function(wrap_pyfunction!(io::utf8_error_offset, m)?)?;
     Ok(())

@@ -1,0 +1,272 @@
+"""Counting victims across cases: overlaps, the distinct total, who is in two or more cases and
+who is unique to one, with honest accuracy. From tag sets every number is exact; from Bloom
+indices each is an estimate with a 95 % interval (formulas and sources: docs/COUNTING.md).
+
+>>> from pi_match import Key, TagSet
+>>> key = Key.from_bytes(bytes(range(32)))
+>>> a, b, c = (TagSet(key, "cn_mobile") for _ in range(3))
+>>> _ = a.add(["13800000001", "13800000002", "13800000003"])
+>>> _ = b.add(["13800000003", "13800000004"])
+>>> _ = c.add(["13800000003", "13800000004", "13800000005"])
+>>> r = count_overlaps([a, b, c], names=["A", "B", "C"])
+>>> r.union.value, r.in_two_or_more.value, [u.value for u in r.unique]
+(5.0, 2.0, [2.0, 0.0, 1.0])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+from . import _core
+from ._core import BloomIndex, Estimate, TagSet
+
+__all__ = [
+    "Overlaps",
+    "Plan",
+    "ProbeCount",
+    "count_overlaps",
+    "overlaps_from_tags",
+    "plan",
+    "probe_count",
+]
+
+MAX_COMBINATION_INPUTS = 6
+
+
+def _exact(n: float) -> Estimate:
+    return Estimate(float(n), float(n), float(n), "exact")
+
+
+@dataclass
+class Overlaps:
+    """N-way counts for one identifier kind. `pairwise[i][j]` is the overlap of inputs i and j
+    (the diagonal holds each input's own count); `combinations` maps a tuple of input indices to
+    the number of items in exactly those inputs (for up to six inputs)."""
+
+    kind: str
+    names: list[str]
+    counts: list[Estimate]
+    pairwise: list[list[Estimate]]
+    union: Estimate
+    in_two_or_more: Estimate
+    unique: list[Estimate]
+    combinations: dict[tuple[int, ...], Estimate] = field(default_factory=dict)
+    exact: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        def est(e: Estimate) -> dict[str, Any]:
+            return {"estimate": e.value, "low": e.low, "high": e.high,
+                    "exact": e.value if e.exact else None, "method": e.method}  # fmt: skip
+
+        return {
+            "kind": self.kind,
+            "inputs": self.names,
+            "union": est(self.union),
+            "in_two_or_more": est(self.in_two_or_more),
+            "unique": [
+                {"input": n, **est(e)} for n, e in zip(self.names, self.unique, strict=True)
+            ],
+            "counts": [
+                {"input": n, **est(e)} for n, e in zip(self.names, self.counts, strict=True)
+            ],
+            "combinations": [
+                {"inputs": [self.names[i] for i in combo], **est(e)}
+                for combo, e in sorted(
+                    self.combinations.items(), key=lambda kv: (len(kv[0]), kv[0])
+                )
+            ],
+            "exact": self.exact,
+        }
+
+
+def _check(artefacts: Sequence[BloomIndex | TagSet]) -> tuple[str, bool]:
+    if len(artefacts) < 2:
+        raise _core.PiMatchError("counting across cases needs at least two artefacts")
+    if len(artefacts) > 64:
+        raise _core.PiMatchError("at most 64 artefacts can be counted together")
+    tagsets = [isinstance(a, TagSet) for a in artefacts]
+    if any(tagsets) and not all(tagsets):
+        raise TypeError("pass all TagSets (exact) or all BloomIndex objects (estimates), not a mix")
+    kinds = {a.kind for a in artefacts}
+    if len(kinds) != 1:
+        raise _core.IncompatibleError(f"artefacts of different kinds: {', '.join(sorted(kinds))}")
+    return kinds.pop(), all(tagsets)
+
+
+def _exactly_terms(n: int, members: tuple[int, ...]) -> list[tuple[int, float]]:
+    """Items in exactly the inputs `members`, as a combination of union counts:
+    f(S) = −Σ_{T⊆S} (−1)^{|S|−|T|} N(all \\ T), with N(∅) = 0."""
+    full = (1 << n) - 1
+    terms: dict[int, float] = {}
+    for r in range(len(members) + 1):
+        for sub in combinations(members, r):
+            t = sum(1 << i for i in sub)
+            rest = full & ~t
+            if rest:
+                terms[rest] = terms.get(rest, 0.0) - (-1.0) ** (len(members) - r)
+    return [(m, c) for m, c in terms.items() if c != 0]
+
+
+def count_overlaps(
+    artefacts: Sequence[BloomIndex | TagSet],
+    names: Sequence[str] | None = None,
+    *,
+    with_combinations: bool = True,
+) -> Overlaps:
+    """Pairwise overlaps, the union (distinct victims across all), victims in two or more
+    inputs and victims unique to each, for artefacts of one key and kind."""
+    kind, exact = _check(artefacts)
+    n = len(artefacts)
+    names = list(names) if names is not None else [f"#{i + 1}" for i in range(n)]
+    full = (1 << n) - 1
+    combos: dict[tuple[int, ...], Estimate] = {}
+    if exact:
+        members = _core.membership_counts(list(artefacts))  # type: ignore[arg-type]
+
+        def total(pred: Any) -> Estimate:
+            return _exact(sum(c for m, c in members.items() if pred(m)))
+
+        counts = [_exact(len(a)) for a in artefacts]  # type: ignore[arg-type]
+        pairwise = [[total(lambda m, i=i, j=j: m >> i & 1 and m >> j & 1) for j in range(n)]
+                    for i in range(n)]  # fmt: skip
+        union = total(lambda m: True)
+        in2 = total(lambda m: bin(m).count("1") >= 2)
+        unique = [total(lambda m, i=i: m == 1 << i) for i in range(n)]
+        if with_combinations and n <= MAX_COMBINATION_INPUTS:
+            for mask in range(1, full + 1):
+                combo = tuple(i for i in range(n) if mask >> i & 1)
+                combos[combo] = _exact(members.get(mask, 0))
+    else:
+        blooms: list[BloomIndex] = list(artefacts)  # type: ignore[arg-type]
+
+        def lin(terms: list[tuple[int, float]], method: str) -> Estimate:
+            return _core.bloom_linear(blooms, terms, method)
+
+        counts = [b.estimate_count() for b in blooms]
+        pairwise = [[counts[i] if i == j else _core.estimate_overlap(blooms[i], blooms[j])
+                     for j in range(n)] for i in range(n)]  # fmt: skip
+        union = lin([(full, 1.0)], "bloom_union")
+        in2 = lin(
+            [(full, 1.0 - n)] + [(full ^ (1 << i), 1.0) for i in range(n)], "bloom_in_two_or_more"
+        )
+        unique = [lin([(full, 1.0), (full ^ (1 << i), -1.0)], "bloom_unique") for i in range(n)]
+        if with_combinations and n <= MAX_COMBINATION_INPUTS:
+            for r in range(1, n + 1):
+                for combo in combinations(range(n), r):
+                    combos[combo] = lin(_exactly_terms(n, combo), "bloom_combination")
+    return Overlaps(kind, names, counts, pairwise, union, in2, unique, combos, exact)
+
+
+def overlaps_from_tags(kind: str, names: Sequence[str], tags: Sequence[Any]) -> Overlaps:
+    """Exact N-way counts from arrays of unique 64-bit tags (as the report holds them)."""
+    import numpy as np
+
+    n = len(tags)
+    all_tags = np.concatenate([np.asarray(t, np.uint64) for t in tags])
+    owner = np.concatenate([np.full(len(t), 1 << i, np.uint64) for i, t in enumerate(tags)])
+    order = np.argsort(all_tags, kind="stable")
+    uniq, start = np.unique(all_tags[order], return_index=True)
+    masks = np.bitwise_or.reduceat(owner[order], start) if len(uniq) else np.zeros(0, np.uint64)
+    m_vals, m_counts = np.unique(masks, return_counts=True)
+    members = {int(m): int(c) for m, c in zip(m_vals, m_counts, strict=True)}
+
+    def total(pred: Any) -> Estimate:
+        return _exact(sum(c for m, c in members.items() if pred(m)))
+
+    full = (1 << n) - 1
+    combos = {}
+    if n <= MAX_COMBINATION_INPUTS:
+        for mask in range(1, full + 1):
+            combos[tuple(i for i in range(n) if mask >> i & 1)] = _exact(members.get(mask, 0))
+    return Overlaps(
+        kind,
+        list(names),
+        [_exact(len(t)) for t in tags],
+        [
+            [total(lambda m, i=i, j=j: m >> i & 1 and m >> j & 1) for j in range(n)]
+            for i in range(n)
+        ],
+        total(lambda m: True),
+        total(lambda m: bin(m).count("1") >= 2),
+        [total(lambda m, i=i: m == 1 << i) for i in range(n)],
+        combos,
+        True,
+    )
+
+
+@dataclass
+class ProbeCount:
+    """How many of my distinct values are in their artefact."""
+
+    estimate: Estimate
+    probed: int
+    hits: int
+    fpr: float
+
+    @property
+    def expected_false_positives(self) -> float:
+        return self.fpr * max(self.probed - self.estimate.value, 0.0)
+
+
+def probe_count(index: BloomIndex | TagSet, values: Any) -> ProbeCount:
+    """With my raw values, the key (attached to `index`) and their index: how many of my
+    distinct valid values are in it, corrected for false positives ((hits − ε·n)/(1 − ε))."""
+    est, probed, hits, fpr = index.count_in(values)
+    return ProbeCount(est, probed, hits, fpr)
+
+
+@dataclass
+class Plan:
+    """Sizing advice for an exchange."""
+
+    recommendation: str  # "bloom", "tagset" or "probe"
+    reason: str
+    num_blocks: int | None
+    bloom_bytes: int | None
+    fpr: float | None
+    expected_sd: float | None
+    tagset_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def plan(
+    sizes: Sequence[int], min_overlap: int, *, precision: float = 0.5, fpr: float | None = None
+) -> Plan:
+    """The smallest Bloom index that measures an overlap of `min_overlap` between the two
+    largest lists within ±`precision` (95 % interval half-width relative to the overlap) — and,
+    with `fpr`, also probes at that false-positive rate — or the advice that only exact tag
+    sets or probing will do.
+
+    >>> plan([1_000_000, 500_000], 100_000).recommendation
+    'bloom'
+    >>> plan([100_000_000, 100_000_000], 50).recommendation
+    'tagset'
+    """
+    if len(sizes) < 2 or min(sizes) <= 0 or min_overlap <= 0:
+        raise _core.PiMatchError("plan needs two or more list sizes and a positive overlap")
+    na, nb = sorted(sizes)[-2:]
+    tagset_bytes = 8 * max(sizes)
+    min_blocks = _core.plan_layout(max(sizes), fpr)[0] if fpr is not None else 1
+    for log2 in range(0, 37):
+        blocks = 1 << log2
+        if blocks < min_blocks:
+            continue
+        sd = _core.expected_overlap_sd(na, nb, min_overlap, blocks, 2)
+        if 1.96 * sd <= precision * min_overlap:
+            size = 32 * blocks
+            fpr = _core.expected_fpr(max(sizes), blocks, 2)
+            if size > tagset_bytes:
+                return Plan("tagset", f"a Bloom index precise enough would take {size:,} bytes, "
+                            f"more than an exact tag set ({tagset_bytes:,} bytes)", blocks, size,
+                            fpr, sd, tagset_bytes)  # fmt: skip
+            why = (f"{size:,}-byte indices measure an overlap of {min_overlap:,} "
+                   f"within ±{1.96 * sd:,.0f} (95 %)")  # fmt: skip
+            return Plan("bloom", why, blocks, size, fpr, sd, tagset_bytes)
+    return Plan("tagset", "no Bloom index up to 2 TiB is precise enough; exchange exact tag sets "
+                "or probe with the raw list", None, None, None, math.inf, tagset_bytes)  # fmt: skip
