@@ -192,3 +192,26 @@ def test_bad_parameters() -> None:
             pi_match.BloomIndex(KEY, "cn_ric", capacity=10, fpr=bad)
     with pytest.raises(pi_match.PiMatchError, match="unknown identifier kind"):
         pi_match.BloomIndex(KEY, "ssn", capacity=10)
+
+
+def test_results_do_not_depend_on_thread_count() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, pi_match\n"
+        "from pi_match.synth import ric_numbers\n"
+        "k = pi_match.Key.from_bytes(bytes(range(32)))\n"
+        "v = ric_numbers(np.random.default_rng(3), 200_000)\n"
+        "b = pi_match.BloomIndex(k, 'cn_ric', capacity=200_000); b.add(v)\n"
+        "t = pi_match.TagSet(k, 'cn_ric'); t.add(v)\n"
+        "h = b.contains(v[::-1])\n"
+        "sys.stdout.buffer.write(b.to_bytes()[64:] + t.to_bytes()[64:] + h.tobytes())\n"
+    )
+    outs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "RAYON_NUM_THREADS": threads}
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                   check=True).stdout)  # fmt: skip
+    assert outs[0] == outs[1] and len(outs[0]) > 1_000_000

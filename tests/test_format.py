@@ -218,3 +218,18 @@ def test_worked_examples_of_format_md(test_key: pi_match.Key) -> None:
     words = struct.unpack("<128I", s["payload"])
     for block, bits in ((14, [6, 8, 1, 7, 4, 7, 11, 12]), (0, [17, 30, 26, 24, 2, 8, 3, 7])):
         assert all(words[block * 8 + i] >> b & 1 for i, b in enumerate(bits))
+
+
+def test_unverified_open_skips_only_payload_checksums(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = bytearray((GOLDEN / "bloom_cn_ric.pmi").read_bytes())
+    path = tmp_path / "x.pmi"
+    data[-70] ^= 1  # a payload bit: only the payload checksum can see it
+    path.write_bytes(bytes(data))
+    with pytest.raises(pi_match.FormatError, match="checksum"):
+        pi_match.load(path)
+    assert isinstance(pi_match.load(path, verify=False), pi_match.BloomIndex)
+    data[-70] ^= 1
+    data[20] ^= 1  # the header: always checked
+    path.write_bytes(bytes(data))
+    with pytest.raises(pi_match.FormatError):
+        pi_match.load(path, verify=False)

@@ -72,15 +72,21 @@ class Artefact:
         return cls(sections, key_id, created)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, key: Key | None = None) -> Artefact:
-        key_id, created, sections = _core.load_artefact(os.fspath(path), key=key)
+    def open(
+        cls, path: str | os.PathLike[str], *, key: Key | None = None, verify: bool = True
+    ) -> Artefact:
+        key_id, created, sections = _core.load_artefact(os.fspath(path), key=key, verify=verify)
         return cls(sections, key_id, created)
 
 
-def load(path: str | os.PathLike[str], *, key: Key | None = None) -> Section | Artefact:
+def load(
+    path: str | os.PathLike[str], *, key: Key | None = None, verify: bool = True
+) -> Section | Artefact:
     """Open an artefact file. One section gives that BloomIndex or TagSet; several give an
     `Artefact`. Large files are memory-mapped. Without `key` the result can be counted,
     merged and compared; with it, also probed and extended (a key with another id raises
-    `KeyMismatchError`). Damaged or foreign files raise `FormatError`."""
-    art = Artefact.open(path, key=key)
+    `KeyMismatchError`). Damaged or foreign files raise `FormatError`. `verify=False` skips
+    the payload checksums (every structural check still runs): a large memory-mapped index
+    then opens in milliseconds and is read only where it is probed — for trusted local files."""
+    art = Artefact.open(path, key=key, verify=verify)
     return art.sections[0] if len(art.sections) == 1 else art

@@ -417,17 +417,27 @@ impl Bloom {
     /// OR-union; filters of different sizes are folded to the smaller size first.
     pub fn union(&self, other: &Bloom) -> Result<Bloom> {
         let (a, b) = Bloom::to_common_size(self, other)?;
-        let mut out = a.into_owned();
-        let src = b.words();
-        out.words_mut()
+        // One pass: each thread writes the OR of its stretch straight into fresh memory (so the
+        // page faults of a large result are taken in parallel, and nothing is copied first).
+        let (x, y) = (a.words(), b.words());
+        assert_eq!(x.len(), y.len(), "to_common_size gives equal sizes");
+        let mut out: Vec<u32> = Vec::with_capacity(x.len());
+        out.spare_capacity_mut()
             .par_chunks_mut(1 << 14)
-            .zip(src.par_chunks(1 << 14))
-            .for_each(|(d, s)| {
-                for (x, y) in d.iter_mut().zip(s) {
-                    *x |= y;
+            .zip(x.par_chunks(1 << 14).zip(y.par_chunks(1 << 14)))
+            .for_each(|(d, (p, q))| {
+                for ((d, p), q) in d.iter_mut().zip(p).zip(q) {
+                    d.write(p | q);
                 }
             });
-        Ok(out)
+        // SAFETY: the loop above wrote every one of the x.len() slots (the three slices are
+        // chunked identically and have the same length, checked by to_common_size).
+        unsafe { out.set_len(x.len()) };
+        Ok(Bloom {
+            words: Words::Owned(out),
+            log2_blocks: a.log2_blocks,
+            blocks_per_key: a.blocks_per_key,
+        })
     }
 
     /// The false-positive rate of this filter as it is: a random item hits a random block and a

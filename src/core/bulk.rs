@@ -201,6 +201,32 @@ pub fn canonicalize_all<V: Values + ?Sized>(
     }
 }
 
+/// HMAC-SHA256 of every value's raw bytes and nothing else (no canonicalisation, no filter):
+/// the floor the benchmarks compare builds against. Returns a checksum so the work is not
+/// optimised away.
+pub fn prf_only<V: Values + ?Sized>(prf: &Prf, values: &V) -> u64 {
+    let n = values.len();
+    (0..n.div_ceil(2))
+        .into_par_iter()
+        .with_min_len(TASK / 2)
+        .map_init(
+            || (String::new(), String::new()),
+            |(s1, s2), k| {
+                let (i, j) = (2 * k, (2 * k + 1).min(n - 1));
+                values.with_item(i, s1, |a| {
+                    values.with_item(j, s2, |b| match (a, b) {
+                        (Item::Str(a), Item::Str(b)) => {
+                            let (x, y) = prf.tag_x2(a.as_bytes(), b.as_bytes());
+                            u64::from(x[0]) + u64::from(y[0])
+                        }
+                        _ => 0,
+                    })
+                })
+            },
+        )
+        .sum()
+}
+
 /// Reason counts indexed by code (index 0 counts valid values).
 pub fn tally(codes: &[u8], counts: &mut [u64; 256]) {
     for &c in codes {

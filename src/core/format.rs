@@ -254,6 +254,13 @@ pub struct Header {
 /// Check everything about a file's bytes; on success every section's payload is exactly where
 /// the table says, with the right length and checksum.
 pub fn parse(b: &[u8]) -> Result<Header> {
+    parse_with(b, true)
+}
+
+/// As `parse`; with `verify_payloads = false` the payload checksums are not computed (every
+/// structural check still is). For opening large trusted local files instantly: a memory-mapped
+/// index is then read only where it is probed.
+pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
     let bad = |m: String| Err(Error::format(m));
     if b.len() < HEADER_LEN {
         if b.len() >= 4 && b[..4] != MAGIC[..4] || b.is_empty() {
@@ -381,7 +388,7 @@ pub fn parse(b: &[u8]) -> Result<Header> {
             other => return bad(format!("section {n}: unknown section type {other}")),
         }
         let payload = &b[offset as usize..end as usize];
-        if checksum(payload) != rd_u64(e, 32) {
+        if verify_payloads && checksum(payload) != rd_u64(e, 32) {
             return bad(format!(
                 "section {n} ({}): payload checksum mismatch: the data is damaged",
                 kind.name()
@@ -420,8 +427,8 @@ pub fn parse(b: &[u8]) -> Result<Header> {
     })
 }
 
-fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>) -> Result<Artefact> {
-    let h = parse(b)?;
+fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Artefact> {
+    let h = parse_with(b, verify)?;
     let mut sections = Vec::with_capacity(h.sections.len());
     for s in &h.sections {
         let bytes = &b[s.offset..s.offset + s.len];
@@ -450,12 +457,17 @@ fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>) -> Result<Artefact> {
 
 impl Artefact {
     pub fn from_bytes(b: &[u8]) -> Result<Artefact> {
-        build(b, None)
+        build(b, None, true)
     }
 
     /// Read a file; files of at least `MMAP_THRESHOLD` bytes are memory-mapped and their Bloom
     /// payloads used in place (copied only if written to).
     pub fn open(path: &Path) -> Result<Artefact> {
+        Artefact::open_with(path, true)
+    }
+
+    /// `open`, optionally without computing payload checksums (see `parse_with`).
+    pub fn open_with(path: &Path, verify: bool) -> Result<Artefact> {
         let ctx = || format!("reading {}", path.display());
         let f = std::fs::File::open(path).map_err(|e| Error::io(ctx(), e))?;
         let len = f.metadata().map_err(|e| Error::io(ctx(), e))?.len();
@@ -465,10 +477,10 @@ impl Artefact {
             // artefacts by rename, never in place, so its own writers cannot do this.
             let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(ctx(), e))?;
             let map = Arc::new(map);
-            build(&map[..], Some(&map))
+            build(&map[..], Some(&map), verify)
         } else {
             let bytes = std::fs::read(path).map_err(|e| Error::io(ctx(), e))?;
-            build(&bytes, None)
+            build(&bytes, None, verify)
         };
         r.map_err(|e| match e {
             Error::Format(m) => Error::Format(format!("{}: {m}", path.display())),

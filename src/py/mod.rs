@@ -72,15 +72,20 @@ fn canonicalize_with_reasons(
     Ok((out, reasons))
 }
 
-/// Read an artefact file: (key id, created, [BloomIndex | TagSet, ...]).
+/// Read an artefact file: (key id, created, [BloomIndex | TagSet, ...]). `verify=False` skips
+/// the payload checksums (the structure is still checked): a memory-mapped index then opens
+/// without being read.
 #[pyfunction]
-#[pyo3(signature = (path, *, key = None))]
+#[pyo3(signature = (path, *, key = None, verify = true))]
 fn load_artefact(
     py: Python<'_>,
     path: PathBuf,
     key: Option<PyRef<'_, PyKey>>,
+    verify: bool,
 ) -> PyResult<(String, u64, Py<PyList>)> {
-    let art = py.detach(|| Artefact::open(&path)).map_err(PyCoreError)?;
+    let art = py
+        .detach(|| Artefact::open_with(&path, verify))
+        .map_err(PyCoreError)?;
     artefact_out(py, art, key.as_deref())
 }
 
@@ -254,6 +259,19 @@ fn expected_overlap_sd(
     ))
 }
 
+/// Benchmark floor: HMAC-SHA256 of each value's raw bytes, in parallel, nothing else.
+#[pyfunction]
+fn _prf_floor(py: Python<'_>, key: PyRef<'_, PyKey>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let col = values::extract_column(values)?;
+    let prf = key.inner.prf(crate::core::canon::Kind::Raw);
+    Ok(py.detach(|| {
+        col.parts
+            .iter()
+            .map(|p| crate::core::bulk::prf_only(&prf, p))
+            .sum()
+    }))
+}
+
 /// (num_blocks, blocks_per_key) that `BloomIndex` picks for `capacity` and `fpr`.
 #[pyfunction]
 fn plan_layout(capacity: u64, fpr: f64) -> PyResult<(u64, u8)> {
@@ -296,6 +314,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
     m.add_function(wrap_pyfunction!(plan_layout, m)?)?;
     m.add_function(wrap_pyfunction!(expected_overlap_sd, m)?)?;
+    m.add_function(wrap_pyfunction!(_prf_floor, m)?)?;
     m.add_function(wrap_pyfunction!(io::split_delimited, m)?)?;
     m.add_function(wrap_pyfunction!(io::utf8_error_offset, m)?)?;
     Ok(())

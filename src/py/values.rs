@@ -18,16 +18,42 @@ pub enum Part {
     Packed(Packed),
     /// An Arrow array (zero-copy: the buffers stay where the producer put them).
     Arrow(ArrayRef),
-    /// numpy `U<w>`: UCS-4 code points, `w` per item, NUL-padded (copied out of the array).
+    /// numpy `U<w>`: UCS-4 code points, `w` per item, NUL-padded, read in place.
     Ucs4 {
-        data: Vec<u32>,
+        data: NumpyBuffer,
         width: usize,
     },
-    /// numpy `S<w>`: bytes, `w` per item, NUL-padded.
+    /// numpy `S<w>`: bytes, `w` per item, NUL-padded, read in place.
     Fixed {
-        data: Vec<u8>,
+        data: NumpyBuffer,
         width: usize,
     },
+}
+
+/// A C-contiguous numpy buffer borrowed without copying; the array is kept alive by `_owner`.
+pub struct NumpyBuffer {
+    ptr: *const u8,
+    len: usize,
+    _owner: Py<PyAny>,
+}
+
+// SAFETY: the buffer is only read, and `_owner` keeps the array (and so the memory) alive for
+// as long as this value lives. As with any buffer read with the GIL released (blake3-py does
+// the same), another Python thread writing into the array at the same time would see its
+// writes race with our reads; pi_match never writes to it, and the docs ask callers not to.
+unsafe impl Send for NumpyBuffer {}
+// SAFETY: as above; shared access is read-only.
+unsafe impl Sync for NumpyBuffer {}
+
+impl NumpyBuffer {
+    fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: ptr addresses `len` initialised bytes of a live, C-contiguous array (checked
+        // when the buffer was made), and the owner reference keeps it alive.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
 }
 
 pub struct Column {
@@ -40,11 +66,6 @@ impl Column {
     }
 }
 
-fn strip_nul_u32(s: &[u32]) -> &[u32] {
-    let end = s.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
-    &s[..end]
-}
-
 fn strip_nul_u8(s: &[u8]) -> &[u8] {
     let end = s.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
     &s[..end]
@@ -55,8 +76,8 @@ impl Values for Part {
         match self {
             Part::Packed(p) => p.len(),
             Part::Arrow(a) => a.len(),
-            Part::Ucs4 { data, width } => data.len().checked_div(*width).unwrap_or(0),
-            Part::Fixed { data, width } => data.len().checked_div(*width).unwrap_or(0),
+            Part::Ucs4 { data, width } => data.len.checked_div(4 * *width).unwrap_or(0),
+            Part::Fixed { data, width } => data.len.checked_div(*width).unwrap_or(0),
         }
     }
 
@@ -65,7 +86,19 @@ impl Values for Part {
             Part::Packed(p) => p.with_item(i, scratch, f),
             Part::Ucs4 { data, width } => {
                 scratch.clear();
-                for &c in strip_nul_u32(&data[i * width..(i + 1) * width]) {
+                let raw = &data.bytes()[4 * i * width..4 * (i + 1) * width];
+                let units = raw
+                    .chunks_exact(4)
+                    .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+                let mut pending_nuls = 0usize;
+                for c in units {
+                    // Trailing NULs are numpy's padding; inner ones are part of the value.
+                    if c == 0 {
+                        pending_nuls += 1;
+                        continue;
+                    }
+                    scratch.extend(std::iter::repeat_n('\0', pending_nuls));
+                    pending_nuls = 0;
                     match char::from_u32(c) {
                         Some(ch) => scratch.push(ch),
                         None => return f(Item::NotText),
@@ -73,9 +106,9 @@ impl Values for Part {
                 }
                 f(Item::Str(scratch))
             }
-            Part::Fixed { data, width } => {
-                f(Item::Bytes(strip_nul_u8(&data[i * width..(i + 1) * width])))
-            }
+            Part::Fixed { data, width } => f(Item::Bytes(strip_nul_u8(
+                &data.bytes()[i * width..(i + 1) * width],
+            ))),
             Part::Arrow(a) => {
                 if a.is_null(i) {
                     return f(Item::Null);
@@ -161,35 +194,26 @@ fn numpy_part(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Option<Part>> {
             )))
         }
     }
-    if !arr.is_c_contiguous() || !native_order(&descr)? {
-        return Ok(None);
-    }
     let n = arr.len();
     let item = descr.itemsize();
-    // SAFETY: the array is 1-D and C-contiguous (checked above), so its data pointer addresses
-    // n * itemsize initialised bytes; we copy them out while holding the GIL and a reference
-    // to the array, so nothing can free or resize it meanwhile.
-    let bytes = unsafe {
-        let raw = (*arr.as_array_ptr()).fields.data.cast::<u8>();
-        if n == 0 || item == 0 {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(raw, n * item)
-        }
+    // Non-contiguous, foreign-endian and zero-width (`U0`) arrays take the generic path.
+    if !arr.is_c_contiguous() || !native_order(&descr)? || item == 0 {
+        return Ok(None);
+    }
+    let data = NumpyBuffer {
+        // SAFETY: reading the data pointer of a live array object.
+        ptr: unsafe { (*arr.as_array_ptr()).fields.data.cast::<u8>().cast_const() },
+        len: n * item,
+        _owner: arr.clone().into_any().unbind(),
     };
     Ok(Some(if kind == b'U' {
-        let width = item / 4;
-        let data = bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
         Part::Ucs4 {
             data,
-            width: width.max(1),
+            width: (item / 4).max(1),
         }
     } else {
         Part::Fixed {
-            data: bytes.to_vec(),
+            data,
             width: item.max(1),
         }
     }))
