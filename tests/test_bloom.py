@@ -215,3 +215,18 @@ def test_results_do_not_depend_on_thread_count() -> None:
         outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                                    check=True).stdout)  # fmt: skip
     assert outs[0] == outs[1] and len(outs[0]) > 1_000_000
+
+
+def test_in_place_union() -> None:
+    a, b = index_of(POOL[:500]), index_of(POOL[500:900])
+    both = index_of(POOL[:900])
+    a |= b
+    assert a == both and a.items_added == 900
+    a.update(a)  # a ∪ a = a, and no deadlock on its own lock
+    assert a == both
+    small = index_of(POOL[:900], capacity=100)
+    big = index_of(POOL[:900], capacity=100_000)
+    big |= small  # the larger one is folded to the smaller size
+    assert big == small
+    with pytest.raises(pi_match.KeyMismatchError):
+        a |= pi_match.BloomIndex(KEY, "email", capacity=10)

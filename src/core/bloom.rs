@@ -440,6 +440,31 @@ impl Bloom {
         })
     }
 
+    /// OR `other` into this filter in place (no new memory when the sizes match; a larger
+    /// `other` is folded first, a larger `self` is replaced by its folded union).
+    pub fn union_in_place(&mut self, other: &Bloom) -> Result<()> {
+        if self.blocks_per_key != other.blocks_per_key || self.log2_blocks > other.log2_blocks {
+            *self = self.union(other)?;
+            return Ok(());
+        }
+        let folded;
+        let src = if other.log2_blocks > self.log2_blocks {
+            folded = other.fold(other.log2_blocks - self.log2_blocks)?;
+            folded.words()
+        } else {
+            other.words()
+        };
+        self.words_mut()
+            .par_chunks_mut(1 << 14)
+            .zip(src.par_chunks(1 << 14))
+            .for_each(|(d, s)| {
+                for (x, y) in d.iter_mut().zip(s) {
+                    *x |= y;
+                }
+            });
+        Ok(())
+    }
+
     /// The false-positive rate of this filter as it is: a random item hits a random block and a
     /// random bit in each of its eight words, so the rate is the mean over blocks of
     /// Π_i popcount(word_i)/32, to the power of the blocks per item.
@@ -600,6 +625,12 @@ mod tests {
         }
         assert_eq!(big.fold(3).unwrap(), small);
         assert_eq!(big.union(&small).unwrap(), small);
+        let mut inplace = small.clone();
+        inplace.union_in_place(&big).unwrap();
+        assert_eq!(inplace, small);
+        let mut grow = big.clone();
+        grow.union_in_place(&small).unwrap();
+        assert_eq!(grow, small);
     }
 
     #[test]

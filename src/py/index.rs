@@ -574,6 +574,27 @@ impl PyBloomIndex {
         }
     }
 
+    /// Union `other` into this index in place (`a |= b`): no new memory when the sizes match.
+    fn update(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<()> {
+        self.keyed.check_compatible(&other.keyed)?;
+        let other: &PyBloomIndex = &other;
+        if std::ptr::eq(self, other) {
+            return Ok(()); // a ∪ a = a (and one lock cannot be held twice)
+        }
+        py.detach(|| {
+            let mut st = write(&self.state);
+            let o = read(&other.state);
+            st.items += o.items;
+            st.bloom.union_in_place(&o.bloom)
+        })
+        .map_err(PyCoreError)?;
+        Ok(())
+    }
+
+    fn __ior__(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<()> {
+        self.update(py, other)
+    }
+
     /// Attach the key to an index loaded without one (checks the key id).
     fn attach_key(&self, key: PyRef<'_, PyKey>) -> PyResult<()> {
         self.keyed.attach(&key, "this index")
