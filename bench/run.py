@@ -9,8 +9,9 @@ rate where it applies, and whether the answer was right. Slow pure-Python peers 
 subset (--slow-n) and are marked so; their rate is per item all the same.
 
 Peers: rbloom (unkeyed `update`/`in`, and keyed with a blake2b `hash_func`), fastbloom-rs
-(`add_str_batch`/`contains_str_batch`, and keyed with HMAC digests computed in Python), a pure
-Python `hmac` loop, and the PRF-only Rust floor (HMAC-SHA256 of the raw bytes, nothing else).
+(`add_str_batch`/`contains_str_batch`, and keyed with HMAC digests computed in Python),
+pybloomfiltermmap3 (`update`/`in`), a pure-Python `hmac` loop, and the PRF-only Rust floor
+(HMAC-SHA256 of the raw bytes, nothing else).
 Writes results.json and results.md to --out.
 """
 
@@ -209,6 +210,23 @@ def main() -> int:
 
         add("fastbloom-rs keyed (HMAC digests from Python)", fb_keyed,
             lambda bf: (True, f"on {len(slow):,} items"), len(slow), "peer")  # fmt: skip
+
+    try:
+        import pybloomfilter
+    except ImportError:
+        print("pybloomfiltermmap3 not installed: pip install pybloomfiltermmap3", file=sys.stderr)
+    else:
+
+        def pbf_build() -> Any:
+            bf = pybloomfilter.BloomFilter(n, FPR)
+            bf.update(a_list)
+            return bf
+
+        pbf = pbf_build()
+        add("pybloomfiltermmap3 update (unkeyed)", pbf_build,
+            lambda bf: (all(x in bf for x in a_list[:100_000]), ""), group="peer")  # fmt: skip
+        add("pybloomfiltermmap3 `in` loop (unkeyed)", lambda: [x in pbf for x in others],
+            fpr_check, len(others), "peer")  # fmt: skip
 
     # ---- rounds ----
     times: dict[str, list[float]] = {k: [] for k in cases}

@@ -21,7 +21,9 @@ import numpy as np, pyarrow as pa, pi_match
 from pi_match import _core
 from pi_match.synth import ric_numbers
 n = int(float(sys.argv[1]))
-v = pa.array(ric_numbers(np.random.default_rng(1), n))
+rng = np.random.default_rng(1)
+step = 10_000_000
+v = pa.chunked_array([pa.array(ric_numbers(rng, min(step, n - i))) for i in range(0, n, step)])
 key = pi_match.Key.generate()
 def timed(f):
     ts = []
