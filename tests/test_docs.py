@@ -13,12 +13,14 @@ import pi_match._artefact
 import pi_match._core
 import pi_match.io
 import pi_match.synth
+import pi_match.testing
 
 README = pathlib.Path(__file__).parent.parent / "README.md"
 
 
 @pytest.mark.parametrize(
-    "module", [pi_match, pi_match._artefact, pi_match.synth, pi_match.io, pi_match._core]
+    "module",
+    [pi_match, pi_match._artefact, pi_match.synth, pi_match.io, pi_match.testing, pi_match._core],
 )
 def test_docstring_examples(module: object) -> None:
     globs = {**vars(module), **{name: getattr(pi_match, name) for name in pi_match.__all__}}

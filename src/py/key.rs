@@ -121,6 +121,21 @@ impl PyKey {
         Ok(())
     }
 
+    /// A key for one joint operation, derived from this master key (HKDF-SHA256 with the
+    /// operation id as salt), so one distributed master key can serve several operations
+    /// without their artefacts being linkable.
+    ///
+    /// >>> master = Key.from_bytes(bytes(range(32)))
+    /// >>> master.derive("2026-浙-001") == master.derive("2026-浙-001")
+    /// True
+    /// >>> master.derive("2026-浙-001").id != master.derive("2026-浙-002").id
+    /// True
+    fn derive(&self, operation_id: &str) -> PyResult<PyKey> {
+        Ok(PyKey {
+            inner: Arc::new(self.inner.derive(operation_id).map_err(PyCoreError)?),
+        })
+    }
+
     /// The key id: 16 hex digits derived from the key by HKDF, safe to share and printed on
     /// every artefact; it does not help anyone guess the key.
     #[getter]
