@@ -162,6 +162,35 @@ fn for_each_tag(
     codes
 }
 
+/// `contains` for any keyed structure: tag the values with the GIL released, let `probe` fill
+/// the hits of each chunk, then return the bool array (and the reason codes if asked, else a
+/// warning counting the values that could not be used).
+fn bulk_contains<'py>(
+    py: Python<'py>,
+    keyed: &Keyed,
+    values: &Bound<'py, PyAny>,
+    reasons: bool,
+    probe: impl Fn(&[[u8; 32]], &[u8], &mut [bool]) + Send + Sync,
+) -> PyResult<Bound<'py, PyAny>> {
+    let col = extract_column(values)?;
+    let prf = keyed.prf("contains")?;
+    let kind = keyed.kind;
+    let (hits, codes) = maybe_detach(py, col.len(), || {
+        let mut hits = vec![false; col.len()];
+        let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
+            probe(t, c, &mut hits[start..start + c.len()]);
+        });
+        (hits, codes)
+    });
+    let hits = PyArray1::from_vec(py, hits).into_any();
+    if reasons {
+        let codes = PyArray1::from_vec(py, codes).into_any();
+        return Ok((hits, codes).into_pyobject(py)?.into_any());
+    }
+    warn_rejected(py, &codes)?;
+    Ok(hits)
+}
+
 fn warn_rejected(py: Python<'_>, codes: &[u8]) -> PyResult<()> {
     let mut counts = [0u64; 256];
     tally(codes, &mut counts);
@@ -478,25 +507,10 @@ impl PyBloomIndex {
         values: &Bound<'py, PyAny>,
         reasons: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let col = extract_column(values)?;
-        let prf = self.keyed.prf("contains")?;
-        let kind = self.keyed.kind;
-        let (hits, codes) = maybe_detach(py, col.len(), || {
-            let st = read(&self.state);
-            let mut hits = vec![false; col.len()];
-            let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
-                st.bloom
-                    .contains_where(t, c, &mut hits[start..start + c.len()]);
-            });
-            (hits, codes)
-        });
-        let hits = PyArray1::from_vec(py, hits).into_any();
-        if reasons {
-            let codes = PyArray1::from_vec(py, codes).into_any();
-            return Ok((hits, codes).into_pyobject(py)?.into_any());
-        }
-        warn_rejected(py, &codes)?;
-        Ok(hits)
+        let st = &self.state;
+        bulk_contains(py, &self.keyed, values, reasons, |t, c, out| {
+            read(st).bloom.contains_where(t, c, out);
+        })
     }
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -816,26 +830,13 @@ impl PyTagSet {
         values: &Bound<'py, PyAny>,
         reasons: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let col = extract_column(values)?;
-        let prf = self.keyed.prf("contains")?;
-        let kind = self.keyed.kind;
-        let (hits, codes) = maybe_detach(py, col.len(), || {
-            let st = read(&self.state);
-            let mut hits = vec![false; col.len()];
-            let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
-                for (j, (code, tag)) in c.iter().zip(t).enumerate() {
-                    hits[start + j] = *code == 0 && st.set.contains(tag64(tag));
-                }
-            });
-            (hits, codes)
-        });
-        let hits = PyArray1::from_vec(py, hits).into_any();
-        if reasons {
-            let codes = PyArray1::from_vec(py, codes).into_any();
-            return Ok((hits, codes).into_pyobject(py)?.into_any());
-        }
-        warn_rejected(py, &codes)?;
-        Ok(hits)
+        let st = &self.state;
+        bulk_contains(py, &self.keyed, values, reasons, |t, c, out| {
+            let set = &read(st).set;
+            for ((tag, code), hit) in t.iter().zip(c).zip(out.iter_mut()) {
+                *hit = *code == 0 && set.contains(tag64(tag));
+            }
+        })
     }
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
