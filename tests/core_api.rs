@@ -146,3 +146,55 @@ fn published_test_key_examples() {
         include_str!("data/format_v1/test_key_id.txt").trim()
     );
 }
+
+#[test]
+fn authenticated_artefacts() {
+    use pi_match::core::format::{to_bytes_with, verify_mac, MacStatus};
+    let key = test_key();
+    let mut bloom = Bloom::new(3, 2).unwrap();
+    bloom.insert_tag(&key.prf(Kind::Email).tag(b"a@b.cn"));
+    let s = [SectionRef {
+        kind: Kind::Email,
+        canon_version: 1,
+        items: 1,
+        payload: PayloadRef::Bloom(&bloom),
+    }];
+    let plain = format::to_bytes(key.id(), 7, &s).unwrap();
+    let signed = to_bytes_with(key.id(), 7, &s, Some(&key.mac_key())).unwrap();
+    assert_eq!(signed.len(), plain.len() + 64);
+    assert_eq!(
+        verify_mac(&plain, &key).unwrap(),
+        MacStatus::NotAuthenticated
+    );
+    assert_eq!(verify_mac(&signed, &key).unwrap(), MacStatus::Valid);
+    assert!(Artefact::from_bytes(&signed).is_ok());
+    // Without the key, every single-bit change is still caught by the checksums.
+    for byte in 0..signed.len() {
+        let mut d = signed.clone();
+        d[byte] ^= 0x10;
+        assert!(
+            matches!(Artefact::from_bytes(&d), Err(Error::Format(_))),
+            "byte {byte}"
+        );
+    }
+    // A forger without the key who alters a payload and repairs every checksum: the MAC fails.
+    let mut forged = signed.clone();
+    forged[128] ^= 1;
+    let sum = xxhash_rust::xxh3::xxh3_64(&forged[128..128 + 256]);
+    forged[64 + 32..64 + 40].copy_from_slice(&sum.to_le_bytes());
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&forged[..56]);
+    h.update(&forged[64..128]);
+    let hs = h.digest();
+    forged[56..64].copy_from_slice(&hs.to_le_bytes());
+    assert!(
+        Artefact::from_bytes(&forged).is_ok(),
+        "the forgery passes the checksums"
+    );
+    assert_eq!(verify_mac(&forged, &key).unwrap(), MacStatus::Invalid);
+    let other = Key::from_bytes(&[9u8; 32]).unwrap();
+    assert!(matches!(
+        verify_mac(&signed, &other),
+        Err(Error::KeyMismatch { .. })
+    ));
+}

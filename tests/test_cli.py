@@ -71,8 +71,12 @@ def make_case(tmp: pathlib.Path) -> dict[str, object]:
     with open(b, "w", encoding="gb18030") as f:
         for i in range(1500, 3000):
             f.write(f"䶮{i}----{ids[i]}----{mobs[i]}\n")
+    # The published test key, so estimates (and the assertions on their intervals) are the
+    # same on every run.
     key = tmp / "op.key"
-    assert run("keygen", "-o", str(key)).returncode == 0
+    from pi_match import Key
+
+    Key.from_bytes(bytes(range(32))).save(key)
     return {"a": a, "b": b, "key": key, "shared": 500}
 
 
@@ -190,3 +194,18 @@ def test_plan_command() -> None:
     data = ok("plan", "--sizes", "1e7", "5e6", "--min-overlap", "200000")
     assert data["recommendation"] == "bloom" and data["num_blocks"] > 0
     assert ok("plan", "--sizes", "1e8", "1e8", "--min-overlap", "50")["recommendation"] == "tagset"
+
+
+def test_authenticate_inspect_verify(tmp_path: pathlib.Path) -> None:
+    c = make_case(tmp_path)
+    out = str(tmp_path / "signed.pmi")
+    ok("build", str(c["a"]), "--key", str(c["key"]), "-o", out, "--authenticate")
+    assert ok("inspect", out)["authenticated"] is True
+    assert ok("verify", out, "--key", str(c["key"]))["status"] == "valid"
+    plain = str(tmp_path / "plain.pmi")
+    ok("build", str(c["a"]), "--key", str(c["key"]), "-o", plain)
+    r = run("verify", plain, "--key", str(c["key"]))
+    assert r.returncode == 1 and "no MAC" in r.stderr
+    other = tmp_path / "other.key"
+    run("keygen", "-o", str(other))
+    assert "key mismatch" in fail("verify", out, "--key", str(other))

@@ -52,11 +52,13 @@ CONFIGS = [  # (sizes of the only-in-i cells, shared-by-all, shared-by-first-two
 @pytest.mark.parametrize("cells", CONFIGS)
 def test_bloom_intervals_cover_the_truth(cells: tuple[tuple[int, ...], int, int, float]) -> None:
     only, all3, first2, fpr = cells
-    trials = 60
+    # Deterministic keys and data: the outcome is fixed, never flaky. With a true coverage of
+    # 95 %, 100 trials fall below 90 % with probability about 1.5 %.
+    trials = 100
     hits = {"union": 0, "in2": 0, "unique": 0, "pair": 0, "combo": 0}
     rng = np.random.default_rng(7)
-    for _ in range(trials):
-        key = pi_match.Key.generate()
+    for t in range(trials):
+        key = pi_match.Key.from_bytes(t.to_bytes(32, "little"))
         total = sum(only) + all3 + first2
         ids = np.char.mod("%011d", 13_000_000_000 + rng.choice(10**9, total, replace=False))
         parts = np.split(ids, np.cumsum([*only, all3]))

@@ -233,3 +233,40 @@ def test_unverified_open_skips_only_payload_checksums(tmp_path) -> None:  # type
     path.write_bytes(bytes(data))
     with pytest.raises(pi_match.FormatError):
         pi_match.load(path, verify=False)
+
+
+def test_authenticated_artefacts(test_key: pi_match.Key, other_key: pi_match.Key, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    idx = pi_match.BloomIndex(test_key, "cn_ric", capacity=100)
+    idx.add(GOLDEN_IDS)
+    art = pi_match.Artefact([idx])
+    signed = art.to_bytes(authenticate_with=test_key)
+    assert pi_match.verify(signed, test_key) == "valid"
+    assert pi_match.verify(art.to_bytes(), test_key) == "not_authenticated"
+    loaded = pi_match.Artefact.from_bytes(signed)
+    assert loaded.authenticated and not pi_match.Artefact.from_bytes(art.to_bytes()).authenticated
+    assert loaded.sections[0] == idx
+    with pytest.raises(pi_match.KeyMismatchError):
+        pi_match.verify(signed, other_key)
+    with pytest.raises(pi_match.KeyMismatchError):
+        art.to_bytes(authenticate_with=other_key)
+    # Every single-bit change is caught without the key, as for plain files.
+    for byte in range(0, len(signed), 7):
+        bad = bytearray(signed)
+        bad[byte] ^= 4
+        with pytest.raises(pi_match.FormatError):
+            pi_match.Artefact.from_bytes(bytes(bad))
+    # Someone without the key alters a payload and repairs the checksums: only the MAC sees it.
+    forged = bytearray(signed)
+    off = 128
+    forged[off] ^= 1
+    forged[64 + 32 : 64 + 40] = struct.pack(
+        "<Q", xxhash.xxh3_64_intdigest(bytes(forged[128 : 128 + idx.size_bytes]))
+    )
+    forged[56:64] = struct.pack(
+        "<Q", xxhash.xxh3_64_intdigest(bytes(forged[:56]) + bytes(forged[64:128]))
+    )
+    assert pi_match.Artefact.from_bytes(bytes(forged)).authenticated
+    assert pi_match.verify(bytes(forged), test_key) == "invalid"
+    path = tmp_path / "signed.pmi"
+    art.save(path, authenticate_with=test_key)
+    assert pi_match.verify(path, test_key) == "valid"

@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-from ._artefact import Artefact, load
+from ._artefact import Artefact, load, verify
 from ._core import (
     FORMAT_VERSION,
     KINDS,
@@ -64,4 +64,5 @@ __all__ = [
     "expected_fpr",
     "load",
     "plan_layout",
+    "verify",
 ]

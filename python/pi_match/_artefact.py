@@ -27,6 +27,7 @@ class Artefact:
     sections: list[Section]
     key_id: str = field(default="")
     created: int = 0
+    authenticated: bool = False
 
     def __post_init__(self) -> None:
         if not self.sections:
@@ -60,23 +61,27 @@ class Artefact:
     def kinds(self) -> list[str]:
         return sorted({s.kind for s in self.sections})
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        _core.save_artefact(os.fspath(path), self.sections)
+    def save(self, path: str | os.PathLike[str], *, authenticate_with: Key | None = None) -> None:
+        """Write the file; with `authenticate_with=key` it carries a MAC over all its bytes, so
+        a key holder can check it was made by a key holder and not altered (`verify`)."""
+        _core.save_artefact(os.fspath(path), self.sections, authenticate_with=authenticate_with)
 
-    def to_bytes(self) -> bytes:
-        return _core.artefact_to_bytes(self.sections)
+    def to_bytes(self, *, authenticate_with: Key | None = None) -> bytes:
+        return _core.artefact_to_bytes(self.sections, authenticate_with=authenticate_with)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, key: Key | None = None) -> Artefact:
-        key_id, created, sections = _core.artefact_from_bytes(data, key=key)
-        return cls(sections, key_id, created)
+        key_id, created, sections, auth = _core.artefact_from_bytes(data, key=key)
+        return cls(sections, key_id, created, auth)
 
     @classmethod
     def open(
         cls, path: str | os.PathLike[str], *, key: Key | None = None, verify: bool = True
     ) -> Artefact:
-        key_id, created, sections = _core.load_artefact(os.fspath(path), key=key, verify=verify)
-        return cls(sections, key_id, created)
+        key_id, created, sections, auth = _core.load_artefact(
+            os.fspath(path), key=key, verify=verify
+        )
+        return cls(sections, key_id, created, auth)
 
 
 def load(
@@ -90,3 +95,23 @@ def load(
     then opens in milliseconds and is read only where it is probed — for trusted local files."""
     art = Artefact.open(path, key=key, verify=verify)
     return art.sections[0] if len(art.sections) == 1 else art
+
+
+def verify(artefact: str | os.PathLike[str] | bytes, key: Key) -> str:
+    """Check an artefact's MAC with the key: "valid", "invalid" (altered, or made without the
+    key) or "not_authenticated" (saved without `authenticate_with`). Damaged files raise
+    `FormatError`; a key with another id raises `KeyMismatchError`.
+
+    >>> key = Key.from_bytes(bytes(range(32)))
+    >>> ids = BloomIndex(key, "cn_ric", capacity=10)
+    >>> verify(Artefact([ids]).to_bytes(authenticate_with=key), key)
+    'valid'
+    >>> verify(Artefact([ids]).to_bytes(), key)
+    'not_authenticated'
+    """
+    if isinstance(artefact, bytes | bytearray):
+        data = bytes(artefact)
+    else:
+        with open(artefact, "rb") as f:
+            data = f.read()
+    return _core.verify_artefact(data, key)

@@ -126,6 +126,7 @@ def build(
     rejects_path: str | None = None,
     progress: Progress | None = None,
     note: Callable[[str], None] = lambda s: None,
+    authenticate: bool = False,
 ) -> dict[str, Any]:
     """Read `inputs`, build one artefact with a section per identifier kind (a BloomIndex, and
     a TagSet too with `exact`), write it to `output`, the rejects file and the manifest, and
@@ -184,7 +185,7 @@ def build(
         sections.append(blooms[kind])
         if exact:
             sections.append(tags[kind])
-    Artefact(sections).save(output)
+    Artefact(sections).save(output, authenticate_with=key if authenticate else None)
     if reject_rows:
         rejects_path = rejects_path or output + ".rejects.csv"
         _write_rejects(rejects_path, reject_rows)
@@ -219,6 +220,7 @@ def build(
         "fields": notes,
         "key_id": key.id,
         "capacity": capacity,
+        "authenticated": authenticate,
     }
     manifest = {
         "pi_match_version": _core.__version__,

@@ -95,6 +95,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         rejects_path=args.rejects,
         progress=Progress(quiet=args.quiet or args.json),
         note=lambda s: _note(args, "field " + s),
+        authenticate=args.authenticate,
     )
     lines = [f"wrote {summary['output']} (key id {key.id})"]
     for inp in summary["inputs"]:
@@ -142,6 +143,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     data = {
         "path": args.artefact,
         "format_version": _core.FORMAT_VERSION,
+        "authenticated": art.authenticated,
         "key_id": art.key_id,
         "created": created,
         "file_size": os.path.getsize(args.artefact),
@@ -149,7 +151,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     }
     lines = [
         f"{args.artefact}: pi_match format v{_core.FORMAT_VERSION}, key id {art.key_id}, "
-        f"created {created}"
+        f"created {created}, "
+        + (
+            "authenticated (check with: pi-match verify --key)"
+            if art.authenticated
+            else "not authenticated"
+        )  # fmt: skip
     ]
     for d in data["sections"]:
         e = _core.Estimate(**d["estimate"])
@@ -349,6 +356,23 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from ._artefact import verify
+
+    if not os.path.exists(args.artefact):
+        raise UserError(f"artefact {args.artefact} not found")
+    status = verify(args.artefact, _key(args.key))
+    text = {
+        "valid": f"{args.artefact}: authentic — made with key {_key(args.key).id} and not altered",
+        "invalid": f"{args.artefact}: NOT authentic — altered, or not made by a holder of this key",
+        "not_authenticated": f"{args.artefact}: carries no MAC (built without --authenticate)",
+    }[status]
+    _out(args, {"artefact": args.artefact, "status": status}, text)
+    if status != "valid" and not args.json:
+        print(f"pi-match: error: {text}", file=sys.stderr)
+    return 0 if status == "valid" else 1
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     arts = [_load(p) for p in args.artefacts]
     merged: dict[tuple[str, str], Any] = {}
@@ -446,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--exact", action="store_true", help="also store exact tag sets")
     b.add_argument("--rejects", help="rejects CSV (default: OUTPUT.rejects.csv)")
+    b.add_argument(
+        "--authenticate",
+        action="store_true",
+        help="add a MAC so key holders can check the artefact (pi-match verify)",
+    )
     b.set_defaults(func=cmd_build)
 
     i = sub.add_parser(
@@ -487,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--key", required=True, help="key file")
     pr.add_argument("-o", "--output", help="CSV of the matching rows (line number and row)")
     pr.set_defaults(func=cmd_probe)
+
+    v = sub.add_parser("verify", parents=[common], help="check an artefact's MAC with the key")
+    v.add_argument("artefact")
+    v.add_argument("--key", required=True, help="key file")
+    v.set_defaults(func=cmd_verify)
 
     m = sub.add_parser("merge", parents=[common], help="union artefacts made with one key")
     m.add_argument("artefacts", nargs="+", metavar="ARTEFACT")

@@ -50,6 +50,8 @@ pub struct Artefact {
     /// Unix seconds.
     pub created: u64,
     pub sections: Vec<Section>,
+    /// The file carries a MAC (checked with `verify_mac` and the key).
+    pub authenticated: bool,
 }
 
 /// A section to write, borrowed so saving a large index copies nothing.
@@ -117,13 +119,56 @@ fn checksum(bytes: &[u8]) -> u64 {
     }
 }
 
-/// Serialise to any writer. Returns the number of bytes written.
+/// Bytes of the authentication trailer: HMAC-SHA256, its xxh3-64, zeros.
+pub const TRAILER_LEN: usize = 64;
+/// Header byte 40, bit 0: the file ends with an authentication trailer.
+pub const FLAG_AUTHENTICATED: u8 = 1;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Passes writes through and feeds them to the artefact MAC.
+struct MacWriter<'a, W: Write> {
+    inner: &'a mut W,
+    mac: Option<HmacSha256>,
+}
+
+impl<W: Write> Write for MacWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(m) = &mut self.mac {
+            hmac::Mac::update(m, &buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Serialise to any writer, unauthenticated. Returns the number of bytes written.
 pub fn write_to<W: Write>(
     w: &mut W,
     key_id: &KeyId,
     created: u64,
     sections: &[SectionRef<'_>],
 ) -> Result<u64> {
+    write_to_with(w, key_id, created, sections, None)
+}
+
+/// Serialise; with `mac_key` (from `Key::mac_key`) the file carries a MAC over all its bytes
+/// so a key holder can check it was made by a key holder and not altered.
+pub fn write_to_with<W: Write>(
+    w: &mut W,
+    key_id: &KeyId,
+    created: u64,
+    sections: &[SectionRef<'_>],
+    mac_key: Option<&[u8; 32]>,
+) -> Result<u64> {
+    let mac = mac_key.map(|k| {
+        <HmacSha256 as hmac::KeyInit>::new_from_slice(k).expect("HMAC takes any key length")
+    });
+    let mut w = MacWriter { inner: w, mac };
+    let w = &mut w;
     let io = |e| Error::io("writing artefact", e);
     if sections.is_empty() || sections.len() > MAX_SECTIONS as usize {
         return Err(Error::Invalid(format!(
@@ -155,7 +200,13 @@ pub fn write_to<W: Write>(
         layout.push((offset, bytes));
         offset = align_up(offset + bytes.len() as u64);
     }
-    let file_len = offset;
+    let body_len = offset;
+    let file_len = body_len
+        + if mac_key.is_some() {
+            TRAILER_LEN as u64
+        } else {
+            0
+        };
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(&MAGIC);
     h[8..10].copy_from_slice(&VERSION.to_le_bytes());
@@ -164,6 +215,9 @@ pub fn write_to<W: Write>(
     h[16..24].copy_from_slice(&file_len.to_le_bytes());
     h[24..32].copy_from_slice(key_id);
     h[32..40].copy_from_slice(&created.to_le_bytes());
+    if mac_key.is_some() {
+        h[40] = FLAG_AUTHENTICATED;
+    }
     let mut hh = Xxh3::new();
     hh.update(&h[..56]);
     hh.update(&table);
@@ -177,20 +231,46 @@ pub fn write_to<W: Write>(
         w.write_all(bytes).map_err(io)?;
         pos = off + bytes.len() as u64;
     }
-    w.write_all(&zeros[..(file_len - pos) as usize])
+    w.write_all(&zeros[..(body_len - pos) as usize])
         .map_err(io)?;
+    if let Some(mac) = w.mac.take() {
+        let tag: [u8; 32] = hmac::Mac::finalize(mac).into_bytes().into();
+        let mut trailer = [0u8; TRAILER_LEN];
+        trailer[..32].copy_from_slice(&tag);
+        trailer[32..40].copy_from_slice(&xxh3_64(&tag).to_le_bytes());
+        w.inner.write_all(&trailer).map_err(io)?;
+    }
     Ok(file_len)
 }
 
 pub fn to_bytes(key_id: &KeyId, created: u64, sections: &[SectionRef<'_>]) -> Result<Vec<u8>> {
+    to_bytes_with(key_id, created, sections, None)
+}
+
+pub fn to_bytes_with(
+    key_id: &KeyId,
+    created: u64,
+    sections: &[SectionRef<'_>],
+    mac_key: Option<&[u8; 32]>,
+) -> Result<Vec<u8>> {
     let mut v = Vec::new();
-    write_to(&mut v, key_id, created, sections)?;
+    write_to_with(&mut v, key_id, created, sections, mac_key)?;
     Ok(v)
 }
 
 /// Write atomically: a temporary file beside the target, then rename, so a crash never leaves
 /// a half-written artefact under the real name.
 pub fn save(path: &Path, key_id: &KeyId, created: u64, sections: &[SectionRef<'_>]) -> Result<u64> {
+    save_with(path, key_id, created, sections, None)
+}
+
+pub fn save_with(
+    path: &Path,
+    key_id: &KeyId,
+    created: u64,
+    sections: &[SectionRef<'_>],
+    mac_key: Option<&[u8; 32]>,
+) -> Result<u64> {
     let ctx = || format!("writing {}", path.display());
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -207,7 +287,7 @@ pub fn save(path: &Path, key_id: &KeyId, created: u64, sections: &[SectionRef<'_
     let result = (|| {
         let f = std::fs::File::create(&tmp).map_err(|e| Error::io(ctx(), e))?;
         let mut bw = std::io::BufWriter::with_capacity(1 << 20, f);
-        let n = write_to(&mut bw, key_id, created, sections)?;
+        let n = write_to_with(&mut bw, key_id, created, sections, mac_key)?;
         let f = bw
             .into_inner()
             .map_err(|e| Error::io(ctx(), e.into_error()))?;
@@ -249,6 +329,8 @@ pub struct Header {
     pub key_id: KeyId,
     pub created: u64,
     pub sections: Vec<SectionInfo>,
+    /// The MAC of an authenticated file and the length of the bytes it covers.
+    pub mac: Option<([u8; 32], usize)>,
 }
 
 /// Check everything about a file's bytes; on success every section's payload is exactly where
@@ -317,9 +399,10 @@ pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
             "header checksum mismatch: the artefact's header or section table is damaged".into(),
         );
     }
-    if b[40..56].iter().any(|&x| x != 0) {
+    if b[40] & !FLAG_AUTHENTICATED != 0 || b[41..56].iter().any(|&x| x != 0) {
         return bad("reserved header bytes are not zero".into());
     }
+    let authenticated = b[40] & FLAG_AUTHENTICATED != 0;
     let mut key_id = [0u8; KEY_ID_LEN];
     key_id.copy_from_slice(&b[24..32]);
     let created = rd_u64(b, 32);
@@ -410,6 +493,19 @@ pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
             len: len as usize,
         });
     }
+    let mut mac = None;
+    if authenticated {
+        let start = expected_offset as usize;
+        if start + TRAILER_LEN != b.len() {
+            return bad("authenticated artefact without a whole authentication trailer".into());
+        }
+        let t = &b[start..];
+        if xxh3_64(&t[..32]).to_le_bytes() != t[32..40] || t[40..].iter().any(|&x| x != 0) {
+            return bad("authentication trailer is damaged".into());
+        }
+        mac = Some((t[..32].try_into().expect("32 bytes"), start));
+        expected_offset = file_len;
+    }
     if expected_offset != file_len {
         return bad(format!(
             "artefact has {} bytes after its last section",
@@ -424,6 +520,7 @@ pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
         key_id,
         created,
         sections,
+        mac,
     })
 }
 
@@ -452,6 +549,39 @@ fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Art
         key_id: h.key_id,
         created: h.created,
         sections,
+        authenticated: h.mac.is_some(),
+    })
+}
+
+/// Whether an artefact's MAC is right for `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacStatus {
+    NotAuthenticated,
+    Valid,
+    Invalid,
+}
+
+/// Check an artefact's bytes (structure and checksums) and its MAC under `key`; a key with
+/// another id is a key mismatch, not an invalid MAC.
+pub fn verify_mac(b: &[u8], key: &crate::core::key::Key) -> Result<MacStatus> {
+    let h = parse(b)?;
+    if &h.key_id != key.id() {
+        return Err(Error::KeyMismatch {
+            what: "this artefact".into(),
+            expected: key_id_hex(&h.key_id),
+            found: key.id_hex(),
+        });
+    }
+    let Some((tag, covered)) = h.mac else {
+        return Ok(MacStatus::NotAuthenticated);
+    };
+    let mut m = <HmacSha256 as hmac::KeyInit>::new_from_slice(&key.mac_key()[..])
+        .expect("HMAC takes any key length");
+    hmac::Mac::update(&mut m, &b[..covered]);
+    Ok(if hmac::Mac::verify_slice(m, &tag).is_ok() {
+        MacStatus::Valid
+    } else {
+        MacStatus::Invalid
     })
 }
 

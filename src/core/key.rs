@@ -97,6 +97,16 @@ impl Key {
         Key::from_bytes(&out[..])
     }
 
+    /// The key that authenticates whole artefacts (docs/FORMAT.md §5): HKDF-Expand(PRK,
+    /// "pi_match/v1/artefact-mac", 32).
+    pub fn mac_key(&self) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        hkdf(&self.secret[..])
+            .expand(b"pi_match/v1/artefact-mac", &mut out[..])
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        out
+    }
+
     /// The keyed PRF for one identifier kind under its current canonicaliser version.
     pub fn prf(&self, kind: Kind) -> Prf {
         self.prf_for(kind, kind.canon_version())

@@ -82,7 +82,7 @@ fn load_artefact(
     path: PathBuf,
     key: Option<PyRef<'_, PyKey>>,
     verify: bool,
-) -> PyResult<(String, u64, Py<PyList>)> {
+) -> PyResult<ArtefactParts> {
     let art = py
         .detach(|| Artefact::open_with(&path, verify))
         .map_err(PyCoreError)?;
@@ -96,23 +96,22 @@ fn artefact_from_bytes(
     py: Python<'_>,
     data: &[u8],
     key: Option<PyRef<'_, PyKey>>,
-) -> PyResult<(String, u64, Py<PyList>)> {
+) -> PyResult<ArtefactParts> {
     let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
     artefact_out(py, art, key.as_deref())
 }
 
-fn artefact_out(
-    py: Python<'_>,
-    art: Artefact,
-    key: Option<&PyKey>,
-) -> PyResult<(String, u64, Py<PyList>)> {
-    let (kid, created) = (key_id_hex(&art.key_id), art.created);
+fn artefact_out(py: Python<'_>, art: Artefact, key: Option<&PyKey>) -> PyResult<ArtefactParts> {
+    let (kid, created, auth) = (key_id_hex(&art.key_id), art.created, art.authenticated);
     let objs = objects(art, key)?
         .into_iter()
         .map(|o| into_py(py, o))
         .collect::<PyResult<Vec<_>>>()?;
-    Ok((kid, created, PyList::new(py, objs)?.unbind()))
+    Ok((kid, created, PyList::new(py, objs)?.unbind(), auth))
 }
+
+/// (key id, created, sections, authenticated)
+type ArtefactParts = (String, u64, Py<PyList>, bool);
 
 enum SectionObj<'a> {
     Bloom(&'a PyBloomIndex),
@@ -188,22 +187,69 @@ fn with_sections<R>(
     Ok(go(&sections, Vec::new(), &first, f))
 }
 
-/// Write several BloomIndex / TagSet objects made with one key into one artefact file.
+/// The MAC key of `key`, after checking it made the artefact.
+fn mac_key_for(
+    key: Option<&PyKey>,
+    objects: &Bound<'_, PyAny>,
+) -> PyResult<Option<zeroize::Zeroizing<[u8; 32]>>> {
+    let Some(key) = key else { return Ok(None) };
+    let kid = with_sections(objects, |kid, _| *kid)?;
+    if key.inner.id() != &kid {
+        return Err(PyCoreError(Error::KeyMismatch {
+            what: "this artefact".into(),
+            expected: key_id_hex(&kid),
+            found: key.inner.id_hex(),
+        })
+        .into());
+    }
+    Ok(Some(key.inner.mac_key()))
+}
+
+/// Write several BloomIndex / TagSet objects made with one key into one artefact file;
+/// with `authenticate_with=key` the file carries a MAC over all its bytes.
 #[pyfunction]
-fn save_artefact(path: PathBuf, objects: &Bound<'_, PyAny>) -> PyResult<u64> {
+#[pyo3(signature = (path, objects, *, authenticate_with = None))]
+fn save_artefact(
+    path: PathBuf,
+    objects: &Bound<'_, PyAny>,
+    authenticate_with: Option<PyRef<'_, PyKey>>,
+) -> PyResult<u64> {
     let created = now_unix();
-    let n = with_sections(objects, |kid, s| format::save(&path, kid, created, s))?;
+    let mac = mac_key_for(authenticate_with.as_deref(), objects)?;
+    let n = with_sections(objects, |kid, s| {
+        format::save_with(&path, kid, created, s, mac.as_deref())
+    })?;
     Ok(n.map_err(PyCoreError)?)
 }
 
-/// The bytes of an artefact holding several objects.
+/// "valid", "invalid" or "not_authenticated": whether an artefact's MAC is right for `key`
+/// (damaged files raise FormatError; a key with another id raises KeyMismatchError).
 #[pyfunction]
+fn verify_artefact(py: Python<'_>, data: &[u8], key: PyRef<'_, PyKey>) -> PyResult<&'static str> {
+    let key = std::sync::Arc::clone(&key.inner);
+    let status = py
+        .detach(|| format::verify_mac(data, &key))
+        .map_err(PyCoreError)?;
+    Ok(match status {
+        format::MacStatus::Valid => "valid",
+        format::MacStatus::Invalid => "invalid",
+        format::MacStatus::NotAuthenticated => "not_authenticated",
+    })
+}
+
+/// The bytes of an artefact holding several objects (authenticated with `authenticate_with`).
+#[pyfunction]
+#[pyo3(signature = (objects, *, authenticate_with = None))]
 fn artefact_to_bytes<'py>(
     py: Python<'py>,
     objects: &Bound<'py, PyAny>,
+    authenticate_with: Option<PyRef<'_, PyKey>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let created = now_unix();
-    let v = with_sections(objects, |kid, s| format::to_bytes(kid, created, s))?;
+    let mac = mac_key_for(authenticate_with.as_deref(), objects)?;
+    let v = with_sections(objects, |kid, s| {
+        format::to_bytes_with(kid, created, s, mac.as_deref())
+    })?;
     Ok(PyBytes::new(py, &v.map_err(PyCoreError)?))
 }
 
@@ -309,6 +355,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_artefact, m)?)?;
     m.add_function(wrap_pyfunction!(artefact_from_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(save_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_artefact, m)?)?;
     m.add_function(wrap_pyfunction!(artefact_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
