@@ -64,6 +64,17 @@ impl From<PyCoreError> for PyErr {
     }
 }
 
+/// `KeyMismatchError` for `what`, made with key id `expected`, met with key id `found`.
+pub fn key_mismatch(what: &str, expected: &[u8; 8], found: &[u8; 8]) -> PyErr {
+    use crate::core::key::key_id_hex;
+    PyCoreError(Error::KeyMismatch {
+        what: what.to_string(),
+        expected: key_id_hex(expected),
+        found: key_id_hex(found),
+    })
+    .into()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("PiMatchError", py.get_type::<PiMatchError>())?;

@@ -9,7 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::error::{PyCoreError, RejectedValuesWarning};
+use super::error::{key_mismatch, PyCoreError, RejectedValuesWarning};
 use super::key::PyKey;
 use super::values::{extract_column, Column};
 use crate::core::bloom::{self, Bloom};
@@ -91,12 +91,7 @@ impl Keyed {
 
     fn attach(&self, key: &PyKey, what: &str) -> PyResult<()> {
         if key.inner.id() != &self.key_id {
-            return Err(PyCoreError(Error::KeyMismatch {
-                what: what.to_string(),
-                expected: key_id_hex(&self.key_id),
-                found: key.inner.id_hex(),
-            })
-            .into());
+            return Err(key_mismatch(what, &self.key_id, key.inner.id()));
         }
         *write(&self.prf) = Some(key.inner.prf(self.kind));
         Ok(())
@@ -123,12 +118,11 @@ impl Keyed {
     /// Two artefacts may be combined only with one key, kind and canonicaliser version.
     fn check_compatible(&self, other: &Keyed) -> PyResult<()> {
         if self.key_id != other.key_id {
-            return Err(PyCoreError(Error::KeyMismatch {
-                what: "the other artefact".into(),
-                expected: key_id_hex(&other.key_id),
-                found: key_id_hex(&self.key_id),
-            })
-            .into());
+            return Err(key_mismatch(
+                "the other artefact",
+                &other.key_id,
+                &self.key_id,
+            ));
         }
         if self.kind != other.kind {
             return Err(PyCoreError(Error::Incompatible(format!(
@@ -998,12 +992,7 @@ pub fn objects(art: Artefact, key: Option<&PyKey>) -> PyResult<Vec<Obj>> {
     let kid = art.key_id;
     if let Some(k) = key {
         if k.inner.id() != &kid {
-            return Err(PyCoreError(Error::KeyMismatch {
-                what: "this artefact".into(),
-                expected: key_id_hex(&kid),
-                found: k.inner.id_hex(),
-            })
-            .into());
+            return Err(key_mismatch("this artefact", &kid, k.inner.id()));
         }
     }
     art.sections

@@ -16,7 +16,7 @@ use crate::core::canon::{ALL_KINDS, ALL_REASONS};
 use crate::core::format::{self, Artefact, SectionRef};
 use crate::core::key::{key_id_hex, KeyId};
 use crate::core::Error;
-use error::PyCoreError;
+use error::{key_mismatch, PyCoreError};
 use index::{into_py, now_unix, objects, parse_kind, PyBloomIndex, PyTagSet};
 use key::PyKey;
 
@@ -158,12 +158,7 @@ fn with_sections<R>(
         .map(SectionObj::key_id)
         .find(|&k| k != first)
     {
-        return Err(PyCoreError(Error::KeyMismatch {
-            what: "one section".into(),
-            expected: key_id_hex(&first),
-            found: key_id_hex(&other),
-        })
-        .into());
+        return Err(key_mismatch("one section", &first, &other));
     }
     fn go<R>(
         rest: &[SectionObj<'_>],
@@ -195,12 +190,7 @@ fn mac_key_for(
     let Some(key) = key else { return Ok(None) };
     let kid = with_sections(objects, |kid, _| *kid)?;
     if key.inner.id() != &kid {
-        return Err(PyCoreError(Error::KeyMismatch {
-            what: "this artefact".into(),
-            expected: key_id_hex(&kid),
-            found: key.inner.id_hex(),
-        })
-        .into());
+        return Err(key_mismatch("this artefact", &kid, key.inner.id()));
     }
     Ok(Some(key.inner.mac_key()))
 }
