@@ -8,11 +8,11 @@ made: input hashes, row counts, encodings, options and the pi_match version."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -23,6 +23,7 @@ from . import _core
 from ._artefact import Artefact
 from ._core import BloomIndex, Key, TagSet
 from .io import InputError, ReadOptions, Source, choose_fields, detect_columns, open_source
+from .io.base import sha256_file
 
 MISSING = {1, 2}  # reason codes of empty and placeholder values
 
@@ -105,14 +106,6 @@ def _write_rejects(path: str, rows: list[list[Any]]) -> None:
         w.writerows(rows)
 
 
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def build(
     inputs: Sequence[str],
     key: Key,
@@ -167,11 +160,11 @@ def build(
                 "path": src.path,
                 "format": src.format,
                 "encoding": src.encoding,
-                "sha256": src.facts.get("sha256") or file_sha256(src.path),
+                "sha256": src.facts.get("sha256") or sha256_file(src.path),
                 "rows": src.rows,
                 "blank_lines": src.blank_lines,
                 "unreadable_rows": len(src.rejects),
-                "unreadable_by_reason": _count(r.reason for r in src.rejects),
+                "unreadable_by_reason": dict(Counter(r.reason for r in src.rejects)),
                 **{
                     k: v
                     for k, v in src.facts.items()
@@ -226,7 +219,7 @@ def build(
         "pi_match_version": _core.__version__,
         "format_version": _core.FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "output_sha256": file_sha256(output),
+        "output_sha256": sha256_file(output),
         "options": {
             "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
             "encoding": options.encoding, "delimiter": options.delimiter, "header": options.header,
@@ -240,10 +233,3 @@ def build(
         json.dump(manifest, f, ensure_ascii=False, indent=1)
     summary["manifest"] = manifest_path
     return summary
-
-
-def _count(items: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for x in items:
-        out[x] = out.get(x, 0) + 1
-    return out

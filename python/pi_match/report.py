@@ -39,6 +39,7 @@ import base64
 import html
 import os
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -311,11 +312,7 @@ def count_case(case: Case, key: Key | None = None) -> dict[str, Any]:
 
 
 def _merge(dicts: list[dict[str, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            out[k] = out.get(k, 0) + v
-    return out
+    return dict(sum((Counter(d) for d in dicts), Counter()))
 
 
 def method_statement(case: Case, report: dict[str, Any]) -> dict[str, str]:

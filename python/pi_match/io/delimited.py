@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _core
 from .base import Batch, InputError, ReadOptions, Source, binary_array
-from .encoding import scan
+from .encoding import line_of, scan
 
 # Tried in this order when no --delimiter is given; the first that splits the sample lines
 # into the same number (> 1) of fields wins.
@@ -114,9 +114,10 @@ class DelimitedSource(Source):
                     try:
                         text = dec.decode(block, final=not block).encode("utf-8")
                     except UnicodeDecodeError as e:
+                        at = done + max(e.start, 0)
                         raise InputError(
-                            f"{self.path}: byte {done + e.start} is not valid {enc}; "
-                            "pass --encoding with the file's real encoding"
+                            f"{self.path}: byte {at} on line {line_of(self.path, at)} is not "
+                            f"valid {enc}; pass --encoding with the file's real encoding"
                         ) from None
                 else:
                     text = block

@@ -42,7 +42,7 @@ def _incomplete_tail(chunk: bytes) -> int:
     return 0
 
 
-def _line_of(path: str, offset: int) -> int:
+def line_of(path: str, offset: int) -> int:
     with open(path, "rb") as f:
         return f.read(offset).count(b"\n") + 1
 
@@ -90,7 +90,7 @@ def scan(
             check_decodes(path, "gb18030", 0, chunk)
         except InputError as e:
             raise InputError(
-                f"{path}: not UTF-8 (byte {utf8_bad_at} on line {_line_of(path, utf8_bad_at)} "
+                f"{path}: not UTF-8 (byte {utf8_bad_at} on line {line_of(path, utf8_bad_at)} "
                 f"does not decode) and not GB18030 ({e.args[0].split(': ', 1)[1]}); "
                 "pass --encoding with the file's real encoding"
             ) from None
@@ -110,7 +110,7 @@ def check_decodes(path: str, encoding: str, bom: int, chunk: int = 16 << 20) -> 
             except UnicodeDecodeError as e:
                 at = bom + done + max(e.start, 0)
                 raise InputError(
-                    f"{path}: byte {at} on line {_line_of(path, at)} is not valid {encoding}"
+                    f"{path}: byte {at} on line {line_of(path, at)} is not valid {encoding}"
                 ) from None
             if not block:
                 return

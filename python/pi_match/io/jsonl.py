@@ -13,8 +13,6 @@ import numpy as np
 from .base import Batch, ReadOptions, Source, text_array
 from .delimited import DelimitedSource
 
-BATCH = 1 << 16
-
 
 def to_text(v: Any) -> str | None:
     """A cell as text: numbers keep their digits (no float rounding for ints)."""
