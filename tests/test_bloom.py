@@ -230,3 +230,18 @@ def test_in_place_union() -> None:
     assert big == small
     with pytest.raises(pi_match.KeyMismatchError):
         a |= pi_match.BloomIndex(KEY, "email", capacity=10)
+
+
+def test_add_feeds_a_tag_set_in_the_same_pass(other_key: pi_match.Key) -> None:
+    values = list(POOL[:3000]) + ["1.10105E+17", "-"]
+    both = pi_match.TagSet(KEY, "cn_ric")
+    idx = pi_match.BloomIndex(KEY, "cn_ric", capacity=3000)
+    rep = idx.add(values, tag_set=both)
+    alone = pi_match.TagSet(KEY, "cn_ric")
+    alone.add(values)
+    assert both == alone and idx == index_of(values, capacity=3000)
+    assert (rep.valid, rep.rejected, rep.missing) == (3000, 1, 1)
+    with pytest.raises(pi_match.KeyMismatchError):
+        idx.add(values, tag_set=pi_match.TagSet(other_key, "cn_ric"))
+    with pytest.raises(pi_match.KeyMismatchError):
+        idx.add(values, tag_set=pi_match.TagSet(KEY, "email"))

@@ -141,9 +141,8 @@ def build(
         for batch in src.batches():
             for kind, col in chosen:
                 values = batch.column(col)
-                rep = blooms[kind].add(values)
-                if exact:
-                    tags[kind].add(values)
+                # One pass of canonicalising and hashing feeds both structures.
+                rep = blooms[kind].add(values, tag_set=tags[kind] if exact else None)
                 stats[kind].absorb(rep)
                 bad = np.flatnonzero(rep.codes > max(MISSING))
                 if len(bad):

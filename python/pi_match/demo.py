@@ -78,9 +78,8 @@ def run(
         print(f"== {kind} ==")
         for lst, col in zip((hotel, resold), cols, strict=True):
             bloom = BloomIndex(key, kind, capacity=len(col.values), fpr=fpr)
-            rep = bloom.add(col.values)
             tags = TagSet(key, kind)
-            tags.add(col.values)
+            rep = bloom.add(col.values, tag_set=tags)
             blooms.append(bloom)
             tagsets.append(tags)
             reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(rep.rejected_by_reason.items()))

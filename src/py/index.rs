@@ -185,6 +185,17 @@ fn bulk_contains<'py>(
     Ok(hits)
 }
 
+/// The 64-bit tags of the values whose code is 0.
+fn push_valid_tag64(out: &mut Vec<u64>, codes: &[u8], tags: &[[u8; 32]]) {
+    out.extend(
+        codes
+            .iter()
+            .zip(tags)
+            .filter(|(c, _)| **c == 0)
+            .map(|(_, t)| tag64(t)),
+    );
+}
+
 fn warn_rejected(py: Python<'_>, codes: &[u8]) -> PyResult<()> {
     let mut counts = [0u64; 256];
     tally(codes, &mut counts);
@@ -473,19 +484,38 @@ impl PyBloomIndex {
     }
 
     /// Canonicalise, tag and insert `values` (a list of str, a numpy array of str/bytes, or
-    /// an Arrow array / chunked array). Invalid values are skipped and reported.
-    fn add(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<PyAddReport> {
+    /// an Arrow array / chunked array). Invalid values are skipped and reported. With
+    /// `tag_set=` (a TagSet of the same key and kind) the same tags go into it too, so an
+    /// exact set costs no second pass of canonicalising and hashing.
+    #[pyo3(signature = (values, *, tag_set = None))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        tag_set: Option<PyRef<'_, PyTagSet>>,
+    ) -> PyResult<PyAddReport> {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("add")?;
+        if let Some(t) = &tag_set {
+            self.keyed.check_compatible(&t.keyed)?;
+        }
+        let tag_set: Option<&PyTagSet> = tag_set.as_deref();
         let kind = self.keyed.kind;
         let codes = maybe_detach(py, col.len(), || {
             let mut st = write(&self.state);
             let mut valid = 0u64;
+            let mut exact = Vec::new();
             let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
                 st.bloom.insert_tags_where(t, c);
                 valid += c.iter().filter(|&&c| c == 0).count() as u64;
+                if tag_set.is_some() {
+                    push_valid_tag64(&mut exact, c, t);
+                }
             });
             st.items += valid;
+            if let Some(ts) = tag_set {
+                write(&ts.state).set.extend(exact);
+            }
             codes
         });
         Ok(PyAddReport::new(py, codes))
@@ -802,14 +832,7 @@ impl PyTagSet {
         let kind = self.keyed.kind;
         let codes = maybe_detach(py, col.len(), || {
             let mut new = Vec::with_capacity(col.len());
-            let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
-                new.extend(
-                    c.iter()
-                        .zip(t)
-                        .filter(|(c, _)| **c == 0)
-                        .map(|(_, t)| tag64(t)),
-                );
-            });
+            let codes = for_each_tag(kind, &prf, &col, |_, c, t| push_valid_tag64(&mut new, c, t));
             write(&self.state).set.extend(new);
             codes
         });
@@ -855,12 +878,7 @@ impl PyTagSet {
         Ok(maybe_detach(py, col.len(), || {
             let mut mine = Vec::new();
             for_each_tag(kind, &prf, &col, |_, c, t| {
-                mine.extend(
-                    c.iter()
-                        .zip(t)
-                        .filter(|(c, _)| **c == 0)
-                        .map(|(_, t)| tag64(t)),
-                );
+                push_valid_tag64(&mut mine, c, t)
             });
             let mine = TagSet::from_unsorted(mine);
             let hits = mine.intersection_len(&read(&self.state).set) as u64;
