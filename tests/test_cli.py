@@ -26,6 +26,19 @@ def test_demo_runs_and_reports() -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_demo_json() -> None:
+    key = str(DATA / "format_v1" / "test.key")
+    r = run(
+        "demo", "--hotel", "5000", "--resold", "3000", "--shared", "1000", "--key", key, "--json"
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    for k in data["kinds"].values():
+        assert (
+            k["exact"] == k["truth"] and k["estimate"]["low"] <= k["truth"] <= k["estimate"]["high"]
+        )
+
+
 def test_usage_errors_exit_2() -> None:
     r = run("no-such-command")
     assert r.returncode == 2 and "Traceback" not in r.stderr
