@@ -42,6 +42,8 @@ __all__ = [
     "_prf_floor",
     "split_delimited",
     "utf8_error_offset",
+    "line_breaks",
+    "encoding_mix",
 ]
 
 __version__: str
@@ -247,3 +249,7 @@ def tag64_values(
 def expected_overlap_sd(
     na: float, nb: float, shared: float, num_blocks: int, blocks_per_key: int
 ) -> float: ...
+def line_breaks(data: bytes, after_cr: bool = False) -> tuple[int, bool]: ...
+def encoding_mix(
+    data: bytes, first_line: int, tally: tuple[int, int, list[int], list[int], int]
+) -> tuple[int, int, list[int], list[int], int]: ...

@@ -79,9 +79,12 @@ pub enum Reason {
     BadFormat = 10,
     /// A number Excel turned into scientific notation (`1.10105E+17`): digits are lost.
     ExcelScientific = 11,
+    /// A long number Excel stored as a float and so rounded to 15 significant digits
+    /// (`110105198001070000`): the digits after the 15th are zeros and the check fails.
+    ExcelRounded = 12,
 }
 
-pub const ALL_REASONS: [Reason; 11] = [
+pub const ALL_REASONS: [Reason; 12] = [
     Reason::Empty,
     Reason::Placeholder,
     Reason::NotText,
@@ -93,6 +96,7 @@ pub const ALL_REASONS: [Reason; 11] = [
     Reason::BadPrefix,
     Reason::BadFormat,
     Reason::ExcelScientific,
+    Reason::ExcelRounded,
 ];
 
 impl Reason {
@@ -109,6 +113,7 @@ impl Reason {
             Reason::BadPrefix => "bad_prefix",
             Reason::BadFormat => "bad_format",
             Reason::ExcelScientific => "excel_scientific",
+            Reason::ExcelRounded => "excel_rounded",
         }
     }
 
@@ -278,6 +283,13 @@ fn is_real_date(year: u32, month: u32, day: u32) -> bool {
     day <= days
 }
 
+/// Excel keeps 15 significant digits of a number: a longer all-digit value whose digits past
+/// the 15th are all zero is what Excel's rounding leaves. Used only for a value whose check
+/// already failed, so a valid number is never relabelled.
+fn excel_rounded(d: &[u8]) -> bool {
+    d.len() > 15 && d.iter().all(u8::is_ascii_digit) && d[15..].iter().all(|&c| c == b'0')
+}
+
 fn digits_value(d: &[u8]) -> u32 {
     d.iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
 }
@@ -307,7 +319,11 @@ fn finish_ric(id: &[u8], out: &mut String) -> Result<(), Reason> {
     out.clear();
     if n == 18 {
         if ric_check_char(&id[..17]) != id[17] {
-            return Err(Reason::BadChecksum);
+            return Err(if excel_rounded(id) {
+                Reason::ExcelRounded
+            } else {
+                Reason::BadChecksum
+            });
         }
         // All bytes are ASCII digits or 'X'.
         out.extend(id.iter().map(|&b| b as char));
@@ -510,7 +526,11 @@ fn bank_card(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reas
         return Err(Reason::BadLength);
     }
     if !luhn_ok(out.as_bytes()) {
-        return Err(Reason::BadChecksum);
+        return Err(if excel_rounded(out.as_bytes()) {
+            Reason::ExcelRounded
+        } else {
+            Reason::BadChecksum
+        });
     }
     Ok(())
 }

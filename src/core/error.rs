@@ -10,11 +10,13 @@ pub enum Error {
     Format(String),
     /// Two artefacts, or an artefact and a key, were made with different keys.
     #[error(
-        "key mismatch: {what} was made with key id {expected}, but the key given has id {found}"
+        "key mismatch: {what} was made with key id {expected}, but {other} has key id {found}"
     )]
     KeyMismatch {
         what: String,
         expected: String,
+        /// What has the other key id: "the key given", or another artefact.
+        other: String,
         found: String,
     },
     /// Two artefacts cannot be combined (different kind, canonicaliser version or layout).

@@ -55,6 +55,7 @@ pub struct Artefact {
 }
 
 /// A section to write, borrowed so saving a large index copies nothing.
+#[derive(Clone, Copy)]
 pub struct SectionRef<'a> {
     pub kind: Kind,
     pub canon_version: u16,
@@ -62,6 +63,7 @@ pub struct SectionRef<'a> {
     pub payload: PayloadRef<'a>,
 }
 
+#[derive(Clone, Copy)]
 pub enum PayloadRef<'a> {
     Bloom(&'a Bloom),
     Tags(&'a TagSet),
@@ -271,34 +273,9 @@ pub fn save_with(
     sections: &[SectionRef<'_>],
     mac_key: Option<&[u8; 32]>,
 ) -> Result<u64> {
-    let ctx = || format!("writing {}", path.display());
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("{} is not a file path", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(ctx(), e))?;
-        let mut bw = std::io::BufWriter::with_capacity(1 << 20, f);
-        let n = write_to_with(&mut bw, key_id, created, sections, mac_key)?;
-        let f = bw
-            .into_inner()
-            .map_err(|e| Error::io(ctx(), e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(ctx(), e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(ctx(), e))?;
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::core::files::write_atomic(path, 0o644, true, |w| {
+        write_to_with(w, key_id, created, sections, mac_key)
+    })
 }
 
 fn rd_u16(b: &[u8], at: usize) -> u16 {
@@ -569,6 +546,7 @@ pub fn verify_mac(b: &[u8], key: &crate::core::key::Key) -> Result<MacStatus> {
         return Err(Error::KeyMismatch {
             what: "this artefact".into(),
             expected: key_id_hex(&h.key_id),
+            other: "the key given".into(),
             found: key.id_hex(),
         });
     }
@@ -599,8 +577,7 @@ impl Artefact {
     /// `open`, optionally without computing payload checksums (see `parse_with`).
     pub fn open_with(path: &Path, verify: bool) -> Result<Artefact> {
         let ctx = || format!("reading {}", path.display());
-        let f = std::fs::File::open(path).map_err(|e| Error::io(ctx(), e))?;
-        let len = f.metadata().map_err(|e| Error::io(ctx(), e))?.len();
+        let (f, len) = crate::core::files::open_regular(path, None, "artefact")?;
         let r = if len >= MMAP_THRESHOLD {
             // SAFETY: the map is read-only. If another process truncates or rewrites the file
             // while it is mapped, reads may see the new bytes or fault; pi_match writes
@@ -609,7 +586,8 @@ impl Artefact {
             let map = Arc::new(map);
             build(&map[..], Some(&map), verify)
         } else {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(ctx(), e))?;
+            let mut bytes = Vec::with_capacity(len as usize);
+            std::io::Read::read_to_end(&mut { f }, &mut bytes).map_err(|e| Error::io(ctx(), e))?;
             build(&bytes, None, verify)
         };
         r.map_err(|e| match e {

@@ -5,10 +5,12 @@ pub mod bulk;
 pub mod canon;
 pub mod error;
 pub mod estimate;
+pub mod files;
 pub mod format;
 pub mod key;
 mod sha_x2;
 pub mod split;
 pub mod tagset;
+pub mod text;
 
 pub use error::{Error, Result};

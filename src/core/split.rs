@@ -118,13 +118,11 @@ pub fn split(input: &[u8], first_line: u64, opts: &SplitOptions) -> Split {
     let mut pos = 0usize;
     let mut line_no = first_line;
     while pos < input.len() {
-        let end = memchr::memchr(b'\n', &input[pos..]).map_or(input.len(), |k| pos + k);
-        let mut line = &input[pos..end];
+        // `\n`, `\r\n` and a lone `\r` each end a line.
+        let (end, next) = crate::core::text::next_line(input, pos);
+        let line = &input[pos..end];
         let raw = (pos, end);
-        pos = end + 1;
-        if line.last() == Some(&b'\r') {
-            line = &line[..line.len() - 1];
-        }
+        pos = next;
         let this = line_no;
         line_no += 1;
         out.lines_seen += 1;
@@ -219,7 +217,7 @@ mod tests {
         assert_eq!(col(&s, 0), ["张三", "李四"]);
         assert_eq!(col(&s, 2), ["13800138000", "y"]);
         let s = split(
-            b"a\n\nb",
+            b"a\n\nb\rc\r\nd",
             1,
             &SplitOptions {
                 sep: vec![],
@@ -227,7 +225,7 @@ mod tests {
                 expected: None,
             },
         );
-        assert_eq!(col(&s, 0), ["a", "", "b"]);
-        assert_eq!(s.lines, [1, 2, 3]);
+        assert_eq!(col(&s, 0), ["a", "", "b", "c", "d"]);
+        assert_eq!(s.lines, [1, 2, 3, 4, 5]);
     }
 }

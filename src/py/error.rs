@@ -65,10 +65,17 @@ impl From<PyCoreError> for PyErr {
 }
 
 /// `KeyMismatchError` for `what`, made with key id `expected`, met with key id `found`.
+/// `what` (made with `expected`) against a key given by the caller with id `found`.
 pub fn key_mismatch(what: &str, expected: &[u8; 8], found: &[u8; 8]) -> PyErr {
+    key_mismatch_between(what, expected, "the key given", found)
+}
+
+/// `what` (made with `expected`) against `other`, which has key id `found`.
+pub fn key_mismatch_between(what: &str, expected: &[u8; 8], other: &str, found: &[u8; 8]) -> PyErr {
     use crate::core::key::key_id_hex;
     PyCoreError(Error::KeyMismatch {
         what: what.to_string(),
+        other: other.to_string(),
         expected: key_id_hex(expected),
         found: key_id_hex(found),
     })

@@ -9,8 +9,11 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::error::{key_mismatch, PyCoreError, RejectedValuesWarning};
+use super::error::{key_mismatch, key_mismatch_between, PyCoreError, RejectedValuesWarning};
 use super::key::PyKey;
+use super::lock::{
+    self, maybe_detach, read_nogil, with_read, with_write, write_and_read, ReadMany,
+};
 use super::values::{extract_column, Column};
 use crate::core::bloom::{self, Bloom};
 use crate::core::bulk::{tag_chunks, tally};
@@ -21,13 +24,12 @@ use crate::core::key::{key_id_hex, KeyId, Prf};
 use crate::core::tagset::{tag64, TagSet};
 use crate::core::Error;
 
-/// Below this many items the work is cheaper than releasing and re-taking the GIL.
-const DETACH_MIN: usize = 2048;
-
-fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+// The PRF slot is held only to clone or set it, never across a wait, so taking it with the
+// GIL held cannot deadlock; object state goes through `super::lock`.
+fn prf_read(l: &RwLock<Option<Prf>>) -> RwLockReadGuard<'_, Option<Prf>> {
     l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+fn prf_write(l: &RwLock<Option<Prf>>) -> RwLockWriteGuard<'_, Option<Prf>> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -49,15 +51,6 @@ pub fn parse_kind(kind: &str) -> PyResult<Kind> {
         )))
         .into()
     })
-}
-
-/// Run `f` with the GIL released when the job is big enough to be worth it.
-fn maybe_detach<T: Send>(py: Python<'_>, n: usize, f: impl FnOnce() -> T + Send) -> T {
-    if n >= DETACH_MIN {
-        py.detach(f)
-    } else {
-        f()
-    }
 }
 
 /// What every keyed artefact shares: its kind, the key id it was made with, and (when the
@@ -93,12 +86,12 @@ impl Keyed {
         if key.inner.id() != &self.key_id {
             return Err(key_mismatch(what, &self.key_id, key.inner.id()));
         }
-        *write(&self.prf) = Some(key.inner.prf(self.kind));
+        *prf_write(&self.prf) = Some(key.inner.prf(self.kind));
         Ok(())
     }
 
     fn prf(&self, op: &str) -> PyResult<Prf> {
-        read(&self.prf).clone().ok_or_else(|| {
+        prf_read(&self.prf).clone().ok_or_else(|| {
             PyCoreError(Error::KeyRequired(format!(
                 "{op} on an index loaded without its key (key id {})",
                 key_id_hex(&self.key_id)
@@ -108,20 +101,21 @@ impl Keyed {
     }
 
     fn has_key(&self) -> bool {
-        read(&self.prf).is_some()
+        prf_read(&self.prf).is_some()
     }
 
     fn prf_opt(&self) -> Option<Prf> {
-        read(&self.prf).clone()
+        prf_read(&self.prf).clone()
     }
 
     /// Two artefacts may be combined only with one key, kind and canonicaliser version.
     fn check_compatible(&self, other: &Keyed) -> PyResult<()> {
         if self.key_id != other.key_id {
-            return Err(key_mismatch(
-                "the other artefact",
-                &other.key_id,
+            return Err(key_mismatch_between(
+                "one artefact",
                 &self.key_id,
+                "the other",
+                &other.key_id,
             ));
         }
         if self.kind != other.kind {
@@ -159,20 +153,21 @@ fn for_each_tag(
 /// `contains` for any keyed structure: tag the values with the GIL released, let `probe` fill
 /// the hits of each chunk, then return the bool array (and the reason codes if asked, else a
 /// warning counting the values that could not be used).
-fn bulk_contains<'py>(
+fn bulk_contains<'py, S: Send + Sync>(
     py: Python<'py>,
     keyed: &Keyed,
+    state: &RwLock<S>,
     values: &Bound<'py, PyAny>,
     reasons: bool,
-    probe: impl Fn(&[[u8; 32]], &[u8], &mut [bool]) + Send + Sync,
+    probe: impl Fn(&S, &[[u8; 32]], &[u8], &mut [bool]) + Send + Sync,
 ) -> PyResult<Bound<'py, PyAny>> {
     let col = extract_column(values)?;
     let prf = keyed.prf("contains")?;
     let kind = keyed.kind;
-    let (hits, codes) = maybe_detach(py, col.len(), || {
+    let (hits, codes) = with_read(py, col.len(), state, |st| {
         let mut hits = vec![false; col.len()];
         let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
-            probe(t, c, &mut hits[start..start + c.len()]);
+            probe(st, t, c, &mut hits[start..start + c.len()]);
         });
         (hits, codes)
     });
@@ -222,19 +217,23 @@ fn warn_rejected(py: Python<'_>, codes: &[u8]) -> PyResult<()> {
     )
 }
 
-/// Canonicalise and tag one Python value (for `in`); None when it cannot be used.
-fn tag_one(kind: Kind, prf: &Prf, value: &Bound<'_, PyAny>) -> Option<[u8; 32]> {
+/// Canonicalise and tag one Python value (for `in`); None when it cannot be used. Anything
+/// but str or bytes is a TypeError, not a silent "not found": `12345 in index` has already
+/// lost the leading zeros and the type of what the caller meant.
+fn tag_one(kind: Kind, prf: &Prf, value: &Bound<'_, PyAny>) -> PyResult<Option<[u8; 32]>> {
     let (mut out, mut scratch) = (String::new(), String::new());
     let ok = if let Ok(s) = value.cast::<PyString>() {
         s.to_str()
-            .ok()
-            .map(|s| canonicalize_into(kind, s, &mut out, &mut scratch).is_ok())
+            .is_ok_and(|s| canonicalize_into(kind, s, &mut out, &mut scratch).is_ok())
     } else if let Ok(b) = value.cast::<PyBytes>() {
-        Some(canonicalize_bytes_into(kind, b.as_bytes(), &mut out, &mut scratch).is_ok())
+        canonicalize_bytes_into(kind, b.as_bytes(), &mut out, &mut scratch).is_ok()
     } else {
-        None
+        return Err(PyTypeError::new_err(format!(
+            "`in` takes a str or bytes identifier, not {}",
+            value.get_type().name()?
+        )));
     };
-    ok.filter(|&ok| ok).map(|_| prf.tag(out.as_bytes()))
+    Ok(ok.then(|| prf.tag(out.as_bytes())))
 }
 
 // ---- Estimate ----------------------------------------------------------------------------
@@ -449,8 +448,9 @@ impl PyBloomIndex {
         }
     }
 
+    /// `f` on this object as a section to write. Call without the GIL (it waits for the lock).
     pub fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
-        let st = read(&self.state);
+        let st = read_nogil(&self.state);
         f(
             SectionRef {
                 kind: self.keyed.kind,
@@ -501,8 +501,7 @@ impl PyBloomIndex {
         }
         let tag_set: Option<&PyTagSet> = tag_set.as_deref();
         let kind = self.keyed.kind;
-        let codes = maybe_detach(py, col.len(), || {
-            let mut st = write(&self.state);
+        let (codes, exact) = with_write(py, col.len(), &self.state, |st| {
             let mut valid = 0u64;
             let mut exact = Vec::new();
             let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
@@ -513,11 +512,12 @@ impl PyBloomIndex {
                 }
             });
             st.items += valid;
-            if let Some(ts) = tag_set {
-                write(&ts.state).set.extend(exact);
-            }
-            codes
+            (codes, exact)
         });
+        // The index's lock is released before the tag set's is taken: never two at once.
+        if let Some(ts) = tag_set {
+            with_write(py, exact.len(), &ts.state, |t| t.set.extend(exact));
+        }
         Ok(PyAddReport::new(py, codes))
     }
 
@@ -531,16 +531,22 @@ impl PyBloomIndex {
         values: &Bound<'py, PyAny>,
         reasons: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let st = &self.state;
-        bulk_contains(py, &self.keyed, values, reasons, |t, c, out| {
-            read(st).bloom.contains_where(t, c, out);
-        })
+        bulk_contains(
+            py,
+            &self.keyed,
+            &self.state,
+            values,
+            reasons,
+            |st, t, c, out| {
+                st.bloom.contains_where(t, c, out);
+            },
+        )
     }
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
         let prf = self.keyed.prf("`in`")?;
-        Ok(tag_one(self.keyed.kind, &prf, value)
-            .is_some_and(|t| read(&self.state).bloom.contains_tag(&t)))
+        Ok(tag_one(self.keyed.kind, &prf, value)?
+            .is_some_and(|t| lock::read(value.py(), &self.state).bloom.contains_tag(&t)))
     }
 
     /// How many of the distinct valid `values` are in this index, corrected for false
@@ -553,8 +559,7 @@ impl PyBloomIndex {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("count_in")?;
         let kind = self.keyed.kind;
-        Ok(maybe_detach(py, col.len(), || {
-            let st = read(&self.state);
+        Ok(with_read(py, col.len(), &self.state, |st| {
             let mut tags: Vec<[u8; 32]> = Vec::new();
             for_each_tag(kind, &prf, &col, |_, c, t| {
                 tags.extend(c.iter().zip(t).filter(|(c, _)| **c == 0).map(|(_, t)| *t));
@@ -574,7 +579,7 @@ impl PyBloomIndex {
     /// Distinct values in the index, estimated from the share of set bits, with its 95 %
     /// interval.
     fn estimate_count(&self, py: Python<'_>) -> PyEstimate {
-        py.detach(|| estimate::bloom_count(&read(&self.state).bloom).into())
+        py.detach(|| estimate::bloom_count(&read_nogil(&self.state).bloom).into())
     }
 
     /// The expected false-positive rate of a lookup once `n` distinct values are in the index
@@ -582,7 +587,7 @@ impl PyBloomIndex {
     #[pyo3(signature = (n = None))]
     fn expected_fpr(&self, py: Python<'_>, n: Option<f64>) -> f64 {
         let n = n.unwrap_or_else(|| self.estimate_count(py).value);
-        let st = read(&self.state);
+        let st = lock::read(py, &self.state);
         bloom::expected_fpr(n, st.bloom.log2_blocks(), st.bloom.blocks_per_key())
     }
 
@@ -591,12 +596,12 @@ impl PyBloomIndex {
     fn union(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<PyBloomIndex> {
         self.keyed.check_compatible(&other.keyed)?;
         let other: &PyBloomIndex = &other;
-        let bloom = py.detach(|| {
-            let (a, b) = (read(&self.state), read(&other.state));
-            a.bloom.union(&b.bloom)
+        let (bloom, items) = py.detach(|| {
+            let g = ReadMany::take(&[&self.state, &other.state]);
+            let (a, b) = (g.get(0), g.get(1));
+            (a.bloom.union(&b.bloom), a.items + b.items)
         });
         let bloom = bloom.map_err(PyCoreError)?;
-        let items = read(&self.state).items + read(&other.state).items;
         let keyed = Keyed {
             kind: self.keyed.kind,
             key_id: self.keyed.key_id,
@@ -620,8 +625,7 @@ impl PyBloomIndex {
             return Ok(()); // a ∪ a = a (and one lock cannot be held twice)
         }
         py.detach(|| {
-            let mut st = write(&self.state);
-            let o = read(&other.state);
+            let (mut st, o) = write_and_read(&self.state, &other.state);
             st.items += o.items;
             st.bloom.union_in_place(&o.bloom)
         })
@@ -649,8 +653,8 @@ impl PyBloomIndex {
     /// The artefact file's bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let kid = self.keyed.key_id;
-        let v = self
-            .section_ref(|s, created| format::to_bytes(&kid, created, &[s]))
+        let v = py
+            .detach(|| self.section_ref(|s, created| format::to_bytes(&kid, created, &[s])))
             .map_err(PyCoreError)?;
         Ok(PyBytes::new(py, &v))
     }
@@ -688,7 +692,11 @@ impl PyBloomIndex {
             let o = o.get();
             o.keyed.kind == self.keyed.kind
                 && o.keyed.key_id == self.keyed.key_id
-                && (std::ptr::eq(o, self) || read(&o.state).bloom == read(&self.state).bloom)
+                && (std::ptr::eq(o, self)
+                    || other.py().detach(|| {
+                        let g = ReadMany::take(&[&o.state, &self.state]);
+                        g.get(0).bloom == g.get(1).bloom
+                    }))
         })
     }
 
@@ -709,36 +717,36 @@ impl PyBloomIndex {
         self.keyed.kind.canon_version()
     }
     #[getter]
-    fn num_blocks(&self) -> u64 {
-        read(&self.state).bloom.num_blocks()
+    fn num_blocks(&self, py: Python<'_>) -> u64 {
+        lock::read(py, &self.state).bloom.num_blocks()
     }
     #[getter]
-    fn blocks_per_key(&self) -> u8 {
-        read(&self.state).bloom.blocks_per_key()
+    fn blocks_per_key(&self, py: Python<'_>) -> u8 {
+        lock::read(py, &self.state).bloom.blocks_per_key()
     }
     /// Size of the filter in bytes.
     #[getter]
-    fn size_bytes(&self) -> usize {
-        read(&self.state).bloom.byte_len()
+    fn size_bytes(&self, py: Python<'_>) -> usize {
+        lock::read(py, &self.state).bloom.byte_len()
     }
     /// Valid values added so far, repeats included.
     #[getter]
-    fn items_added(&self) -> u64 {
-        read(&self.state).items
+    fn items_added(&self, py: Python<'_>) -> u64 {
+        lock::read(py, &self.state).items
     }
     /// Unix time the index was created.
     #[getter]
-    fn created(&self) -> u64 {
-        read(&self.state).created
+    fn created(&self, py: Python<'_>) -> u64 {
+        lock::read(py, &self.state).created
     }
     /// Whether the filter is read in place from a memory-mapped file.
     #[getter]
-    fn is_mapped(&self) -> bool {
-        read(&self.state).bloom.is_mapped()
+    fn is_mapped(&self, py: Python<'_>) -> bool {
+        lock::read(py, &self.state).bloom.is_mapped()
     }
 
-    fn __repr__(&self) -> String {
-        let st = read(&self.state);
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let st = lock::read(py, &self.state);
         format!(
             "BloomIndex(kind='{}', key_id='{}', blocks=2^{}, blocks_per_key={}, items_added={}{})",
             self.keyed.kind.name(),
@@ -780,8 +788,9 @@ impl PyTagSet {
         }
     }
 
+    /// `f` on this object as a section to write. Call without the GIL (it waits for the lock).
     pub fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
-        let st = read(&self.state);
+        let st = read_nogil(&self.state);
         f(
             SectionRef {
                 kind: self.keyed.kind,
@@ -804,7 +813,10 @@ impl PyTagSet {
         op: fn(&TagSet, &TagSet) -> TagSet,
     ) -> PyResult<PyTagSet> {
         self.keyed.check_compatible(&other.keyed)?;
-        let set = py.detach(|| op(&read(&self.state).set, &read(&other.state).set));
+        let set = py.detach(|| {
+            let g = ReadMany::take(&[&self.state, &other.state]);
+            op(&g.get(0).set, &g.get(1).set)
+        });
         let keyed = Keyed {
             kind: self.keyed.kind,
             key_id: self.keyed.key_id,
@@ -830,12 +842,13 @@ impl PyTagSet {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("add")?;
         let kind = self.keyed.kind;
-        let codes = maybe_detach(py, col.len(), || {
+        // Tags are made before the lock is taken: the lock guards only the merge.
+        let (codes, new) = maybe_detach(py, col.len(), || {
             let mut new = Vec::with_capacity(col.len());
             let codes = for_each_tag(kind, &prf, &col, |_, c, t| push_valid_tag64(&mut new, c, t));
-            write(&self.state).set.extend(new);
-            codes
+            (codes, new)
         });
+        with_write(py, new.len(), &self.state, |st| st.set.extend(new));
         Ok(PyAddReport::new(py, codes))
     }
 
@@ -847,23 +860,29 @@ impl PyTagSet {
         values: &Bound<'py, PyAny>,
         reasons: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let st = &self.state;
-        bulk_contains(py, &self.keyed, values, reasons, |t, c, out| {
-            let set = &read(st).set;
-            for ((tag, code), hit) in t.iter().zip(c).zip(out.iter_mut()) {
-                *hit = *code == 0 && set.contains(tag64(tag));
-            }
-        })
+        bulk_contains(
+            py,
+            &self.keyed,
+            &self.state,
+            values,
+            reasons,
+            |st, t, c, out| {
+                let set = &st.set;
+                for ((tag, code), hit) in t.iter().zip(c).zip(out.iter_mut()) {
+                    *hit = *code == 0 && set.contains(tag64(tag));
+                }
+            },
+        )
     }
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
         let prf = self.keyed.prf("`in`")?;
-        Ok(tag_one(self.keyed.kind, &prf, value)
-            .is_some_and(|t| read(&self.state).set.contains(tag64(&t))))
+        Ok(tag_one(self.keyed.kind, &prf, value)?
+            .is_some_and(|t| lock::read(value.py(), &self.state).set.contains(tag64(&t))))
     }
 
-    fn __len__(&self) -> usize {
-        read(&self.state).set.len()
+    fn __len__(&self, py: Python<'_>) -> usize {
+        lock::read(py, &self.state).set.len()
     }
 
     /// As `BloomIndex.count_in`, exact: `(estimate, distinct_probed, hits, 0.0)`.
@@ -875,20 +894,20 @@ impl PyTagSet {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("count_in")?;
         let kind = self.keyed.kind;
-        Ok(maybe_detach(py, col.len(), || {
+        Ok(py.detach(|| {
             let mut mine = Vec::new();
             for_each_tag(kind, &prf, &col, |_, c, t| {
                 push_valid_tag64(&mut mine, c, t)
             });
             let mine = TagSet::from_unsorted(mine);
-            let hits = mine.intersection_len(&read(&self.state).set) as u64;
+            let hits = mine.intersection_len(&read_nogil(&self.state).set) as u64;
             (Estimate::exact(hits).into(), mine.len() as u64, hits, 0.0)
         }))
     }
 
     /// The exact count as an Estimate (low == value == high).
-    fn estimate_count(&self) -> PyEstimate {
-        Estimate::exact(read(&self.state).set.len() as u64).into()
+    fn estimate_count(&self, py: Python<'_>) -> PyEstimate {
+        Estimate::exact(lock::read(py, &self.state).set.len() as u64).into()
     }
 
     fn intersection(&self, py: Python<'_>, other: PyRef<'_, PyTagSet>) -> PyResult<PyTagSet> {
@@ -926,8 +945,8 @@ impl PyTagSet {
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let kid = self.keyed.key_id;
-        let v = self
-            .section_ref(|s, created| format::to_bytes(&kid, created, &[s]))
+        let v = py
+            .detach(|| self.section_ref(|s, created| format::to_bytes(&kid, created, &[s])))
             .map_err(PyCoreError)?;
         Ok(PyBytes::new(py, &v))
     }
@@ -963,7 +982,11 @@ impl PyTagSet {
             let o = o.get();
             o.keyed.kind == self.keyed.kind
                 && o.keyed.key_id == self.keyed.key_id
-                && (std::ptr::eq(o, self) || read(&o.state).set == read(&self.state).set)
+                && (std::ptr::eq(o, self)
+                    || other.py().detach(|| {
+                        let g = ReadMany::take(&[&o.state, &self.state]);
+                        g.get(0).set == g.get(1).set
+                    }))
         })
     }
 
@@ -984,16 +1007,16 @@ impl PyTagSet {
         self.keyed.kind.canon_version()
     }
     #[getter]
-    fn created(&self) -> u64 {
-        read(&self.state).created
+    fn created(&self, py: Python<'_>) -> u64 {
+        lock::read(py, &self.state).created
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
             "TagSet(kind='{}', key_id='{}', len={}{})",
             self.keyed.kind.name(),
             key_id_hex(&self.keyed.key_id),
-            read(&self.state).set.len(),
+            lock::read(py, &self.state).set.len(),
             if self.keyed.has_key() { "" } else { ", no key" }
         )
     }
@@ -1067,8 +1090,6 @@ pub fn bloom_linear(
             PyCoreError(Error::Invalid("bloom_linear takes 1 to 64 indices".into())).into(),
         );
     }
-    let guards: Vec<_> = indices.iter().map(|i| read(&i.state)).collect();
-    let filters: Vec<&Bloom> = guards.iter().map(|g| &g.bloom).collect();
     let method: &'static str = match method.as_str() {
         "bloom_union" => "bloom_union",
         "bloom_unique" => "bloom_unique",
@@ -1076,7 +1097,12 @@ pub fn bloom_linear(
         "bloom_combination" => "bloom_combination",
         _ => "bloom_inclusion_exclusion",
     };
-    let e = py.detach(|| estimate::bloom_linear(&filters, &terms, method));
+    let locks: Vec<&RwLock<BloomState>> = indices.iter().map(|i| &i.state).collect();
+    let e = py.detach(|| {
+        let g = ReadMany::take(&locks);
+        let filters: Vec<&Bloom> = g.all().into_iter().map(|s| &s.bloom).collect();
+        estimate::bloom_linear(&filters, &terms, method)
+    });
     Ok(e.map_err(PyCoreError)?.into())
 }
 
@@ -1094,9 +1120,12 @@ pub fn membership_counts(
         ))
         .into());
     }
-    let guards: Vec<_> = sets.iter().map(|s| read(&s.state)).collect();
-    let refs: Vec<&TagSet> = guards.iter().map(|g| &g.set).collect();
-    Ok(py.detach(|| crate::core::tagset::membership_counts(&refs)))
+    let locks: Vec<&RwLock<TagState>> = sets.iter().map(|s| &s.state).collect();
+    Ok(py.detach(|| {
+        let g = ReadMany::take(&locks);
+        let refs: Vec<&TagSet> = g.all().into_iter().map(|s| &s.set).collect();
+        crate::core::tagset::membership_counts(&refs)
+    }))
 }
 
 fn check_all<'a>(mut keyed: impl Iterator<Item = &'a Keyed>) -> PyResult<()> {
@@ -1146,13 +1175,19 @@ pub fn estimate_overlap(
     if let (Ok(a), Ok(b)) = (a.cast::<PyBloomIndex>(), b.cast::<PyBloomIndex>()) {
         let (a, b) = (a.get(), b.get());
         a.keyed.check_compatible(&b.keyed)?;
-        let e = py.detach(|| estimate::bloom_overlap(&read(&a.state).bloom, &read(&b.state).bloom));
+        let e = py.detach(|| {
+            let g = ReadMany::take(&[&a.state, &b.state]);
+            estimate::bloom_overlap(&g.get(0).bloom, &g.get(1).bloom)
+        });
         return Ok(e.map_err(PyCoreError)?.into());
     }
     if let (Ok(a), Ok(b)) = (a.cast::<PyTagSet>(), b.cast::<PyTagSet>()) {
         let (a, b) = (a.get(), b.get());
         a.keyed.check_compatible(&b.keyed)?;
-        let n = py.detach(|| read(&a.state).set.intersection_len(&read(&b.state).set));
+        let n = py.detach(|| {
+            let g = ReadMany::take(&[&a.state, &b.state]);
+            g.get(0).set.intersection_len(&g.get(1).set)
+        });
         return Ok(Estimate::exact(n as u64).into());
     }
     Err(PyTypeError::new_err(format!(

@@ -74,3 +74,38 @@ pub fn utf8_error_offset(py: Python<'_>, data: &[u8]) -> Option<usize> {
         Err(e) => Some(e.valid_up_to()),
     })
 }
+
+/// `(count, ends_with_cr)`: line breaks in `data` (`\n`, `\r\n` or a lone `\r`), where
+/// `after_cr` says the previous chunk ended with `\r`.
+#[pyfunction]
+#[pyo3(signature = (data, after_cr = false))]
+pub fn line_breaks(py: Python<'_>, data: &[u8], after_cr: bool) -> (u64, bool) {
+    py.detach(|| crate::core::text::line_breaks(data, after_cr))
+}
+
+/// Add the lines of `data` (whole lines from `first_line`) to an encoding tally
+/// `(utf8_lines, other_lines, first_utf8, first_other, lines)`, returned updated.
+#[pyfunction]
+pub fn encoding_mix(
+    py: Python<'_>,
+    data: &[u8],
+    first_line: u64,
+    tally: (u64, u64, Vec<u64>, Vec<u64>, u64),
+) -> (u64, u64, Vec<u64>, Vec<u64>, u64) {
+    let (utf8_lines, other_lines, first_utf8, first_other, lines) = tally;
+    let mut m = crate::core::text::EncodingMix {
+        utf8_lines,
+        other_lines,
+        first_utf8,
+        first_other,
+        lines,
+    };
+    py.detach(|| crate::core::text::encoding_mix(data, first_line, &mut m));
+    (
+        m.utf8_lines,
+        m.other_lines,
+        m.first_utf8,
+        m.first_other,
+        m.lines,
+    )
+}

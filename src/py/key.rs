@@ -2,7 +2,7 @@
 //! artefact; only its key id travels.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -48,7 +48,11 @@ impl PyKey {
     /// (`InsecureKeyFileWarning`) when the file is readable by group or others.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyKey> {
-        let meta = std::fs::metadata(&path).map_err(|e| io_err(&path, "reading", e))?;
+        // A key file is about 100 bytes; anything but a small regular file is a mistake (a
+        // FIFO would hang, /dev/zero would never end).
+        let (mut f, _) = crate::core::files::open_regular(&path, Some(64 << 10), "key file")
+            .map_err(PyCoreError)?;
+        let meta = f.metadata().map_err(|e| io_err(&path, "reading", e))?;
         if meta.permissions().mode() & 0o077 != 0 {
             PyErr::warn(
                 py,
@@ -63,9 +67,9 @@ impl PyKey {
                 1,
             )?;
         }
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(&path).map_err(|e| io_err(&path, "reading", e))?,
-        );
+        let mut text = zeroize::Zeroizing::new(String::new());
+        std::io::Read::read_to_string(&mut f, &mut text)
+            .map_err(|e| io_err(&path, "reading", e))?;
         let key = Key::from_file_text(&text).map_err(|e| match e {
             Error::Invalid(m) => PyCoreError(Error::Invalid(format!("{}: {m}", path.display()))),
             other => PyCoreError(other),
@@ -80,45 +84,19 @@ impl PyKey {
     #[pyo3(signature = (path, *, overwrite = false))]
     fn save(&self, path: PathBuf, overwrite: bool) -> PyResult<()> {
         let text = self.inner.to_file_text();
-        let target = if overwrite {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-        } else {
-            path.clone()
-        };
-        let mut f = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&target)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !overwrite => {
-                return Err(PyFileExistsError::new_err(format!(
+        crate::core::files::write_atomic(&path, 0o600, overwrite, |w| {
+            w.write_all(text.as_bytes())
+                .map_err(|e| Error::io(format!("writing key file {}", path.display()), e))
+        })
+        .map_err(|e| match e {
+            Error::Io { source, .. } if source.kind == std::io::ErrorKind::AlreadyExists => {
+                PyFileExistsError::new_err(format!(
                     "{} already exists; pass overwrite=True to replace it",
                     path.display()
-                )))
+                ))
             }
-            Err(e) => return Err(io_err(&path, "writing", e)),
-        };
-        let written = f
-            .write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .and_then(|()| {
-                if overwrite {
-                    std::fs::rename(&target, &path)
-                } else {
-                    Ok(())
-                }
-            });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&target);
-            return Err(io_err(&path, "writing", e));
-        }
-        Ok(())
+            other => PyCoreError(other).into(),
+        })
     }
 
     /// A key for one joint operation, derived from this master key (HKDF-SHA256 with the

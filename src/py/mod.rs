@@ -4,6 +4,7 @@ mod error;
 mod index;
 mod io;
 mod key;
+mod lock;
 mod values;
 
 use std::path::PathBuf;
@@ -125,17 +126,20 @@ impl SectionObj<'_> {
             SectionObj::Tags(t) => t.raw_key_id(),
         }
     }
+
+    /// The object's address: the global lock order.
+    fn addr(&self) -> usize {
+        match self {
+            SectionObj::Bloom(b) => std::ptr::from_ref(*b) as usize,
+            SectionObj::Tags(t) => std::ptr::from_ref(*t) as usize,
+        }
+    }
 }
 
-/// Call `f` with section refs of `objs` (all made with one key), in the order given. Each
-/// section borrows its object's data under a read lock for the duration of the call.
-fn with_sections<R>(
-    objs: &Bound<'_, PyAny>,
-    f: impl FnOnce(&KeyId, &[SectionRef<'_>]) -> R,
-) -> PyResult<R> {
-    let items: Vec<Bound<'_, PyAny>> = objs.try_iter()?.collect::<PyResult<_>>()?;
+/// The objects of an artefact to write (all made with one key) and that key id.
+fn section_objs<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<(KeyId, Vec<SectionObj<'a>>)> {
     let mut sections = Vec::with_capacity(items.len());
-    for o in &items {
+    for o in items {
         if let Ok(b) = o.cast::<PyBloomIndex>() {
             sections.push(SectionObj::Bloom(b.get()));
         } else if let Ok(t) = o.cast::<PyTagSet>() {
@@ -158,39 +162,63 @@ fn with_sections<R>(
         .map(SectionObj::key_id)
         .find(|&k| k != first)
     {
-        return Err(key_mismatch("one section", &first, &other));
+        return Err(error::key_mismatch_between(
+            "one section",
+            &first,
+            "another",
+            &other,
+        ));
     }
+    Ok((first, sections))
+}
+
+/// Call `f` with section refs of `objs`, in the order given; call it without the GIL. Each
+/// object's read lock is held for the call, taken once per object and in address order
+/// (`super::lock`'s rule), so an artefact that names one object twice, or a save beside
+/// `a |= b`, cannot deadlock.
+fn with_sections<R>(objs: &[SectionObj<'_>], f: impl FnOnce(&[SectionRef<'_>]) -> R) -> R {
+    let mut order: Vec<(usize, usize)> = objs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.addr(), i))
+        .collect();
+    order.sort_unstable();
+    order.dedup_by_key(|(addr, _)| *addr);
     fn go<R>(
-        rest: &[SectionObj<'_>],
-        acc: Vec<SectionRef<'_>>,
-        kid: &KeyId,
-        f: impl FnOnce(&KeyId, &[SectionRef<'_>]) -> R,
+        objs: &[SectionObj<'_>],
+        rest: &[(usize, usize)],
+        acc: &mut Vec<(usize, SectionRef<'_>)>,
+        f: impl FnOnce(&[SectionRef<'_>]) -> R,
     ) -> R {
-        let Some((head, rest)) = rest.split_first() else {
-            return f(kid, &acc);
+        let Some(((_, head), rest)) = rest.split_first() else {
+            // Every object is locked: lay the sections out in the caller's order.
+            let refs: Vec<SectionRef<'_>> = objs
+                .iter()
+                .map(|o| {
+                    let at = acc.iter().position(|(a, _)| *a == o.addr()).unwrap_or(0);
+                    acc[at].1
+                })
+                .collect();
+            return f(&refs);
         };
         let next = |s: SectionRef<'_>, _created: u64| {
-            let mut acc = acc;
-            acc.push(s);
-            go(rest, acc, kid, f)
+            let mut acc: Vec<(usize, SectionRef<'_>)> = acc.clone();
+            acc.push((objs[*head].addr(), s));
+            go(objs, rest, &mut acc, f)
         };
-        match head {
+        match &objs[*head] {
             SectionObj::Bloom(b) => b.section_ref(next),
             SectionObj::Tags(t) => t.section_ref(next),
         }
     }
-    Ok(go(&sections, Vec::new(), &first, f))
+    go(objs, &order, &mut Vec::new(), f)
 }
 
 /// The MAC key of `key`, after checking it made the artefact.
-fn mac_key_for(
-    key: Option<&PyKey>,
-    objects: &Bound<'_, PyAny>,
-) -> PyResult<Option<zeroize::Zeroizing<[u8; 32]>>> {
+fn mac_key_for(key: Option<&PyKey>, kid: &KeyId) -> PyResult<Option<zeroize::Zeroizing<[u8; 32]>>> {
     let Some(key) = key else { return Ok(None) };
-    let kid = with_sections(objects, |kid, _| *kid)?;
-    if key.inner.id() != &kid {
-        return Err(key_mismatch("this artefact", &kid, key.inner.id()));
+    if key.inner.id() != kid {
+        return Err(key_mismatch("this artefact", kid, key.inner.id()));
     }
     Ok(Some(key.inner.mac_key()))
 }
@@ -200,15 +228,20 @@ fn mac_key_for(
 #[pyfunction]
 #[pyo3(signature = (path, objects, *, authenticate_with = None))]
 fn save_artefact(
+    py: Python<'_>,
     path: PathBuf,
     objects: &Bound<'_, PyAny>,
     authenticate_with: Option<PyRef<'_, PyKey>>,
 ) -> PyResult<u64> {
     let created = now_unix();
-    let mac = mac_key_for(authenticate_with.as_deref(), objects)?;
-    let n = with_sections(objects, |kid, s| {
-        format::save_with(&path, kid, created, s, mac.as_deref())
-    })?;
+    let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
+    let (kid, objs) = section_objs(&items)?;
+    let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
+    let n = py.detach(|| {
+        with_sections(&objs, |s| {
+            format::save_with(&path, &kid, created, s, mac.as_deref())
+        })
+    });
     Ok(n.map_err(PyCoreError)?)
 }
 
@@ -236,10 +269,14 @@ fn artefact_to_bytes<'py>(
     authenticate_with: Option<PyRef<'_, PyKey>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let created = now_unix();
-    let mac = mac_key_for(authenticate_with.as_deref(), objects)?;
-    let v = with_sections(objects, |kid, s| {
-        format::to_bytes_with(kid, created, s, mac.as_deref())
-    })?;
+    let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
+    let (kid, objs) = section_objs(&items)?;
+    let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
+    let v = py.detach(|| {
+        with_sections(&objs, |s| {
+            format::to_bytes_with(&kid, created, s, mac.as_deref())
+        })
+    });
     Ok(PyBytes::new(py, &v.map_err(PyCoreError)?))
 }
 
@@ -354,5 +391,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_prf_floor, m)?)?;
     m.add_function(wrap_pyfunction!(io::split_delimited, m)?)?;
     m.add_function(wrap_pyfunction!(io::utf8_error_offset, m)?)?;
+    m.add_function(wrap_pyfunction!(io::line_breaks, m)?)?;
+    m.add_function(wrap_pyfunction!(io::encoding_mix, m)?)?;
     Ok(())
 }

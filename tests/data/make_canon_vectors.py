@@ -101,6 +101,16 @@ add("bank_card","41111111111",None,"bad_length","11 digits")
 add("bank_card","41111111111111111111",None,"bad_length","20 digits")
 add("bank_card","4111x11111111111",None,"bad_char","letter")
 add("bank_card","6.22202E+18",None,"excel_scientific","Excel scientific")
+# Excel keeps 15 significant digits: the rest become zeros and the check fails.
+# Alone, a value ending 000 whose check holds cannot be told from a real number (1 in 11 do):
+# the readers decide those by their column (docs/FORMAT.md).
+r0="110105198001080000"; assert chk(r0[:17])!=r0[17]
+add("cn_ric",r0,None,"excel_rounded","Excel rounded to 15 digits, check fails")
+r1="110105198001070000"; assert chk(r1[:17])==r1[17]
+add("cn_ric",r1,r1,None,"ends 000 but the check holds: valid alone")
+add("cn_ric","110105198001080001",None,"bad_checksum","not Excel's rounding")
+c0="6222021001123450000"; assert not luhn_ok(c0)
+add("bank_card",c0,None,"excel_rounded","Excel rounded to 15 digits")
 add("raw","  张三  ","张三",None,"trimmed")
 add("raw","ＡＢＣ","ABC",None,"NFKC")
 add("raw","Case Kept","Case Kept",None,"case kept")

@@ -1,0 +1,146 @@
+//! Facts about raw text bytes that the readers need before they decode: where lines end
+//! (`\n`, `\r\n` and a lone `\r` all end a record — old Mac exports and mangled dumps use bare
+//! CRs), and whether a file that is not valid UTF-8 mixes UTF-8 lines with lines in another
+//! encoding (decoding such a file as GB18030 turns its UTF-8 lines into mojibake silently).
+
+/// Line breaks in `data`: each `\r`, and each `\n` not preceded by `\r` (`after_cr`: the byte
+/// before `data` was a `\r`). Returns the count and whether `data` ends with `\r`.
+pub fn line_breaks(data: &[u8], after_cr: bool) -> (u64, bool) {
+    let lf = memchr::memchr_iter(b'\n', data).count() as u64;
+    let cr = memchr::memchr_iter(b'\r', data).count() as u64;
+    let crlf = memchr::memmem::find_iter(data, b"\r\n").count() as u64
+        + u64::from(after_cr && data.first() == Some(&b'\n'));
+    (cr + lf - crlf, data.last() == Some(&b'\r'))
+}
+
+/// The end of the line starting at `pos` and the start of the next one.
+pub fn next_line(input: &[u8], pos: usize) -> (usize, usize) {
+    match memchr::memchr2(b'\n', b'\r', &input[pos..]) {
+        None => (input.len(), input.len()),
+        Some(k) => {
+            let end = pos + k;
+            let crlf = input[end] == b'\r' && input.get(end + 1) == Some(&b'\n');
+            (end, end + 1 + usize::from(crlf))
+        }
+    }
+}
+
+/// How the lines of a not-entirely-UTF-8 text split by encoding.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EncodingMix {
+    /// Lines that are valid UTF-8, hold Chinese text, and are not GB2312 byte pairs.
+    pub utf8_lines: u64,
+    /// Lines that are not valid UTF-8.
+    pub other_lines: u64,
+    /// Line numbers (from `first_line`) of the first few of each.
+    pub first_utf8: Vec<u64>,
+    pub first_other: Vec<u64>,
+    /// Lines seen.
+    pub lines: u64,
+}
+
+const SHOW: usize = 5;
+
+/// Every non-ASCII byte pairs up as a GB2312 character (lead A1–F7, trail A1–FE).
+fn gb2312_pairs(line: &[u8]) -> bool {
+    let mut i = 0;
+    while i < line.len() {
+        let b = line[i];
+        if b < 0x80 {
+            i += 1;
+            continue;
+        }
+        match line.get(i + 1) {
+            Some(&t) if (0xA1..=0xF7).contains(&b) && (0xA1..=0xFE).contains(&t) => i += 2,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Characters that real Chinese UTF-8 text is made of; GB18030 bytes that happen to be valid
+/// UTF-8 decode mostly to other scripts (Latin-1, Cyrillic, Arabic…).
+fn chinese_text(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_ascii()
+            || ('\u{4E00}'..='\u{9FFF}').contains(&c)
+            || ('\u{3000}'..='\u{303F}').contains(&c)
+            || ('\u{FF00}'..='\u{FFEF}').contains(&c)
+            || c == '\u{00B7}'
+    })
+}
+
+/// Sort the lines of `data` (whole lines, numbered from `first_line`) into those that are
+/// clearly UTF-8 and those that are not UTF-8 at all; a file with both is of mixed encoding.
+pub fn encoding_mix(data: &[u8], first_line: u64, acc: &mut EncodingMix) {
+    let mut pos = 0;
+    let mut line_no = first_line;
+    while pos < data.len() {
+        let (end, next) = next_line(data, pos);
+        let line = &data[pos..end];
+        pos = next;
+        acc.lines += 1;
+        let this = line_no;
+        line_no += 1;
+        if line.is_ascii() {
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Err(_) => {
+                acc.other_lines += 1;
+                if acc.first_other.len() < SHOW {
+                    acc.first_other.push(this);
+                }
+            }
+            Ok(s) if chinese_text(s) && !gb2312_pairs(line) => {
+                acc.utf8_lines += 1;
+                if acc.first_utf8.len() < SHOW {
+                    acc.first_utf8.push(this);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_ending_counts_once() {
+        assert_eq!(line_breaks(b"a\nb\r\nc\rd", false), (3, false));
+        assert_eq!(line_breaks(b"a\r", false), (1, true));
+        // A CRLF split across two chunks is one break.
+        assert_eq!(line_breaks(b"\nb", true), (0, false));
+        let text = b"a\rb\r\nc\n\rd";
+        let mut pos = 0;
+        let mut lines = Vec::new();
+        while pos < text.len() {
+            let (end, next) = next_line(text, pos);
+            lines.push(&text[pos..end]);
+            pos = next;
+        }
+        assert_eq!(lines, [&b"a"[..], b"b", b"c", b"", b"d"]);
+    }
+
+    #[test]
+    fn mixed_utf8_and_gb18030_lines_are_told_apart() {
+        // "张三" in UTF-8 and in GB18030, and an ASCII line.
+        let utf8 = "张三,110105194912310021".as_bytes();
+        let gb = [0xD5, 0xC5, 0xC8, 0xFD, b',', b'1'];
+        let mut data = Vec::new();
+        for l in [utf8, b"id,x" as &[u8], &gb, utf8] {
+            data.extend_from_slice(l);
+            data.push(b'\n');
+        }
+        let mut m = EncodingMix::default();
+        encoding_mix(&data, 1, &mut m);
+        assert_eq!((m.utf8_lines, m.other_lines, m.lines), (2, 1, 4));
+        assert_eq!((m.first_utf8, m.first_other), (vec![1, 4], vec![3]));
+        // A GB18030-only file has no UTF-8 lines.
+        let mut m = EncodingMix::default();
+        encoding_mix(&gb, 1, &mut m);
+        assert_eq!((m.utf8_lines, m.other_lines), (0, 1));
+    }
+}
