@@ -1,9 +1,15 @@
 """Building artefacts from input files: the library behind `pi-match build` and `probe`.
 
-Every row is accounted for: used, missing (empty or a placeholder), rejected by reason (written
-to the rejects file with file, line, column, reason and raw text), or unreadable (also in the
-rejects file). A sidecar manifest, kept by the agency and never sent, records how the count was
-made: input hashes, row counts, encodings, options and the pi_match version."""
+Every record is accounted for. Per input: records read = rows used + unreadable rows (each
+unreadable one is in the rejects file with file, line, reason and raw text; blank lines are
+counted apart and are not records). Per identifier field: rows = valid + missing (empty or a
+placeholder) + rejected (by reason, each in the rejects file). Both identities are checked
+before anything is written, and stated in the JSON summary and the manifest.
+
+A sidecar manifest, kept by the agency and never sent, records how the count was made: input
+hashes, row counts, encodings, options, the pi_match version and the SHA-256 of the artefact
+and rejects file it belongs with. Everything is staged under temporary names and renamed into
+place together, the manifest last (`outputs`): an interrupted build leaves the old set."""
 
 from __future__ import annotations
 
@@ -12,20 +18,48 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _core
 from ._artefact import Artefact
 from ._core import BloomIndex, Key, TagSet
 from .io import InputError, ReadOptions, Source, choose_fields, detect_columns, open_source
 from .io.base import sha256_file
+from .outputs import (
+    OUTPUT_MODE,
+    RAW_VALUES_MODE,
+    Staged,
+    check_outputs,
+    commit,
+    naming,
+    sync_file,
+)
 
-MISSING = {1, 2}  # reason codes of empty and placeholder values
+REASONS: tuple[str, ...] = _core.REASONS
+OK = REASONS.index("ok")
+MISSING = frozenset(REASONS.index(n) for n in ("empty", "placeholder"))
+EXCEL_ROUNDED = REASONS.index("excel_rounded")
+EXCEL_DAMAGE = frozenset(REASONS.index(n) for n in ("excel_scientific", "excel_rounded"))
+#: The share of a column's present values showing Excel damage that makes the column damaged.
+DAMAGE_SHARE = 0.01
+#: Marks a value held back until its column is decided (never a reason code).
+HELD = 255
+#: Kinds whose long digit strings Excel rounds; values that end as rounding leaves them are
+#: decided by their column (see `Builder`).
+ROUNDED_KINDS = ("cn_ric", "bank_card")
+ROUNDED_SHAPE = r"^\s*[0-9]{15}0{1,4}\s*$"
+#: A Bloom index whose expected false-positive rate passes this after the build is saturated:
+#: nearly every lookup would match. Refused rather than written.
+SATURATED_FPR = 0.5
+#: Above this many times the asked rate, the build warns and says the rate reached.
+FPR_WARN_FACTOR = 10.0
 
 
 @dataclass
@@ -38,13 +72,19 @@ class SectionStats:
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
-    def absorb(self, report: _core.AddReport) -> None:
-        self.rows += report.rows
-        self.valid += report.valid
-        self.missing += report.missing
-        self.rejected += report.rejected
-        for k, v in report.rejected_by_reason.items():
-            self.rejected_by_reason[k] = self.rejected_by_reason.get(k, 0) + v
+    def absorb_codes(self, codes: npt.NDArray[np.uint8]) -> None:
+        counts = np.bincount(codes, minlength=len(REASONS))
+        self.rows += len(codes)
+        self.valid += int(counts[OK])
+        self.missing += int(sum(counts[c] for c in MISSING))
+        for code, n in enumerate(counts.tolist()):
+            if n and code != OK and code not in MISSING:
+                self.rejected += n
+                name = REASONS[code]
+                self.rejected_by_reason[name] = self.rejected_by_reason.get(name, 0) + n
+
+    def balanced(self) -> bool:
+        return self.rows == self.valid + self.missing + self.rejected
 
 
 class Progress:
@@ -89,21 +129,169 @@ def resolve_fields(
         if not found:
             raise InputError(
                 f"{sources[0].path}: no column looks like an identifier; name them with "
-                f"--field KIND=COLUMN (columns: {', '.join(sources[0].columns)})"
+                f"--field KIND=COLUMN ({len(sources[0].columns)} columns; see them with a "
+                "header line, or number them 1, 2, …)"
             )
         fields = [(d.kind, d.column) for d in found]
         notes += [f"{d.kind} from column {d.column!r}: {d.why()}" for d in found]
     for src in sources[1:]:
         for _, col in fields:
             src.resolve(col)
+    for src in sources:
+        src.require([c for _, c in fields])
     return fields, notes
 
 
-def _write_rejects(path: str, rows: list[list[Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "line", "column", "reason", "raw"])
-        w.writerows(rows)
+def raw_text(v: Any) -> str:
+    return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
+
+
+RejectRow = list[Any]
+
+
+class Builder:
+    """Streams batches into the sections of one artefact (a BloomIndex per identifier kind,
+    and a TagSet with `exact`) and accounts for every value. `feed` takes a batch, `finish`
+    the sections; value rejects go to `on_reject` as they are found.
+
+    Excel's rounding is decided by column: a value of a cn_ric or bank_card column ending as
+    rounding leaves it (15 digits, then zeros) whose check fails is `excel_rounded` on its
+    own; one whose check holds (1 in 11 do) is held back, and becomes `excel_rounded` if the
+    same column of the same file shows Excel damage — numeric Excel cells, or at least
+    `DAMAGE_SHARE` of its present values `excel_scientific` or `excel_rounded` — else is
+    added as valid. (A column Excel damaged is damaged nearly throughout; one stray pasted
+    `1.10105E+17` among thousands of good numbers does not make their zeros suspect.)"""
+
+    def __init__(
+        self,
+        key: Key,
+        fields: Sequence[tuple[str, str]],
+        *,
+        capacity: int,
+        fpr: float,
+        exact: bool,
+        on_reject: Callable[[RejectRow], None],
+    ):
+        self.fields = list(fields)
+        self.blooms = {k: BloomIndex(key, k, capacity=capacity, fpr=fpr) for k, _ in fields}
+        self.tags = {k: TagSet(key, k) for k, _ in fields} if exact else {}
+        self.stats = {k: SectionStats(k, c) for k, c in fields}
+        self.on_reject = on_reject
+        self.damaged: set[tuple[str, str]] = set()
+        # (path, column) -> [values showing Excel damage, values present]
+        self.damage: dict[tuple[str, str], list[int]] = {}
+        self.held: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+
+    def _add(self, kind: str, values: pa.Array) -> npt.NDArray[np.uint8]:
+        rep = self.blooms[kind].add(values, tag_set=self.tags.get(kind))
+        return np.asarray(rep.codes, dtype=np.uint8)
+
+    def feed(self, batch: Any, path: str) -> None:
+        for kind, col in self.fields:
+            values = batch.column(col)
+            known = batch.damaged.get(col)
+            shape = None
+            if kind in ROUNDED_KINDS and len(values):
+                m = pc.match_substring_regex(values, ROUNDED_SHAPE)
+                shape = np.asarray(m.fill_null(False).to_numpy(zero_copy_only=False), bool)
+                if not shape.any():
+                    shape = None
+            if shape is None and known is None:
+                codes = self._add(kind, values)
+            else:
+                codes = self._feed_suspects(kind, col, path, batch, values, shape, known)
+            counted = codes[codes != HELD]
+            tally = self.damage.setdefault((path, col), [0, 0])
+            tally[0] += int(np.isin(counted, list(EXCEL_DAMAGE)).sum())
+            tally[1] += int((~np.isin(counted, list(MISSING))).sum())
+            self.stats[kind].absorb_codes(codes[codes != HELD])
+            bad = np.flatnonzero((codes != OK) & (codes != HELD) & ~np.isin(codes, list(MISSING)))
+            if len(bad):
+                raw = values.take(pa.array(bad)).to_pylist()
+                for i, r in zip(bad.tolist(), raw, strict=True):
+                    self.on_reject([path, int(batch.lines[i]), col, REASONS[codes[i]], raw_text(r)])
+
+    def _feed_suspects(
+        self,
+        kind: str,
+        col: str,
+        path: str,
+        batch: Any,
+        values: pa.Array,
+        shape: npt.NDArray[np.bool_] | None,
+        known: npt.NDArray[np.bool_] | None,
+    ) -> npt.NDArray[np.uint8]:
+        """Add all but the values that may be Excel's rounding; decide those here."""
+        n = len(values)
+        known = known if known is not None else np.zeros(n, bool)
+        shape = shape if shape is not None else np.zeros(n, bool)
+        suspect = known | shape
+        codes = self._add(kind, pc.if_else(pa.array(suspect), pa.scalar(None, values.type), values))
+        idx = np.flatnonzero(suspect)
+        _, reasons = _core.canonicalize_with_reasons(kind, values.take(pa.array(idx)))
+        if known.any():
+            self.damaged.add((path, col))
+        key = (path, col)
+        raw = values.take(pa.array(idx)).to_pylist()
+        for j, i in enumerate(idx.tolist()):
+            if known[i]:
+                codes[i] = EXCEL_ROUNDED
+            elif reasons[j] is not None:
+                codes[i] = REASONS.index(reasons[j])
+            else:
+                # Valid alone; decided once the whole column of this file has been seen. Held
+                # values are not counted until then.
+                self.held.setdefault(key, []).append((int(batch.lines[i]), raw[j]))
+                codes[i] = HELD
+        return codes
+
+    def end_source(self, path: str) -> None:
+        """Decide the held values of `path`'s columns."""
+        for kind, col in self.fields:
+            held = self.held.pop((path, col), [])
+            if not held:
+                continue
+            seen, present = self.damage.get((path, col), (0, 0))
+            if (path, col) in self.damaged or (seen and seen >= DAMAGE_SHARE * present):
+                codes = np.full(len(held), EXCEL_ROUNDED, np.uint8)
+                for line, r in held:
+                    self.on_reject([path, line, col, "excel_rounded", raw_text(r)])
+            else:
+                codes = self._add(kind, pa.array([r for _, r in held]))
+            self.stats[kind].absorb_codes(codes)
+
+    def sections(self) -> list[BloomIndex | TagSet]:
+        out: list[BloomIndex | TagSet] = []
+        for kind, _ in self.fields:
+            out.append(self.blooms[kind])
+            if kind in self.tags:
+                out.append(self.tags[kind])
+        return out
+
+
+def _rejects_writer(f: IO[str]) -> Any:
+    w = csv.writer(f)
+    w.writerow(["file", "line", "column", "reason", "raw"])
+    return w
+
+
+def fpr_checks(blooms: dict[str, BloomIndex], target: float) -> list[str]:
+    """Warnings for indices filled past their design; raises for saturated ones."""
+    warnings = []
+    for kind, b in blooms.items():
+        reached = b.expected_fpr()
+        if not reached == reached or reached >= SATURATED_FPR:  # NaN or saturated
+            raise InputError(
+                f"the {kind} index is saturated ({b.num_blocks:,} blocks for about "
+                f"{b.items_added:,} values; nearly every lookup would match): nothing was "
+                "written. Leave out --capacity (it is sized from the rows) or raise it"
+            )
+        if reached > FPR_WARN_FACTOR * target:
+            warnings.append(
+                f"the {kind} index is filled past its design: false-positive rate "
+                f"{reached:.1e}, not the {target:.0e} asked; raise --capacity"
+            )
+    return warnings
 
 
 def build(
@@ -120,69 +308,149 @@ def build(
     progress: Progress | None = None,
     note: Callable[[str], None] = lambda s: None,
     authenticate: bool = False,
+    key_path: str | None = None,
 ) -> dict[str, Any]:
     """Read `inputs`, build one artefact with a section per identifier kind (a BloomIndex, and
     a TagSet too with `exact`), write it to `output`, the rejects file and the manifest, and
-    return the summary (the `--json` output of `pi-match build`)."""
+    return the summary (the `--json` output of `pi-match build`). No output may be an input or
+    the key file (`key_path`); nothing is written unless the whole build succeeds."""
     options = options or ReadOptions()
     progress = progress or Progress(quiet=True)
+    if not (fpr > 0 and fpr < 1):
+        raise InputError(f"--fpr must be between 0 and 1, got {fpr}")
+    if capacity is not None and capacity < 1:
+        raise InputError(f"--capacity must be a positive number of values, got {capacity}")
+    default_rejects = output + ".rejects.csv"
+    rejects_path = rejects_path or default_rejects
+    manifest_path = output + ".manifest.json"
+    check_outputs(
+        {"input": list(inputs), "key file": [key_path]},
+        {"artefact": output, "rejects file": rejects_path, "manifest": manifest_path},
+    )
     sources = open_inputs(inputs, options)
     chosen, notes = resolve_fields(sources, fields)
     for n in notes:
-        note(n)
+        note("field " + n)
+    rows_counted = sum(s.count_rows() for s in sources)
     if capacity is None:
-        capacity = max(sum(s.count_rows() for s in sources), 1)
-    blooms = {k: BloomIndex(key, k, capacity=capacity, fpr=fpr) for k, _ in chosen}
-    tags = {k: TagSet(key, k) for k, _ in chosen} if exact else {}
-    stats = {k: SectionStats(k, c) for k, c in chosen}
-    reject_rows: list[list[Any]] = []
-    per_input = []
-    for src in sources:
-        for batch in src.batches():
-            for kind, col in chosen:
-                values = batch.column(col)
-                # One pass of canonicalising and hashing feeds both structures.
-                rep = blooms[kind].add(values, tag_set=tags[kind] if exact else None)
-                stats[kind].absorb(rep)
-                bad = np.flatnonzero(rep.codes > max(MISSING))
-                if len(bad):
-                    raw = values.take(bad).to_pylist()
-                    for i, r in zip(bad.tolist(), raw, strict=True):
-                        text = r.decode("utf-8", "backslashreplace") if isinstance(r, bytes) else r
-                        reason = _core.REASONS[rep.codes[i]]
-                        reject_rows.append([src.path, int(batch.lines[i]), col, reason, text])
-            progress.update(os.path.basename(src.path), len(batch))
-        for r in src.rejects:
-            reject_rows.append([r.file, r.line, r.column, r.reason, r.raw])
-        per_input.append(
-            {
-                "path": src.path,
-                "format": src.format,
-                "encoding": src.encoding,
-                "sha256": src.facts.get("sha256") or sha256_file(src.path),
-                "rows": src.rows,
-                "blank_lines": src.blank_lines,
-                "unreadable_rows": len(src.rejects),
-                "unreadable_by_reason": dict(Counter(r.reason for r in src.rejects)),
-                **{
-                    k: v
-                    for k, v in src.facts.items()
-                    if k in ("delimiter", "header", "bom", "sheets", "table", "other_tables")
-                },
-            }
+        capacity = max(rows_counted, 1)
+    rejects = Staged(rejects_path, mode=RAW_VALUES_MODE)
+    art_out = Staged(output, mode=OUTPUT_MODE)
+    manifest = Staged(manifest_path, mode=OUTPUT_MODE)
+    staged = [rejects, art_out, manifest]
+    try:
+        with naming(rejects_path), rejects.open_text() as rf:
+            writer = _rejects_writer(rf)
+            n_rejects = 0
+
+            def on_reject(row: RejectRow) -> None:
+                nonlocal n_rejects
+                n_rejects += 1
+                writer.writerow(row)
+
+            builder = Builder(
+                key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=on_reject
+            )
+            per_input = []
+            for src in sources:
+                for batch in src.batches():
+                    builder.feed(batch, src.path)
+                    progress.update(os.path.basename(src.path), len(batch))
+                builder.end_source(src.path)
+                for r in src.rejects:
+                    on_reject([r.file, r.line, r.column, r.reason, r.raw])
+                per_input.append(_input_facts(src))
+            rf.flush()
+            os.fsync(rf.fileno())
+        progress.done()
+        warnings = fpr_checks(builder.blooms, fpr)
+        for w in warnings:
+            note("warning: " + w)
+        summary = _summary(
+            output, builder, chosen, per_input, notes, key, capacity, exact, fpr, authenticate
         )
-    progress.done()
-    sections: list[BloomIndex | TagSet] = []
-    for kind, _ in chosen:
-        sections.append(blooms[kind])
-        if exact:
-            sections.append(tags[kind])
-    Artefact(sections).save(output, authenticate_with=key if authenticate else None)
-    if reject_rows:
-        rejects_path = rejects_path or output + ".rejects.csv"
-        _write_rejects(rejects_path, reject_rows)
+        _check_accounting(summary)
+        summary["warnings"] = warnings
+        Artefact(builder.sections()).save(
+            art_out.tmp, authenticate_with=key if authenticate else None
+        )
+        have_rejects = n_rejects > 0 or rejects_path != default_rejects
+        summary["rejects_file"] = rejects_path if have_rejects else None
+        summary["rejected_rows"] = n_rejects
+        sync_file(rejects.tmp)
+        man = {
+            "pi_match_version": _core.__version__,
+            "format_version": _core.FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "output_sha256": sha256_file(art_out.tmp),
+            "rejects_sha256": sha256_file(rejects.tmp) if have_rejects else None,
+            "options": {
+                "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
+                "encoding": options.encoding, "delimiter": options.delimiter,
+                "header": options.header, "sheet": options.sheet, "format": options.format,
+            },
+            "note": "Kept by the agency that built the artefact; not sent with it (it names "
+            "files). The set is complete when output_sha256 and rejects_sha256 match the files.",
+            **summary,
+        }  # fmt: skip
+        with naming(manifest_path), manifest.open_text() as mf:
+            json.dump(man, mf, ensure_ascii=False, indent=1)
+            mf.flush()
+            os.fsync(mf.fileno())
+        if have_rejects:
+            commit(staged)
+        else:
+            rejects.discard()
+            # A rejects file of an earlier build must not pass for this one's.
+            commit([art_out, manifest], remove=[default_rejects])
+    finally:
+        for s in staged:
+            if not s.done:
+                s.discard()
+    summary["manifest"] = manifest_path
+    return summary
+
+
+def _input_facts(src: Source) -> dict[str, Any]:
+    by_reason: dict[str, int] = {}
+    for r in src.rejects:
+        by_reason[r.reason] = by_reason.get(r.reason, 0) + r.rows
+    return {
+        "path": src.path,
+        "format": src.format,
+        "encoding": src.encoding,
+        "sha256": src.facts.get("sha256") or sha256_file(src.path),
+        "records": src.rows + src.unreadable,
+        "rows": src.rows,
+        "blank_lines": src.blank_lines,
+        "unreadable_rows": src.unreadable,
+        "unreadable_by_reason": by_reason,
+        **{
+            k: v
+            for k, v in src.facts.items()
+            if k
+            in ("delimiter", "header", "bom", "sheets", "skipped_sheets", "table", "other_tables")
+        },
+    }
+
+
+def _summary(
+    output: str,
+    builder: Builder,
+    chosen: list[tuple[str, str]],
+    per_input: list[dict[str, Any]],
+    notes: list[str],
+    key: Key,
+    capacity: int,
+    exact: bool,
+    fpr: float,
+    authenticate: bool,
+) -> dict[str, Any]:
+    stats, blooms, tags = builder.stats, builder.blooms, builder.tags
     encodings = sorted({i["encoding"] for i in per_input})
-    summary: dict[str, Any] = {
+    rows = sum(i["rows"] for i in per_input)
+    unreadable = sum(i["unreadable_rows"] for i in per_input)
+    return {
         "output": output,
         "sections": [
             {
@@ -200,35 +468,40 @@ def build(
                     "num_blocks": blooms[kind].num_blocks,
                     "size_bytes": blooms[kind].size_bytes,
                     "fpr_target": fpr,
+                    "fpr_expected": blooms[kind].expected_fpr(),
                 },
                 "exact": exact,
             }
             for kind, col in chosen
         ],
+        "accounting": {
+            "records": rows + unreadable,
+            "rows": rows,
+            "unreadable_rows": unreadable,
+            "balanced": True,
+        },
         "encoding": encodings[0] if len(encodings) == 1 else "mixed",
-        "rejects_file": rejects_path if reject_rows else None,
-        "rejected_rows": len(reject_rows),
         "inputs": per_input,
         "fields": notes,
         "key_id": key.id,
         "capacity": capacity,
         "authenticated": authenticate,
     }
-    manifest = {
-        "pi_match_version": _core.__version__,
-        "format_version": _core.FORMAT_VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "output_sha256": sha256_file(output),
-        "options": {
-            "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
-            "encoding": options.encoding, "delimiter": options.delimiter, "header": options.header,
-            "sheet": options.sheet, "format": options.format,
-        },
-        "note": "Kept by the agency that built the artefact; not sent with it (it names files).",
-        **summary,
-    }  # fmt: skip
-    manifest_path = output + ".manifest.json"
-    with open(manifest_path, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, ensure_ascii=False, indent=1)
-    summary["manifest"] = manifest_path
-    return summary
+
+
+def _check_accounting(summary: dict[str, Any]) -> None:
+    """Refuse to write a build whose counts do not add up (a bug, never the user's fault)."""
+    acc = summary["accounting"]
+    problems = []
+    for i in summary["inputs"]:
+        if i["records"] != i["rows"] + i["unreadable_rows"]:
+            problems.append(f"{i['path']}: records != rows + unreadable")
+    for s in summary["sections"]:
+        if s["rows"] != s["valid"] + s["missing"] + s["rejected"] or s["rows"] != acc["rows"]:
+            problems.append(f"{s['kind']}: rows != valid + missing + rejected")
+    if problems:
+        acc["balanced"] = False
+        raise _core.PiMatchError(
+            "internal error: the row accounting does not balance (" + "; ".join(problems) + "); "
+            "nothing was written. Please report this with the pi_match version"
+        )

@@ -17,17 +17,50 @@ from typing import Any
 import numpy as np
 
 from . import Artefact, BloomIndex, Key, PiMatchError, TagSet, __version__, _core, estimate_overlap
-from .build import Progress, build, resolve_fields
+from .build import (
+    FPR_WARN_FACTOR,
+    MISSING,
+    OK,
+    REASONS,
+    SATURATED_FPR,
+    Progress,
+    SectionStats,
+    build,
+    raw_text,
+    resolve_fields,
+)
 from .io import InputError, ReadOptions, open_source
+from .outputs import (
+    OUTPUT_MODE,
+    RAW_VALUES_MODE,
+    Staged,
+    check_outputs,
+    commit,
+    require_regular,
+    write_bytes,
+)
 
 
 class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit 1."""
 
 
+def jsonable(obj: Any) -> Any:
+    """Standard JSON: infinities and NaN (a saturated index's estimate) become null."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    return obj
+
+
 def _out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     if args.json:
-        json.dump(data, sys.stdout, ensure_ascii=False, indent=1, default=str)
+        json.dump(
+            jsonable(data), sys.stdout, ensure_ascii=False, indent=1, default=str, allow_nan=False
+        )
         sys.stdout.write("\n")
     elif not args.quiet:
         print(text)
@@ -42,6 +75,17 @@ def _key(path: str) -> Key:
     if not os.path.exists(path):
         raise UserError(f"key file {path} not found; make one with: pi-match keygen -o {path}")
     return Key.load(path)
+
+
+def _same_key(paths: list[str], arts: list[Artefact]) -> None:
+    """Artefacts to be combined must share one key; name the files when they do not."""
+    for p, a in zip(paths[1:], arts[1:], strict=True):
+        if a.key_id != arts[0].key_id:
+            raise UserError(
+                f"{p} was made with key id {a.key_id} but {paths[0]} with key id "
+                f"{arts[0].key_id}: artefacts of different keys (different joint operations) "
+                "cannot be combined"
+            )
 
 
 def _read_options(args: argparse.Namespace) -> ReadOptions:
@@ -60,16 +104,37 @@ def _load(path: str, key: Key | None = None) -> Artefact:
     return Artefact.open(path, key=key)
 
 
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if x == x and abs(x) != float("inf") else "unknown (saturated)"
+
+
 def _fmt_est(e: Any) -> str:
     if e.exact:
         return f"{e.value:,.0f} (exact)"
-    return f"{e.value:,.0f} [95% {e.low:,.0f}–{e.high:,.0f}]"
+    return f"{_num(e.value)} [95% {_num(e.low)}–{_num(e.high)}]"
+
+
+def _created(ts: int) -> str:
+    """A header's timestamp as UTC text; a forged one that no calendar holds is said so."""
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"invalid timestamp {ts}"
 
 
 # ---- commands -----------------------------------------------------------------------------
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
+    if os.path.lexists(args.output):
+        require_regular(args.output, "key file")
+        with open(args.output, "rb") as f:
+            head = f.read(64)
+        if not head.startswith(b"pi_match-key-v1:"):
+            raise UserError(
+                f"{args.output} exists and is not a pi_match key file (it may be an artefact or "
+                "evidence); keygen replaces only key files, even with --force"
+            )
     key = Key.generate()
     try:
         key.save(args.output, overwrite=args.force)
@@ -94,15 +159,21 @@ def cmd_build(args: argparse.Namespace) -> int:
         options=_read_options(args),
         rejects_path=args.rejects,
         progress=Progress(quiet=args.quiet or args.json),
-        note=lambda s: _note(args, "field " + s),
+        note=lambda s: _note(args, s),
         authenticate=args.authenticate,
+        key_path=args.key,
     )
     lines = [f"wrote {summary['output']} (key id {key.id})"]
     for inp in summary["inputs"]:
         lines.append(
-            f"  {inp['path']}: {inp['rows']:,} rows, {inp['format']}, {inp['encoding']}"
-            + (f", {inp['unreadable_rows']:,} unreadable" if inp["unreadable_rows"] else "")
+            f"  {inp['path']}: {inp['records']:,} records: {inp['rows']:,} rows used, "
+            f"{inp['unreadable_rows']:,} unreadable; {inp['format']}, {inp['encoding']}"
         )
+        for s in inp.get("skipped_sheets") or []:
+            lines.append(
+                f"    sheet {s['sheet']!r} skipped ({s['rows']:,} rows): no column "
+                + ", ".join(map(repr, s["missing_columns"]))
+            )
     for s in summary["sections"]:
         e = _core.Estimate(**s["distinct_estimate"])
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(s["rejected_by_reason"].items()))
@@ -117,6 +188,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             "it holds raw values: keep it with the case file)"
         )
     lines.append(f"  manifest: {summary['manifest']}")
+    lines += [f"  warning: {w}" for w in summary["warnings"]]
     _out(args, summary, "\n".join(lines))
     return 0
 
@@ -130,8 +202,10 @@ def _section_facts(s: BloomIndex | TagSet) -> dict[str, Any]:
         "estimate": e.to_dict(),
     }
     if isinstance(s, BloomIndex):
+        fpr = s.expected_fpr()
         d.update(num_blocks=s.num_blocks, blocks_per_key=s.blocks_per_key, size_bytes=s.size_bytes,
-                 items_added=s.items_added, expected_fpr=s.expected_fpr())  # fmt: skip
+                 items_added=s.items_added, expected_fpr=fpr,
+                 saturated=not fpr == fpr or fpr >= 0.5)  # fmt: skip
     else:
         d.update(tags=len(s), size_bytes=8 * len(s))
     return d
@@ -139,7 +213,7 @@ def _section_facts(s: BloomIndex | TagSet) -> dict[str, Any]:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     art = _load(args.artefact)
-    created = dt.datetime.fromtimestamp(art.created, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    created = _created(art.created)
     data = {
         "path": args.artefact,
         "format_version": _core.FORMAT_VERSION,
@@ -190,8 +264,13 @@ def _pick(secs: list[dict[str, BloomIndex | TagSet]]) -> list[BloomIndex | TagSe
 def cmd_compare(args: argparse.Namespace) -> int:
     from .count import count_overlaps
 
-    arts = [(p, _sections_by_kind(_load(p))) for p in args.artefacts]
+    if args.plot:
+        check_outputs({"artefact": args.artefacts}, {"plot": args.plot})
+    loaded = [_load(p) for p in args.artefacts]
+    _same_key(args.artefacts, loaded)
+    arts = [(p, _sections_by_kind(a)) for p, a in zip(args.artefacts, loaded, strict=True)]
     pairs = []
+    unmatched: list[str] = []
     lines = []
     for (pa_, a), (pb, b) in itertools.combinations(arts, 2):
         for kind in sorted(set(a) & set(b)):
@@ -200,6 +279,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             elif "bloom" in a[kind] and "bloom" in b[kind]:
                 e = estimate_overlap(a[kind]["bloom"], b[kind]["bloom"])
             else:
+                unmatched.append(
+                    f"{pa_} holds {kind} only as {' and '.join(a[kind])} and {pb} only as "
+                    f"{' and '.join(b[kind])}"
+                )
                 continue
             pairs.append({"a": pa_, "b": pb, "kind": kind, "estimate": e.value, "low": e.low,
                           "high": e.high, "exact": e.value if e.exact else None,
@@ -208,6 +291,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 f"{os.path.basename(pa_)} ∩ {os.path.basename(pb)} [{kind}]: {_fmt_est(e)}"
             )
     if not pairs:
+        if unmatched:
+            raise UserError(
+                "nothing to compare: " + "; ".join(unmatched) + " (a tag set compares only with "
+                "tag sets and a Bloom index with Bloom indices; rebuild with the same --exact)"
+            )
         raise UserError("these artefacts share no identifier kind to compare")
     names = [p for p, _ in arts]
     kinds = []
@@ -231,8 +319,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from .plot import overlap_figure, stack_pngs
 
         png = stack_pngs([overlap_figure(ov) for ov in overlaps])
-        with open(args.plot, "wb") as f:
-            f.write(png)
+        write_bytes(args.plot, png)
         data["plot"] = args.plot
         lines.append(f"plot: {args.plot}")
     _out(args, data, "\n".join(lines))
@@ -242,11 +329,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from .count import plan
 
-    p = plan([int(float(x)) for x in args.sizes], int(float(args.min_overlap)),
-             precision=args.precision, fpr=args.fpr)  # fmt: skip
+    p = plan(args.sizes, args.min_overlap, precision=args.precision, fpr=args.fpr)
     text = f"{p.recommendation}: {p.reason}"
     if p.recommendation == "bloom" and p.num_blocks:
-        text += (f"\n  build with: --capacity {max(int(float(x)) for x in args.sizes)} "
+        text += (f"\n  build with: --capacity {max(args.sizes)} "
                  f"(index of {p.num_blocks:,} blocks, FPR {p.fpr:.1e} at that size)")  # fmt: skip
     elif p.recommendation == "tagset":
         text += "\n  build with --exact and compare the tag sets, or probe with the raw list"
@@ -261,8 +347,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     case = load_case(args.case)
     if not os.path.exists(case.key_path):
         raise UserError(f"{args.case}: key file {case.key_path} not found")
-    report = count_case(case)
     prefix = args.output or os.path.splitext(args.case)[0] + "_report"
+    outputs = {f"report ({ext})": prefix + ext for ext in (".md", ".html", ".json")}
+    check_outputs(
+        {"case file": [args.case], "key file": [case.key_path],
+         "input": [d.path for d in case.datasets]},
+        outputs,
+    )  # fmt: skip
+    report = count_case(case)
     figures = []
     if not args.no_plot and len(report["datasets"]) >= 2:
         try:
@@ -275,12 +367,23 @@ def cmd_report(args: argparse.Namespace) -> int:
             figures.append(overlap_figure(ov))
         except PiMatchError as e:
             _note(args, f"note: {e}; the HTML report has no figure")
-    with open(prefix + ".md", "w", encoding="utf-8") as f:
-        f.write(to_markdown(report))
-    with open(prefix + ".html", "w", encoding="utf-8") as f:
-        f.write(to_html(report, figures))
-    with open(prefix + ".json", "w", encoding="utf-8") as f:
-        json.dump(public(report), f, ensure_ascii=False, indent=1)
+    staged = {ext: Staged(prefix + ext, mode=OUTPUT_MODE) for ext in (".md", ".html", ".json")}
+    body = {
+        ".md": to_markdown(report),
+        ".html": to_html(report, figures),
+        ".json": json.dumps(jsonable(public(report)), ensure_ascii=False, indent=1),
+    }
+    try:
+        for ext, s in staged.items():
+            with s.open_text() as f:
+                f.write(body[ext])
+                f.flush()
+                os.fsync(f.fileno())
+        commit(list(staged.values()))
+    finally:
+        for s in staged.values():
+            if not s.done:
+                s.discard()
     yes = {True: "yes", False: "no"}
     text = "\n".join(
         [f"{report['case']}: Σ n/T = {report['ratio_sum']:.3f}; serious: "
@@ -295,6 +398,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    rejects_path = args.rejects or (args.output + ".rejects.csv" if args.output else None)
+    check_outputs(
+        {"input": [args.input], "their artefact": [args.index], "key file": [args.key]},
+        {"hits file": args.output, "rejects file": rejects_path},
+    )
     key = _key(args.key)
     theirs = _sections_by_kind(_load(args.index, key=key))
     src = open_source(args.input, _read_options(args))
@@ -308,14 +416,21 @@ def cmd_probe(args: argparse.Namespace) -> int:
             f"it has {', '.join(sorted(theirs))}"
         )
     progress = Progress(quiet=args.quiet or args.json)
-    rows = hits = 0
+    stats = {k: SectionStats(k, c) for k, c in chosen}
+    rows = hits = n_rejects = 0
     expected_fp = 0.0
-    writer = None
-    out_file = open(args.output, "w", newline="", encoding="utf-8") if args.output else None
+    hits_out = Staged(args.output, mode=RAW_VALUES_MODE) if args.output else None
+    rej_out = Staged(rejects_path, mode=RAW_VALUES_MODE) if rejects_path else None
+    staged = [s for s in (hits_out, rej_out) if s is not None]
     try:
-        if out_file:
-            writer = csv.writer(out_file)
+        hf = hits_out.open_text() if hits_out else None
+        rf = rej_out.open_text() if rej_out else None
+        writer = csv.writer(hf) if hf else None
+        rwriter = csv.writer(rf) if rf else None
+        if writer is not None:
             writer.writerow(["line", "matched", *src.columns])
+        if rwriter is not None:
+            rwriter.writerow(["file", "line", "column", "reason", "raw"])
         for batch in src.batches():
             n = len(batch)
             rows += n
@@ -323,9 +438,20 @@ def cmd_probe(args: argparse.Namespace) -> int:
             matched: list[list[str]] = [[] for _ in range(n)]
             for kind, col in chosen:
                 sec = theirs[kind].get("tagset") or theirs[kind]["bloom"]
-                h, codes = sec.contains(batch.column(col), reasons=True)
+                values = batch.column(col)
+                h, codes = sec.contains(values, reasons=True)
+                stats[kind].absorb_codes(np.asarray(codes, dtype=np.uint8))
                 if isinstance(sec, BloomIndex):
                     expected_fp += float((codes == 0).sum()) * sec.expected_fpr()
+                bad = np.flatnonzero((codes != OK) & ~np.isin(codes, list(MISSING)))
+                if len(bad):
+                    n_rejects += len(bad)
+                    if rwriter is not None:
+                        raw = values.take(bad).to_pylist()
+                        for i, v in zip(bad.tolist(), raw, strict=True):
+                            rwriter.writerow(
+                                [src.path, int(batch.lines[i]), col, REASONS[codes[i]], raw_text(v)]
+                            )
                 for i in np.flatnonzero(h).tolist():
                     matched[i].append(kind)
                 hit |= h
@@ -334,24 +460,49 @@ def cmd_probe(args: argparse.Namespace) -> int:
             if writer is not None and len(idx):
                 cols = {c: batch.column(c).take(idx).to_pylist() for c in src.columns}
                 for j, i in enumerate(idx.tolist()):
-                    vals = [cols[c][j] for c in src.columns]
                     vals = [
-                        v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
-                        for v in vals
+                        None if cols[c][j] is None else raw_text(cols[c][j]) for c in src.columns
                     ]
                     writer.writerow([int(batch.lines[i]), "+".join(matched[i]), *vals])
             progress.update(os.path.basename(src.path), n)
+        for r in src.rejects:
+            n_rejects += 1
+            if rwriter is not None:
+                rwriter.writerow([r.file, r.line, r.column, r.reason, r.raw])
+        for f in (hf, rf):
+            if f is not None:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+        commit(staged)
     finally:
         progress.done()
-        if out_file:
-            out_file.close()
+        for s in staged:
+            if not s.done:
+                s.discard()
+    unreadable = src.unreadable
     data = {"rows": rows, "hits": hits, "expected_false_positives": expected_fp,
             "input": args.input, "index": args.index, "output": args.output,
             "fields": [{"kind": k, "column": c} for k, c in chosen],
-            "unreadable_rows": len(src.rejects)}  # fmt: skip
-    text = (f"{hits:,} of {rows:,} rows of {args.input} appear in {args.index} "
+            "records": rows + unreadable, "unreadable_rows": unreadable,
+            "rejects_file": rejects_path,
+            "sections": [{"kind": s.kind, "column": s.column, "rows": s.rows, "valid": s.valid,
+                          "missing": s.missing, "rejected": s.rejected,
+                          "rejected_by_reason": s.rejected_by_reason} for s in stats.values()],
+            }  # fmt: skip
+    fields_text = "; ".join(
+        f"{s.kind}: {s.valid:,} valid, {s.missing:,} missing, {s.rejected:,} rejected"
+        for s in stats.values()
+    )
+    text = (f"{hits:,} of {rows + unreadable:,} records of {args.input} appear in {args.index} "
             f"(about {expected_fp:.2g} of them expected to be false positives)"
-            + (f"; hits written to {args.output}" if args.output else ""))  # fmt: skip
+            + (f"; {unreadable:,} records could not be read and were not probed"
+               if unreadable else "")
+            + f"\n  {fields_text}"
+            + (f"; rejected and unreadable rows in {rejects_path}" if rejects_path and n_rejects
+               else "")
+            + (f"\n  hits written to {args.output} (raw values: keep it with the case file)"
+               if args.output else ""))  # fmt: skip
     _out(args, data, text)
     return 0
 
@@ -374,7 +525,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    check_outputs({"artefact": args.artefacts}, {"merged artefact": args.output})
     arts = [_load(p) for p in args.artefacts]
+    _same_key(args.artefacts, arts)
     merged: dict[tuple[str, str], Any] = {}
     count: dict[tuple[str, str], int] = {}
     order: list[tuple[str, str]] = []
@@ -400,11 +553,34 @@ def cmd_merge(args: argparse.Namespace) -> int:
             f"not every input has a {missing[0][0]} index; a merge would undercount. "
             "Merge artefacts that hold the same kinds."
         )
+    # Indices of different sizes are folded to the smallest: say what that does to the rate.
+    warnings = []
+    for k in keep:
+        if k[1] != "BloomIndex":
+            continue
+        after = merged[k].expected_fpr()
+        before = max(s.expected_fpr() for a in arts for s in a
+                     if isinstance(s, BloomIndex) and s.kind == k[0])  # fmt: skip
+        if not after == after or after >= SATURATED_FPR:
+            raise UserError(
+                f"merge refused: the merged {k[0]} index would be saturated "
+                f"({merged[k].num_blocks:,} blocks for about {merged[k].items_added:,} "
+                "values; nearly every lookup would match). Rebuild the smaller inputs with a "
+                "larger --capacity"
+            )
+        if after > FPR_WARN_FACTOR * max(before, 1e-12):
+            warnings.append(
+                f"merging into {merged[k].num_blocks:,} blocks raised the {k[0]} false-positive "
+                f"rate from {before:.1e} to {after:.1e}"
+            )
+    for w in warnings:
+        _note(args, "warning: " + w)
     out = Artefact([merged[k] for k in keep])
     out.save(args.output)
     data = {"output": args.output, "inputs": args.artefacts, "key_id": out.key_id,
             "sections": [_section_facts(s) for s in out],
-            "dropped_exact": [k[0] for k in dropped]}  # fmt: skip
+            "dropped_exact": [k[0] for k in dropped],
+            "warnings": warnings}  # fmt: skip
     text = f"wrote {args.output}: " + ", ".join(
         f"{s.kind} {type(s).__name__} {_fmt_est(s.estimate_count())}" for s in out
     )
@@ -434,6 +610,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---- parser -------------------------------------------------------------------------------
+
+
+def rate(text: str) -> float:
+    """A false-positive rate: a number strictly between 0 and 1."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < x < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1, e.g. 1e-6")
+    return x
+
+
+def count(text: str) -> int:
+    """A positive whole number of items; `1e6` and `1_000_000` are accepted."""
+    try:
+        x = float(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (x == x and 1 <= x < 2**62) or x != int(x):
+        raise argparse.ArgumentTypeError(f"{text} must be a whole number of at least 1")
+    return int(x)
+
+
+def positive(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (x > 0 and x != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return x
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,10 +683,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--key", required=True, help="key file")
     b.add_argument("-o", "--output", required=True, help="artefact to write (.pmi)")
     b.add_argument(
-        "--fpr", type=float, default=1e-6, help="Bloom false-positive rate (default 1e-6)"
+        "--fpr", type=rate, default=1e-6, help="Bloom false-positive rate (default 1e-6)"
     )
     b.add_argument(
-        "--capacity", type=int, help="distinct values to size for (default: the row count)"
+        "--capacity", type=count, help="distinct values to size for (default: the row count)"
     )
     b.add_argument("--exact", action="store_true", help="also store exact tag sets")
     b.add_argument("--rejects", help="rejects CSV (default: OUTPUT.rejects.csv)")
@@ -503,15 +711,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compare)
 
     pl = sub.add_parser("plan", parents=[common], help="size indices for an exchange")
-    pl.add_argument("--sizes", nargs="+", required=True, metavar="N", help="expected list sizes")
-    pl.add_argument("--min-overlap", required=True, help="the smallest overlap that matters")
+    pl.add_argument(
+        "--sizes", nargs="+", required=True, type=count, metavar="N", help="expected list sizes"
+    )
+    pl.add_argument(
+        "--min-overlap", required=True, type=count, help="the smallest overlap that matters"
+    )
     pl.add_argument(
         "--precision",
-        type=float,
+        type=positive,
         default=0.5,
         help="95%% interval half-width relative to that overlap (default 0.5)",
     )
-    pl.add_argument("--fpr", type=float, help="also probe at this false-positive rate")
+    pl.add_argument("--fpr", type=rate, help="also probe at this false-positive rate")
     pl.set_defaults(func=cmd_plan)
 
     rp = sub.add_parser("report", parents=[common], help="statutory count report from a case")
@@ -527,6 +739,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--index", required=True, help="their artefact")
     pr.add_argument("--key", required=True, help="key file")
     pr.add_argument("-o", "--output", help="CSV of the matching rows (line number and row)")
+    pr.add_argument(
+        "--rejects", help="CSV of rows that could not be probed (default: OUTPUT.rejects.csv)"
+    )
     pr.set_defaults(func=cmd_probe)
 
     v = sub.add_parser("verify", parents=[common], help="check an artefact's MAC with the key")
@@ -563,6 +778,10 @@ def _fix_dash_values(argv: list[str]) -> list[str]:
     return out
 
 
+def one_line(msg: str) -> str:
+    return " ".join(msg.split("\n"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _fix_dash_values(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
@@ -573,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError("compare needs at least two artefacts")
         return int(args.func(args))
     except (UserError, InputError, PiMatchError) as e:
-        print(f"pi-match: error: {e}", file=sys.stderr)
+        print(f"pi-match: error: {one_line(str(e))}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (`| head`); say nothing more.
@@ -583,7 +802,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pi-match: error: {e.filename or e}: no such file", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"pi-match: error: {e}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename and str(e.filename) not in str(e.strerror) else ""
+        print(f"pi-match: error: {one_line(where + (e.strerror or str(e)))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pi-match: interrupted", file=sys.stderr)

@@ -164,8 +164,13 @@ def load_case(path: str | os.PathLike[str]) -> Case:
         tier = tier if tier is not None else tier_of(category)
         category = category or {50: "第一档信息", 500: "第二档信息", 5000: "其他信息"}[tier]
         header = d.get("header")
+        if header is not None and not isinstance(header, bool):
+            raise CaseError(f"{where}: header must be true or false (unquoted), not {header!r}")
+        for opt in ("encoding", "delimiter", "sheet", "format"):
+            if d.get(opt) is not None and not isinstance(d.get(opt), str):
+                raise CaseError(f'{where}: {opt} must be a string, e.g. {opt} = "..."')
         opts = ReadOptions(encoding=d.get("encoding"), delimiter=d.get("delimiter"),
-                           header=header if isinstance(header, bool) else None,
+                           header=header,
                            sheet=d.get("sheet"), format=d.get("format"))  # fmt: skip
         p = d["path"] if os.path.isabs(d["path"]) else os.path.join(base, d["path"])
         datasets.append(Dataset(p, [(k, str(v)) for k, v in fields.items()], opts, category,

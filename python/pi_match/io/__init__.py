@@ -16,6 +16,7 @@ every row it cannot read instead of dropping it.
 from __future__ import annotations
 
 import os
+import stat
 
 from .base import Batch, InputError, ReadOptions, Reject, Source
 from .detect import choose_fields, detect_columns
@@ -52,10 +53,15 @@ def guess_format(path: str | os.PathLike[str]) -> str:
 def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None) -> Source:
     """Open one input file. The format comes from `options.format` or the file name."""
     options = options or ReadOptions()
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    if os.path.isdir(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{path}: is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or device would block or never end; inputs are read twice besides.
+        raise InputError(f"{path}: is not a regular file (a pipe or device); copy it to a file")
     fmt = options.format or guess_format(path)
     if fmt in ("csv", "lines"):
         from .delimited import DelimitedSource

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from .._core import PiMatchError
+from .._core import canonicalize as _canonicalize
 
 
 class InputError(PiMatchError):
@@ -34,13 +36,15 @@ class ReadOptions:
 
 @dataclass
 class Reject:
-    """A row (or value) that could not be used: where it is, why, and its raw text."""
+    """A row (or value) that could not be used: where it is, why, and its raw text. `rows`
+    is how many records it stands for (a skipped sheet is one entry for all its rows)."""
 
     file: str
     line: int
     column: str
     reason: str
     raw: str
+    rows: int = 1
 
 
 @dataclass
@@ -49,6 +53,9 @@ class Batch:
 
     columns: dict[str, pa.Array]
     lines: npt.NDArray[np.uint64]
+    #: Per column, the cells the reader knows are damaged (numeric Excel cells of more than
+    #: 15 digits): rejected as `excel_rounded`, never read as identifiers.
+    damaged: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
 
     def column(self, name: str) -> pa.Array:
         return self.columns[name]
@@ -74,6 +81,14 @@ class Source:
     def batches(self) -> Iterator[Batch]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def require(self, columns: Sequence[str]) -> None:
+        """The columns the caller will use (a reader with per-part headers checks them)."""
+
+    @property
+    def unreadable(self) -> int:
+        """Records that could not be read (each in the rejects file)."""
+        return sum(r.rows for r in self.rejects)
+
     def count_rows(self) -> int:
         """Rows (an upper bound: lines or records) without reading values; for sizing."""
         n = 0
@@ -82,17 +97,48 @@ class Source:
         return n
 
     def resolve(self, ref: str) -> str:
-        """A column by header name or 1-based number."""
-        if ref in self.columns:
+        """A column by 1-based number (a number always means a position) or header name; the
+        second of two columns with one name is `name#2`."""
+        ref = ref.strip()
+        if ref.isdigit():
+            if 1 <= int(ref) <= len(self.columns):
+                return self.columns[int(ref) - 1]
+        elif ref in self.columns:
             return ref
-        if ref.isdigit() and 1 <= int(ref) <= len(self.columns):
-            return self.columns[int(ref) - 1]
         have = ", ".join(f"{i}:{c}" for i, c in enumerate(self.columns, 1))
         raise InputError(f"{self.path}: no column {ref!r}; columns are {have}")
 
     def reject(self, line: int, column: str, reason: str, raw: bytes | str) -> None:
         text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
         self.rejects.append(Reject(self.path, line, column, reason, text))
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Header names made unique: a blank name becomes its 1-based position, the k-th repeat of
+    a name `name#k`."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names, 1):
+        if not name:
+            out.append(str(i))
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
+
+
+_DIGIT_RUN = re.compile(r"\d{7,}")
+
+
+def looks_like_data(field: str) -> bool:
+    """Whether a header-line field is a value rather than a name: a valid identifier of any
+    kind, a run of 7 or more digits, or an e-mail-like text."""
+    if not field:
+        return False
+    if _DIGIT_RUN.search(field) or ("@" in field and "." in field):
+        return True
+    kinds = ("cn_ric", "cn_mobile", "email", "bank_card")
+    return any(_canonicalize(k, [field]) != [None] for k in kinds)
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,15 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .base import Batch, InputError, ReadOptions, Source, binary_array
+from .base import (
+    Batch,
+    InputError,
+    ReadOptions,
+    Source,
+    binary_array,
+    looks_like_data,
+    unique_names,
+)
 from .encoding import line_of, scan
 
 # Tried in this order when no --delimiter is given; the first that splits the sample lines
@@ -68,35 +77,32 @@ class DelimitedSource(Source):
         else:
             self.sep = _sniff(first, options.quote.encode())
         self.quote = options.quote.encode() if self.sep else b""
-        if options.header is not None:
-            header = options.header
-        elif plain or not first:
-            header = False
-        elif self.sep:
-            header = True
-        else:
-            # One column: a header only if the first line is not itself an identifier.
-            head = first[0].decode("utf-8", "replace")
-            header = all(_core.canonicalize(k, [head]) == [None] for k in _core.KINDS[:4])
-        self.header_lines = 0
-        if header and first:
+        head_fields: list[str] = []
+        if first and not plain:
             _, cols, _, rejects, _, _ = _core.split_delimited(
                 first[0], 1, self.sep.encode(), self.quote
             )
-            if rejects:
+            if rejects and options.header:
                 raise InputError(f"{self.path}: cannot split the header line: {rejects[0][2]}")
-            self.columns = [bytes(d).decode("utf-8", "replace").strip() for _, d in cols]
+            head_fields = [bytes(d).decode("utf-8", "replace").strip() for _, d in cols]
+        elif first:
+            head_fields = [first[0].decode("utf-8", "replace").strip()]
+        if options.header is not None:
+            header = options.header and bool(first)
+        elif plain or not first:
+            header = False
+        else:
+            # A first line that holds an identifier (or looks like data) is a record, not a
+            # header: one-value lists and headerless dumps must not lose their first row.
+            header = not any(looks_like_data(f) for f in head_fields)
+        self.header_lines = 0
+        if header:
+            self.columns = unique_names(head_fields)
             self.header_lines = 1
         else:
             sample = next((ln for ln in first if ln.strip()), b"")
             n = _core.split_delimited(sample, 1, self.sep.encode(), self.quote)[0] if sample else 1
             self.columns = [str(i) for i in range(1, max(n, 1) + 1)]
-        if len(set(self.columns)) != len(self.columns) or "" in self.columns:
-            # Blank or repeated header names: fall back to numbers for those.
-            self.columns = [
-                c if c and self.columns.count(c) == 1 else str(i)
-                for i, c in enumerate(self.columns, 1)
-            ]
         self.facts.update(delimiter=self.sep, header=bool(self.header_lines))
 
     def _decoded_chunks(self) -> Iterator[bytes]:
@@ -127,15 +133,16 @@ class DelimitedSource(Source):
                     if data:
                         yield data
                     return
-                cut = data.rfind(b"\n") + 1
+                # Cut after the last line break; a CR at the very end may be half of a CRLF.
+                cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
                 carry = data[cut:]
                 if cut:
                     yield data[:cut]
 
     def _first_lines(self, n: int) -> list[bytes]:
         for chunk in self._decoded_chunks():
-            lines = chunk.split(b"\n")[:n]
-            return [ln.rstrip(b"\r") for ln in lines if ln or len(lines) == 1]
+            lines = re.split(rb"\r\n|\r|\n", chunk[: 1 << 20])[:n]
+            return [ln for ln in lines if ln or len(lines) == 1]
         return []
 
     def batches(self) -> Iterator[Batch]:
@@ -146,8 +153,8 @@ class DelimitedSource(Source):
         expected = len(self.columns)
         for chunk in self._decoded_chunks():
             if skip:
-                nl = chunk.find(b"\n")
-                chunk = chunk[nl + 1 :] if nl >= 0 else b""
+                m = re.search(rb"\r\n|\r|\n", chunk)
+                chunk = chunk[m.end() :] if m else b""
                 line += 1
                 skip = 0
             out: Any = _core.split_delimited(chunk, line, self.sep.encode(), self.quote, expected)

@@ -1,6 +1,12 @@
 """Deciding a file's encoding without guessing: a byte-order mark first, then strict UTF-8,
 then strict GB18030; if neither decodes the whole file, stop and ask for --encoding. Never
-`errors="ignore"` or `"replace"`: a byte that does not decode is a fact to report."""
+`errors="ignore"` or `"replace"`: a byte that does not decode is a fact to report.
+
+A file that is not UTF-8 throughout but has lines that clearly are (Chinese text in UTF-8
+byte patterns) mixes encodings: decoding it all as GB18030 would turn those lines into
+mojibake without an error, so it stops and names lines of both kinds. UTF-16 without a
+byte-order mark is recognised by its NUL bytes and named, not read as GB18030. An explicit
+--encoding is checked strictly too, and must be a text encoding (not `rot13` or `base64`)."""
 
 from __future__ import annotations
 
@@ -18,6 +24,15 @@ BOMS = [
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 ]
+
+
+# Encodings an explicit --encoding may name for a file that starts with each mark.
+BOM_FAMILY = {
+    "utf-8": {"utf-8"},
+    "gb18030": {"gb18030"},
+    "utf-16-le": {"utf-16", "utf-16-le"},
+    "utf-16-be": {"utf-16", "utf-16-be"},
+}
 
 
 @dataclass
@@ -43,27 +58,101 @@ def _incomplete_tail(chunk: bytes) -> int:
 
 
 def line_of(path: str, offset: int) -> int:
+    """The 1-based line holding byte `offset` (`\n`, `\r\n` and a lone `\r` end lines)."""
     with open(path, "rb") as f:
-        return f.read(offset).count(b"\n") + 1
+        return int(_core.line_breaks(f.read(offset))[0]) + 1
+
+
+def text_encoding(name: str, path: str) -> str:
+    """The codec's canonical name, if `name` is a text encoding Python knows."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise InputError(
+            f"{path}: unknown encoding {name!r}; use e.g. utf-8, gb18030, utf-16-le, big5"
+        ) from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise InputError(f"{path}: {name!r} is not a text encoding; use e.g. utf-8 or gb18030")
+    return info.name
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' when the sample's NUL bytes sit at odd / even offsets."""
+    if len(head) < 8:
+        return None
+    even = head[0::2].count(0) / (len(head) // 2)
+    odd = head[1::2].count(0) / (len(head) // 2)
+    if odd > 0.3 and even < 0.05:
+        return "utf-16-le"
+    if even > 0.3 and odd < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _check_mixed(path: str, start: int, chunk: int) -> None:
+    """Stop on a file whose lines are partly UTF-8 and partly not (see the module text)."""
+    tally: tuple[int, int, list[int], list[int], int] = (0, 0, [], [], 0)
+    line = 1
+    with open(path, "rb") as f:
+        f.seek(start)
+        carry = b""
+        while True:
+            block = f.read(chunk)
+            data = carry + block
+            if block:
+                cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+                carry, data = data[cut:], data[:cut]
+            else:
+                carry = b""
+            if data:
+                seen = tally[4]
+                tally = _core.encoding_mix(data, line, tally)
+                line += tally[4] - seen
+            if not block:
+                break
+    utf8, other, first_utf8, first_other, _ = tally
+    if utf8 and other:
+        show = ", ".join
+        raise InputError(
+            f"{path}: mixed encodings: {utf8:,} lines are UTF-8 (lines "
+            f"{show(map(str, first_utf8))}…) but {other:,} are not (lines "
+            f"{show(map(str, first_other))}…, GB18030 or another); decoding it as one would "
+            "garble the others. Convert the file to one encoding, or pass --encoding to take "
+            "responsibility for one"
+        )
 
 
 def scan(
     path: str | os.PathLike[str], forced: str | None = None, chunk: int = 16 << 20
 ) -> FileFacts:
-    """One pass: SHA-256, size, newline count and the encoding (checked strictly)."""
+    """One pass: SHA-256, size, line count and the encoding (checked strictly)."""
     path = os.fspath(path)
     h = hashlib.sha256()
     size = newlines = 0
+    after_cr = False
     utf8_bad_at: int | None = None
+    forced_name = text_encoding(forced, path) if forced else None
+    check_utf8 = forced_name is None or forced_name == "utf-8"
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(4096)
         f.seek(0)
         bom_enc, bom = next(((e, len(b)) for b, e in BOMS if head.startswith(b)), (None, 0))
+        if forced_name and bom_enc and forced_name not in BOM_FAMILY[bom_enc]:
+            raise InputError(
+                f"{path}: starts with a {bom_enc} byte-order mark, but --encoding {forced} "
+                "was given; drop --encoding or give the file's real encoding"
+            )
+        if bom_enc is None and forced_name is None and (u16 := _utf16_without_bom(head)):
+            raise InputError(
+                f"{path}: looks like {u16.upper()} without a byte-order mark (NUL bytes "
+                f"between the characters); pass --encoding {u16}"
+            )
         carry = b""
         while block := f.read(chunk):
             h.update(block)
-            newlines += block.count(b"\n")
-            if forced is None and bom_enc is None and utf8_bad_at is None:
+            n, after_cr = _core.line_breaks(block, after_cr)
+            newlines += n
+            if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None:
                 data = carry + block
                 tail = _incomplete_tail(data)
                 body = data[: len(data) - tail] if tail else data
@@ -72,16 +161,30 @@ def scan(
                     utf8_bad_at = size - len(carry) + bad
                 carry = data[len(data) - tail :] if tail else b""
             size += len(block)
-        if forced is None and bom_enc is None and utf8_bad_at is None and carry:
+        if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None and carry:
             utf8_bad_at = size - len(carry)  # the file ends inside a character
-    if forced:
-        try:
-            codecs.lookup(forced)
-        except LookupError:
-            raise InputError(f"{path}: unknown encoding {forced!r}") from None
-        enc = forced
+    if forced_name and bom_enc:
+        enc = bom_enc  # the mark says which byte order; the codec must not guess
+        if bom_enc != "utf-8":
+            check_decodes(path, bom_enc, bom, chunk)
+    elif forced_name:
+        if forced_name == "utf-8" and utf8_bad_at is not None:
+            raise InputError(
+                f"{path}: byte {utf8_bad_at} on line {line_of(path, utf8_bad_at)} is not valid "
+                "UTF-8 (--encoding utf-8 was given); pass the file's real encoding"
+            )
+        if forced_name != "utf-8":
+            check_decodes(path, forced_name, bom, chunk)
+        enc = forced_name
     elif bom_enc:
         enc = bom_enc
+        if bom_enc == "utf-8" and utf8_bad_at is not None:
+            raise InputError(
+                f"{path}: has a UTF-8 byte-order mark, but byte {utf8_bad_at} on line "
+                f"{line_of(path, utf8_bad_at)} is not valid UTF-8; pass --encoding"
+            )
+        if bom_enc != "utf-8":
+            check_decodes(path, bom_enc, bom, chunk)
     elif utf8_bad_at is None:
         enc = "utf-8"
     else:
@@ -94,6 +197,7 @@ def scan(
                 f"does not decode) and not GB18030 ({e.args[0].split(': ', 1)[1]}); "
                 "pass --encoding with the file's real encoding"
             ) from None
+        _check_mixed(path, 0, chunk)
     return FileFacts(enc, bom, h.hexdigest(), size, newlines)
 
 

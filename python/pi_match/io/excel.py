@@ -1,18 +1,35 @@
 """Excel workbooks (.xlsx) through openpyxl, read-only and streamed: every sheet, or the one
-named by --sheet. A row's line is its Excel row number; the sheet goes with the file name."""
+named by --sheet. A row's line is its Excel row number; the sheet goes with the file name.
+
+Hostile or damaged workbooks are bounded before openpyxl sees them: the zip's declared sizes
+are checked (no part over 1 GiB uncompressed, 4 GiB in all, shared strings — which openpyxl
+holds in memory — at most 256 MiB, and no part over 16 MiB that expands more than 200-fold),
+and a sheet's declared dimension is ignored (`A1:XFD1048576` would pad every row to 16,384
+cells). Each sheet is matched to the chosen columns by its own header; a sheet that lacks one
+is skipped and reported with its row count, never read as missing values. Numeric cells of
+more than 15 digits are what Excel's floating point rounded (an 18-digit ID number ends up
+`110105198001070000`): they are rejected as `excel_rounded`, never read as identifiers."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .base import Batch, InputError, ReadOptions, Source, text_array
+from .base import Batch, InputError, ReadOptions, Reject, Source, text_array, unique_names
 from .jsonl import to_text
 
 BATCH = 1 << 14
+MAX_PART = 1 << 30
+MAX_TOTAL = 4 << 30
+MAX_SHARED_STRINGS = 256 << 20
+MAX_RATIO = 200
+RATIO_FROM = 16 << 20
+#: Excel holds numbers as doubles: past 15 significant digits the value is rounded.
+EXACT_DIGITS = 15
 
 
 def cell_text(v: Any) -> str | None:
@@ -21,6 +38,41 @@ def cell_text(v: Any) -> str | None:
     # Excel stores long numbers as floats: 110105194912310021 comes back as 1.10105194912310E+17
     # and prints as such, which the canonicaliser reports as excel_scientific.
     return to_text(v)
+
+
+def rounded_by_excel(v: Any) -> bool:
+    """A numeric cell too long for Excel to hold exactly."""
+    return (
+        isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and abs(v) >= 10**EXACT_DIGITS
+        and v == v  # not NaN
+    )
+
+
+def check_zip(path: str) -> None:
+    """Refuse a workbook whose parts would expand beyond bounded memory (a zip bomb)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise InputError(f"{path}: not a readable .xlsx workbook ({e})") from None
+    total = 0
+    for i in infos:
+        total += i.file_size
+        ratio = i.file_size / max(i.compress_size, 1)
+        limit = MAX_SHARED_STRINGS if i.filename.endswith("sharedStrings.xml") else MAX_PART
+        if i.file_size > limit or (i.file_size > RATIO_FROM and ratio > MAX_RATIO):
+            raise InputError(
+                f"{path}: part {i.filename} expands to {i.file_size:,} bytes ({ratio:,.0f}× its "
+                f"compressed size); refused as a possible zip bomb (limits: {limit:,} bytes, "
+                f"{MAX_RATIO}× above {RATIO_FROM:,}). Export the sheet to CSV instead"
+            )
+    if total > MAX_TOTAL:
+        raise InputError(
+            f"{path}: expands to {total:,} bytes in all (limit {MAX_TOTAL:,}); refused as a "
+            "possible zip bomb. Export the sheets to CSV instead"
+        )
 
 
 class ExcelSource(Source):
@@ -32,6 +84,7 @@ class ExcelSource(Source):
             raise InputError(
                 f"{self.path}: reading Excel needs openpyxl: pip install 'pi_match[excel]'"
             ) from None
+        check_zip(self.path)
         try:
             self.book = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many types for damaged files
@@ -45,33 +98,52 @@ class ExcelSource(Source):
             names = [options.sheet]
         self.sheets = names
         self.header = options.header is not False
+        self.required: list[str] = []
+        self.sheet_columns: dict[str, list[str]] = {}
+        self.declared_rows: dict[str, int] = {}
         cols: list[str] = []
         for name in names:
-            first = next(self.book[name].iter_rows(max_row=1, values_only=True), ())
+            ws = self.book[name]
+            self.declared_rows[name] = int(ws.max_row or 0)
+            ws.reset_dimensions()
+            first = next(ws.iter_rows(max_row=1, values_only=True), ())
             here = (
-                [str(c).strip() if c is not None else str(i) for i, c in enumerate(first, 1)]
+                unique_names([str(c).strip() if c is not None else "" for c in first])
                 if self.header
                 else [str(i) for i in range(1, len(first) + 1)]
             )
+            self.sheet_columns[name] = here
             cols += [c for c in here if c not in cols]
         self.columns = cols
-        self.facts.update(sheets=names)
+        self.facts.update(sheets=names, skipped_sheets=[])
+
+    def require(self, columns: Sequence[str]) -> None:
+        self.required = list(columns)
 
     def batches(self) -> Iterator[Batch]:
-        self.rows = 0
+        self.rows = self.blank_lines = 0
         self.rejects.clear()
+        skipped: list[dict[str, Any]] = []
+        self.facts["skipped_sheets"] = skipped
         for name in self.sheets:
             ws = self.book[name]
+            names = self.sheet_columns[name]
             it = ws.iter_rows(values_only=True)
-            names = [str(i) for i in range(1, len(self.columns) + 1)]
             if self.header:
-                first = next(it, ())
-                names = [
-                    str(c).strip() if c is not None else str(i) for i, c in enumerate(first, 1)
-                ]
+                next(it, ())
+            start = 2 if self.header else 1
+            lacking = [c for c in self.required if c not in names]
+            if lacking:
+                # Read only to count: the skip is reported with every row it leaves out.
+                n = sum(1 for values in it if any(v is not None for v in values))
+                skipped.append({"sheet": name, "rows": n, "missing_columns": lacking})
+                if n:
+                    self.rejects.append(
+                        self._skip_reject(name, n, lacking, ", ".join(names) or "none")
+                    )
+                continue
             rows: list[tuple[Any, ...]] = []
             lines: list[int] = []
-            start = 2 if self.header else 1
             for r, values in enumerate(it, start):
                 if all(v is None for v in values):
                     self.blank_lines += 1
@@ -84,19 +156,45 @@ class ExcelSource(Source):
             if rows:
                 yield self._batch(names, rows, lines, name)
 
+    def _skip_reject(self, sheet: str, n: int, lacking: list[str], have: str) -> Reject:
+        return Reject(
+            f"{self.path}[{sheet}]",
+            0,
+            ",".join(lacking),
+            "sheet_skipped",
+            f"sheet {sheet!r} has no column {', '.join(map(repr, lacking))} (it has: {have}); "
+            f"its {n} rows were not read",
+            rows=n,
+        )
+
     def _batch(
         self, names: list[str], rows: list[tuple[Any, ...]], lines: list[int], sheet: str
     ) -> Batch:
         self.rows += len(rows)
         cols = {}
+        damaged = {}
         for c in self.columns:
             i = names.index(c) if c in names else None
-            cols[c] = text_array(
-                [cell_text(r[i]) if i is not None and i < len(r) else None for r in rows]
-            )
-        b = Batch(cols, np.array(lines, dtype=np.uint64))
+            if i is None:
+                cols[c] = text_array([None] * len(rows))
+                continue
+            cells = [r[i] if i < len(r) else None for r in rows]
+            cols[c] = text_array([cell_text(v) for v in cells])
+            mask = np.fromiter((rounded_by_excel(v) for v in cells), bool, len(cells))
+            if mask.any():
+                damaged[c] = mask
+        b = Batch(cols, np.array(lines, dtype=np.uint64), damaged)
         self.facts["sheet_of_batch"] = sheet
         return b
 
     def count_rows(self) -> int:
-        return sum(max((self.book[s].max_row or 0) - int(self.header), 0) for s in self.sheets)
+        # The declared dimension can be forged: never size for more rows than the sheet's XML
+        # could hold (a row takes at least 10 bytes of it).
+        total = 0
+        with zipfile.ZipFile(self.path) as z:
+            sizes = {i.filename: i.file_size for i in z.infolist()}
+        for s in self.sheets:
+            part = str(getattr(self.book[s], "_worksheet_path", "")).lstrip("/")
+            bound = sizes.get(part, 0) // 10 if part in sizes else self.declared_rows[s]
+            total += max(min(self.declared_rows[s], bound) - int(self.header), 0)
+        return total

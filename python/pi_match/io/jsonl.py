@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .base import Batch, ReadOptions, Source, text_array
+from .base import Batch, InputError, ReadOptions, Source, text_array
 from .delimited import DelimitedSource
 
 
@@ -25,6 +25,10 @@ def to_text(v: Any) -> str | None:
     if isinstance(v, float):
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:G}"
     return str(v) if isinstance(v, int) else json.dumps(v, ensure_ascii=False)
+
+
+def is_nested(v: Any) -> bool:
+    return isinstance(v, dict | list)
 
 
 class JsonLinesSource(Source):
@@ -45,6 +49,10 @@ class JsonLinesSource(Source):
                     keys.update(dict.fromkeys(obj))
             break
         self.columns = list(keys) or ["1"]
+        self.required: set[str] = set()
+
+    def require(self, columns: Sequence[str]) -> None:
+        self.required = set(columns)
 
     def batches(self) -> Iterator[Batch]:
         self.rows = self.blank_lines = 0
@@ -60,9 +68,16 @@ class JsonLinesSource(Source):
                     obj = json.loads(raw)
                     if not isinstance(obj, dict):
                         raise ValueError("not an object")
-                except ValueError:
+                except (ValueError, RecursionError):
                     self.reject(int(line), "", "bad_json", raw)
                     continue
+                for c in self.required:
+                    if is_nested(obj.get(c)):
+                        kind = "an object" if isinstance(obj[c], dict) else "a list"
+                        raise InputError(
+                            f"{self.path}: line {int(line)}: column {c!r} holds {kind}, not a "
+                            "value; flatten the file or choose another column"
+                        )
                 keep.append(i)
                 for c in self.columns:
                     rows[c].append(to_text(obj.get(c)))

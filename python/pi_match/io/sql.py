@@ -1,7 +1,11 @@
 """SQL dumps: rows of `INSERT INTO t (cols) VALUES (...), (...);` statements (mysqldump style,
-one statement per line or one tuple per line). Column names come from the INSERT's column list
-or the table's CREATE TABLE. With several tables, the first is read (or the one named by
---sheet); rows of the others are counted and reported, not silently dropped."""
+one statement per line or one tuple per line), also `INSERT IGNORE`, `REPLACE INTO` and
+multi-row inserts. Columns are the table's CREATE TABLE columns (else the first INSERT's column
+list); each INSERT's own column list maps its values to them by name, so statements that list
+the columns in another order are read right. With several tables, the first is read (or the
+one named by --sheet); rows of the others are counted and reported, not silently dropped. A
+tuple that cannot be parsed is one unreadable record; the tuples before it on the line are
+used, and no row is ever both used and unreadable."""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ from .base import Batch, InputError, ReadOptions, Source, text_array
 from .delimited import DelimitedSource
 
 INSERT = re.compile(
-    r"\s*INSERT\s+(?:IGNORE\s+)?INTO\s+([`\"\w.$]+)\s*(?:\(([^)]*)\))?\s*VALUES\s*", re.I
+    r"\s*(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*"
+    r"(?:INTO\s+)?([`\"\w.$]+)\s*(?:\(([^)]*)\))?\s*VALUES?\s*",
+    re.I,
 )
 CREATE = re.compile(r"\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([`\"\w.$]+)", re.I)
 COLDEF = re.compile(r"\s*[`\"]([^`\"]+)[`\"]\s+\w")
@@ -38,7 +44,8 @@ def _unquote(tok: str) -> str | None:
 
 
 def _tuples(text: str, pos: int) -> Iterator[tuple[list[str | None] | None, int, bool]]:
-    """(values or None for a broken tuple, position after it, whether the statement ended)."""
+    """(values or None for a broken tuple, position of the tuple (for a broken one) or after
+    it, whether the statement ended)."""
     n = len(text)
     while pos < n:
         while pos < n and text[pos] in " \t\r\n,":
@@ -49,14 +56,15 @@ def _tuples(text: str, pos: int) -> Iterator[tuple[list[str | None] | None, int,
             yield [], pos + 1, True
             return
         if text[pos] != "(":
-            yield None, n, False
+            yield None, pos, False
             return
+        at = pos
         pos += 1
         values: list[str | None] = []
         while True:
             m = VALUE.match(text, pos)
             if not m:
-                yield None, n, False
+                yield None, at, False
                 return
             values.append(_unquote(m.group(1)))
             pos = m.end()
@@ -66,7 +74,7 @@ def _tuples(text: str, pos: int) -> Iterator[tuple[list[str | None] | None, int,
             if pos < n and text[pos] == ")":
                 pos += 1
                 break
-            yield None, n, False
+            yield None, at, False
             return
         yield values, pos, False
 
@@ -95,10 +103,10 @@ class SqlDumpSource(Source):
                         self.table = name
                     if name != self.table:
                         continue
-                    if m.group(2):
-                        self.columns = [_name(c.strip()) for c in m.group(2).split(",")]
-                    elif creates.get(name):
+                    if creates.get(name):
                         self.columns = creates[name]
+                    elif m.group(2):
+                        self.columns = [_name(c.strip()) for c in m.group(2).split(",")]
                     else:
                         first = next(_tuples(line, m.end()), (None, 0, False))[0]
                         self.columns = [str(i) for i in range(1, len(first or [None]) + 1)]
@@ -112,6 +120,15 @@ class SqlDumpSource(Source):
             )
         self.facts.update(table=self.table, other_tables={})
 
+    def _mapping(self, listed: str | None) -> tuple[list[int | None] | None, int]:
+        """For each column, its position in an INSERT's own column list (None: not listed),
+        and how many values each tuple holds; no mapping when the statement lists no columns
+        (values come in table order)."""
+        if not listed:
+            return None, len(self.columns)
+        names = [_name(c.strip()) for c in listed.split(",")]
+        return [names.index(c) if c in names else None for c in self.columns], len(names)
+
     def batches(self) -> Iterator[Batch]:
         self.rows = 0
         self.rejects.clear()
@@ -120,17 +137,19 @@ class SqlDumpSource(Source):
         rows: list[list[str | None]] = []
         lines: list[int] = []
         in_insert: str | None = None
-        ncols = len(self.columns)
+        mapping: list[int | None] | None = None
+        width = len(self.columns)
         for b in self.lines_src.batches():
             for raw, line_no in zip(b.column("1").to_pylist(), b.lines.tolist(), strict=True):
                 line = raw.decode("utf-8", "surrogateescape")
                 pos = 0
                 if m := INSERT.match(line):
                     in_insert = _name(m.group(1))
+                    mapping, width = self._mapping(m.group(2))
                     pos = m.end()
                 elif in_insert is None:
                     continue
-                for values, _end, ended in _tuples(line, pos):
+                for values, at, ended in _tuples(line, pos):
                     if ended:
                         in_insert = None
                         break
@@ -138,11 +157,14 @@ class SqlDumpSource(Source):
                         others[in_insert] = others.get(in_insert, 0) + 1
                         continue
                     if values is None:
-                        self.reject(line_no, "", "bad_sql", line[:2000])
+                        # Only the broken remainder is unreadable; tuples before it were used.
+                        self.reject(line_no, "", "bad_sql", line[at : at + 2000])
                         break
-                    if len(values) != ncols:
-                        self.reject(line_no, "", "field_count", line[:2000])
+                    if len(values) != width:
+                        self.reject(line_no, "", "field_count", line[at : at + 2000])
                         continue
+                    if mapping is not None:
+                        values = [values[i] if i is not None else None for i in mapping]
                     rows.append(values)
                     lines.append(line_no)
                 if len(rows) >= BATCH:
