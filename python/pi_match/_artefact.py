@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from . import _core
 from ._core import BloomIndex, Key, TagSet
+from .outputs import require_regular
 
 Section = BloomIndex | TagSet
 
@@ -112,6 +113,7 @@ def verify(artefact: str | os.PathLike[str] | bytes, key: Key) -> str:
     if isinstance(artefact, bytes | bytearray):
         data = bytes(artefact)
     else:
+        require_regular(artefact, "artefact")  # a FIFO would block the open for ever
         with open(artefact, "rb") as f:
             data = f.read()
     return _core.verify_artefact(data, key)

@@ -371,9 +371,10 @@ def build(
         )
         _check_accounting(summary)
         summary["warnings"] = warnings
-        Artefact(builder.sections()).save(
-            art_out.tmp, authenticate_with=key if authenticate else None
-        )
+        with naming(output):
+            Artefact(builder.sections()).save(
+                art_out.tmp, authenticate_with=key if authenticate else None
+            )
         have_rejects = n_rejects > 0 or rejects_path != default_rejects
         summary["rejects_file"] = rejects_path if have_rejects else None
         summary["rejected_rows"] = n_rejects

@@ -49,6 +49,7 @@ import numpy.typing as npt
 from . import _core
 from ._core import Key
 from .io import ReadOptions, open_source
+from .outputs import require_regular
 
 TIERS: dict[int, list[str]] = {
     50: ["行踪轨迹", "通信内容", "征信", "财产"],
@@ -105,6 +106,7 @@ class Case:
 def load_case(path: str | os.PathLike[str]) -> Case:
     """Read and check a case manifest; errors name the dataset and the field."""
     path = os.fspath(path)
+    require_regular(path, "case file")
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)

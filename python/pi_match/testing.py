@@ -150,13 +150,22 @@ def messy_values(kind: str) -> st.SearchStrategy[tuple[str, str]]:
     return _messy(kind)
 
 
+def _check_fails(value: str) -> str:
+    """The reason a value whose check character is wrong is rejected for: `excel_rounded` when
+    it has the shape Excel's rounding leaves (over 15 digits, zeros after the 15th), else
+    `bad_checksum` (docs/FORMAT.md)."""
+    rounded = len(value) > 15 and value.isdigit() and set(value[15:]) == {"0"}
+    return "excel_rounded" if rounded else "bad_checksum"
+
+
 @st.composite
 def _invalid(draw: Any, kind: str) -> tuple[str, str]:
     canon = draw(valid_values(kind))
     options: list[tuple[str, str]] = [(draw(st.sampled_from(PLACEHOLDERS[2:])), "placeholder")]
     if kind == "cn_ric":
         wrong = "0" if canon[-1] != "0" else "1"
-        options += [(canon[:17] + wrong, "bad_checksum"), (canon[:16], "bad_length"),
+        options += [(canon[:17] + wrong, _check_fails(canon[:17] + wrong)),
+                    (canon[:16], "bad_length"),
                     (f"{int(canon[:17]) / 1e16:.5f}E+17", "excel_scientific")]  # fmt: skip
     elif kind == "cn_mobile":
         options += [(canon[3:13], "bad_length"), ("12" + canon[5:], "bad_prefix"),
@@ -168,7 +177,8 @@ def _invalid(draw: Any, kind: str) -> tuple[str, str]:
         ]
     elif kind == "bank_card":
         wrong = str((int(canon[-1]) + 1) % 10)
-        options += [(canon[:-1] + wrong, "bad_checksum"), ("12345678901", "bad_length")]
+        options += [(canon[:-1] + wrong, _check_fails(canon[:-1] + wrong)),
+                    ("12345678901", "bad_length")]  # fmt: skip
     choice: tuple[str, str] = draw(st.sampled_from(options))
     return choice
 

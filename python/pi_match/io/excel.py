@@ -75,6 +75,29 @@ def check_zip(path: str) -> None:
         )
 
 
+def _damaged(path: str, sheet: str, e: Exception) -> InputError:
+    return InputError(
+        f"{path}: sheet {sheet!r} is damaged and cannot be read ({type(e).__name__}: "
+        f"{str(e)[:200]}); open it in Excel and save it again, or export it to CSV"
+    )
+
+
+def rows_of(ws: Any, path: str, sheet: str, **kw: Any) -> Iterator[tuple[Any, ...]]:
+    """`ws.iter_rows(values_only=True)`, with openpyxl's many exceptions on damaged XML turned
+    into one InputError naming the sheet."""
+    it = ws.iter_rows(values_only=True, **kw)
+    while True:
+        try:
+            row = next(it)
+        except StopIteration:
+            return
+        except (TimeoutError, MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # openpyxl and lxml raise any type on damaged XML
+            raise _damaged(path, sheet, e) from None
+        yield row
+
+
 class ExcelSource(Source):
     def __init__(self, path: str | os.PathLike[str], options: ReadOptions):
         super().__init__(os.fspath(path), options, format="xlsx", encoding="binary")
@@ -103,10 +126,15 @@ class ExcelSource(Source):
         self.declared_rows: dict[str, int] = {}
         cols: list[str] = []
         for name in names:
-            ws = self.book[name]
-            self.declared_rows[name] = int(ws.max_row or 0)
+            try:
+                ws = self.book[name]
+                self.declared_rows[name] = int(ws.max_row or 0)
+            except (TimeoutError, MemoryError):
+                raise
+            except Exception as e:
+                raise _damaged(self.path, name, e) from None
             ws.reset_dimensions()
-            first = next(ws.iter_rows(max_row=1, values_only=True), ())
+            first = next(rows_of(ws, self.path, name, max_row=1), ())
             here = (
                 unique_names([str(c).strip() if c is not None else "" for c in first])
                 if self.header
@@ -128,7 +156,7 @@ class ExcelSource(Source):
         for name in self.sheets:
             ws = self.book[name]
             names = self.sheet_columns[name]
-            it = ws.iter_rows(values_only=True)
+            it = rows_of(ws, self.path, name)
             if self.header:
                 next(it, ())
             start = 2 if self.header else 1
