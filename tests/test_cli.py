@@ -105,7 +105,10 @@ def test_build_inspect_compare_probe_merge(tmp_path: pathlib.Path) -> None:
     assert ric["rejected_by_reason"] == {"excel_scientific": 1}
     mob = next(s for s in out["sections"] if s["kind"] == "cn_mobile")
     assert mob["missing"] == 1 and out["encoding"] == "utf-8"
-    rejects = pathlib.Path(out["rejects_file"]).read_text("utf-8").splitlines()
+    # UTF-8 with a byte-order mark, so Excel on Chinese Windows opens it right.
+    raw_rejects = pathlib.Path(out["rejects_file"]).read_bytes()
+    assert raw_rejects.startswith(b"\xef\xbb\xbf")
+    rejects = raw_rejects.decode("utf-8-sig").splitlines()
     assert rejects[0] == "file,line,column,reason,raw"
     assert any(",2002,身份证号,excel_scientific,1.10105E+17" in r for r in rejects)
     assert any(",2003,,field_count," in r for r in rejects)
@@ -139,7 +142,7 @@ def test_build_inspect_compare_probe_merge(tmp_path: pathlib.Path) -> None:
             "--delimiter", "----", "--field", "cn_ric=2", "-o", str(hits_csv))  # fmt: skip
     assert (pr["rows"], pr["hits"]) == (1500, 500)
     assert pr["expected_false_positives"] == 0  # exact tag set
-    lines = hits_csv.read_text("utf-8").splitlines()
+    lines = hits_csv.read_text("utf-8-sig").splitlines()
     assert lines[0] == "line,matched,1,2,3" and lines[1].startswith("1,cn_ric,䶮1500,")
 
     merged = ok("merge", a_pmi, b_pmi, "-o", str(tmp_path / "ab.pmi"))

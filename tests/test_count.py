@@ -112,8 +112,14 @@ def test_plan() -> None:
     # One size smaller would not have been precise enough.
     assert 1.96 * pi_match._core.expected_overlap_sd(1e7, 5e6, 2e5, p.num_blocks // 2, 2) > 1e5
     assert plan([100_000_000, 100_000_000], 50).recommendation == "tagset"
+    # One size: an index for probing that list at the rate asked.
+    one = plan([10_000], fpr=1e-4)
+    assert one.recommendation == "bloom" and one.fpr is not None and one.fpr <= 1e-4
+    for bad in ([], [0]):
+        with pytest.raises(pi_match.PiMatchError):
+            plan(bad, 5)
     with pytest.raises(pi_match.PiMatchError):
-        plan([10], 5)
+        plan([10, 20], 0)
 
 
 def test_mixed_or_single_inputs_are_refused() -> None:

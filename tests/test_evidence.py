@@ -496,7 +496,7 @@ def test_probe_accounts_for_unreadable_and_rejected_rows(
              "-o", str(d / "hits.csv"))  # fmt: skip
     assert out["records"] == 22 and out["rows"] == 20 and out["unreadable_rows"] == 2
     assert out["hits"] == 19 and out["sections"][0]["rejected"] == 1
-    rejects = pathlib.Path(out["rejects_file"]).read_text("utf-8")
+    rejects = pathlib.Path(out["rejects_file"]).read_text("utf-8-sig")
     assert rejects.count("field_count") == 2 and "bad_length" in rejects
     code, text, _ = cli(capsys, "probe", str(p), "--index", a, "--key", str(key), "--field",
                         "cn_ric=2")  # fmt: skip

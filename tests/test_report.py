@@ -149,7 +149,9 @@ def test_bad_manifests_say_where(tmp_path: pathlib.Path, text: str, message: str
 def test_tiers() -> None:
     assert tier_of("住宿信息") == tier_of("住宿") == tier_of("accommodation") == 500
     assert tier_of("行踪轨迹信息") == tier_of("征信") == tier_of("财产信息") == 50
-    assert tier_of("其他") == tier_of("姓名住址") == 5000
+    assert tier_of("其他") == tier_of("其他信息") == tier_of("other") == 5000
+    # Not on the table: no guess (art. 5 (四)'s list is open).
+    assert tier_of("姓名住址") is None and tier_of("酒店住宿信息") == 500
 
 
 def test_report_command_writes_all_three(tmp_path: pathlib.Path) -> None:

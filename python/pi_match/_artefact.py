@@ -111,9 +111,11 @@ def verify(artefact: str | os.PathLike[str] | bytes, key: Key) -> str:
     'not_authenticated'
     """
     if isinstance(artefact, bytes | bytearray):
-        data = bytes(artefact)
-    else:
-        require_regular(artefact, "artefact")  # a FIFO would block the open for ever
-        with open(artefact, "rb") as f:
-            data = f.read()
-    return _core.verify_artefact(data, key)
+        return _core.verify_artefact(bytes(artefact), key)
+    require_regular(artefact, "artefact")  # a FIFO would block the open for ever
+    with open(artefact, "rb") as f:
+        data = f.read()
+    try:
+        return _core.verify_artefact(data, key)
+    except _core.FormatError as e:
+        raise _core.FormatError(f"{os.fspath(artefact)}: {e}") from None

@@ -44,6 +44,7 @@ __all__ = [
     "utf8_error_offset",
     "line_breaks",
     "encoding_mix",
+    "link_components",
 ]
 
 __version__: str
@@ -253,3 +254,6 @@ def line_breaks(data: bytes, after_cr: bool = False) -> tuple[int, bool]: ...
 def encoding_mix(
     data: bytes, first_line: int, tally: tuple[int, int, list[int], list[int], int]
 ) -> tuple[int, int, list[int], list[int], int]: ...
+def link_components(
+    n: int, tags: list[npt.NDArray[np.uint64]], valid: list[npt.NDArray[np.bool_]]
+) -> npt.NDArray[np.uint64]: ...

@@ -269,6 +269,20 @@ class Builder:
         return out
 
 
+#: Encodings for CSV outputs: UTF-8 with a BOM (what Excel needs to see UTF-8), plain UTF-8,
+#: GB18030 (what Excel on Chinese Windows reads without a BOM).
+CSV_ENCODINGS = {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8", "gb18030": "gb18030"}
+
+
+def csv_encoding(name: str) -> str:
+    try:
+        return CSV_ENCODINGS[name.lower().replace("_", "-")]
+    except KeyError:
+        raise InputError(
+            f"--output-encoding {name!r}: choose one of {', '.join(CSV_ENCODINGS)}"
+        ) from None
+
+
 def _rejects_writer(f: IO[str]) -> Any:
     w = csv.writer(f)
     w.writerow(["file", "line", "column", "reason", "raw"])
@@ -309,11 +323,14 @@ def build(
     note: Callable[[str], None] = lambda s: None,
     authenticate: bool = False,
     key_path: str | None = None,
+    output_encoding: str = "utf-8-sig",
 ) -> dict[str, Any]:
     """Read `inputs`, build one artefact with a section per identifier kind (a BloomIndex, and
     a TagSet too with `exact`), write it to `output`, the rejects file and the manifest, and
     return the summary (the `--json` output of `pi-match build`). No output may be an input or
-    the key file (`key_path`); nothing is written unless the whole build succeeds."""
+    the key file (`key_path`); nothing is written unless the whole build succeeds. The rejects
+    file is UTF-8 with a byte-order mark by default (`output_encoding`), so Excel on Chinese
+    Windows opens it right; "utf-8" and "gb18030" are the others."""
     options = options or ReadOptions()
     progress = progress or Progress(quiet=True)
     if not (fpr > 0 and fpr < 1):
@@ -339,7 +356,7 @@ def build(
     manifest = Staged(manifest_path, mode=OUTPUT_MODE)
     staged = [rejects, art_out, manifest]
     try:
-        with naming(rejects_path), rejects.open_text() as rf:
+        with naming(rejects_path), rejects.open_text(csv_encoding(output_encoding)) as rf:
             writer = _rejects_writer(rf)
             n_rejects = 0
 

@@ -26,6 +26,7 @@ from .build import (
     Progress,
     SectionStats,
     build,
+    csv_encoding,
     raw_text,
     resolve_fields,
 )
@@ -162,6 +163,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         note=lambda s: _note(args, s),
         authenticate=args.authenticate,
         key_path=args.key,
+        output_encoding=args.output_encoding,
     )
     lines = [f"wrote {summary['output']} (key id {key.id})"]
     for inp in summary["inputs"]:
@@ -300,8 +302,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     names = [p for p, _ in arts]
     kinds = []
     overlaps = []
+    notes: list[str] = []
     for kind in sorted(set.intersection(*(set(a) for _, a in arts))):
         picked = _pick([a[kind] for _, a in arts])
+        partial = [p for p, a in arts if "tagset" in a[kind]]
+        if picked is not None and isinstance(picked[0], BloomIndex) and partial:
+            # Some inputs are exact, not all: a tag set only compares with tag sets.
+            lacking = [p for p, a in arts if "tagset" not in a[kind]]
+            why = (f"[{kind}] estimates from the Bloom indices: {', '.join(lacking)} "
+                   f"{'has' if len(lacking) == 1 else 'have'} no exact tag set (build "
+                   "it with --exact for exact counts)")  # fmt: skip
+            notes.append(why)
+            lines.append(why)
         if picked is None:
             continue
         ov = count_overlaps(picked, names)
@@ -311,32 +323,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
                      f"{_fmt_est(ov.in_two_or_more)}")  # fmt: skip
         for name, u in zip(names, ov.unique, strict=True):
             lines.append(f"    only in {os.path.basename(name)}: {_fmt_est(u)}")
-    data: dict[str, Any] = {"pairs": pairs, "kinds": kinds}
+    data: dict[str, Any] = {"pairs": pairs, "kinds": kinds, "notes": notes}
     for k in kinds:
         # The per-kind totals also sit beside "pairs" under the kind's name.
         data[k["kind"]] = {q: k[q] for q in ("union", "in_two_or_more", "unique")}
     if args.plot:
-        from .plot import overlap_figure, stack_pngs
+        from .plot import overlap_plot, stack_pngs
 
-        png = stack_pngs([overlap_figure(ov) for ov in overlaps])
-        write_bytes(args.plot, png)
+        plots = [overlap_plot(ov) for ov in overlaps]
+        write_bytes(args.plot, stack_pngs([p.png for p in plots]))
         data["plot"] = args.plot
         lines.append(f"plot: {args.plot}")
+        legend = {k: v for p in plots for k, v in p.legend.items()}
+        if legend:
+            # No CJK font: the figure names inputs by letter; say which is which.
+            data["plot_legend"] = legend
+            lines += [f"  {k} = {v}" for k, v in legend.items()]
+            lines.append("  (install fonts-noto-cjk to see the names in the figure)")
     _out(args, data, "\n".join(lines))
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .count import plan
+    from .count import build_options, plan
 
-    p = plan(args.sizes, args.min_overlap, precision=args.precision, fpr=args.fpr)
+    if len(args.sizes) > 1 and args.min_overlap is None:
+        raise UserError("plan with two or more sizes needs --min-overlap")
+    p = plan(args.sizes, args.min_overlap or 0, precision=args.precision, fpr=args.fpr)
     text = f"{p.recommendation}: {p.reason}"
+    data = p.to_dict()
     if p.recommendation == "bloom" and p.num_blocks:
-        text += (f"\n  build with: --capacity {max(args.sizes)} "
+        capacity, rate = build_options(max(args.sizes), p.num_blocks)
+        data["build_options"] = {"capacity": capacity, "fpr": rate}
+        text += (f"\n  build with: --capacity {capacity} --fpr {rate} "
                  f"(index of {p.num_blocks:,} blocks, FPR {p.fpr:.1e} at that size)")  # fmt: skip
     elif p.recommendation == "tagset":
         text += "\n  build with --exact and compare the tag sets, or probe with the raw list"
-    _out(args, p.to_dict(), text)
+    _out(args, data, text)
     return 0
 
 
@@ -344,17 +367,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .count import overlaps_from_tags
     from .report import count_case, load_case, public, to_html, to_markdown
 
+    if args.example:
+        from .example import write_example
+
+        written = write_example(args.example)
+        _out(args, {"example": args.example, "files": written},
+             f"wrote the worked example to {args.example}; run: pi-match report "
+             f"{os.path.join(args.example, 'case.toml')}")  # fmt: skip
+        return 0
+    if not args.case:
+        raise UserError("report needs a case file (CASE.toml), or --example DIR to write one")
+    if args.pdf:
+        from .pdf import INSTALL, find_browser
+
+        if find_browser() is None:
+            raise UserError(INSTALL)
     case = load_case(args.case)
     if not os.path.exists(case.key_path):
         raise UserError(f"{args.case}: key file {case.key_path} not found")
     prefix = args.output or os.path.splitext(args.case)[0] + "_report"
-    outputs = {f"report ({ext})": prefix + ext for ext in (".md", ".html", ".json")}
+    exts = (".md", ".html", ".json") + ((".pdf",) if args.pdf else ())
     check_outputs(
         {"case file": [args.case], "key file": [case.key_path],
          "input": [d.path for d in case.datasets]},
-        outputs,
+        {f"report ({ext})": prefix + ext for ext in exts},
     )  # fmt: skip
-    report = count_case(case)
+    progress = Progress(quiet=args.quiet or args.json)
+    try:
+        report = count_case(case, progress=lambda n: progress.update("report", n))
+    finally:
+        progress.done()
     figures = []
     if not args.no_plot and len(report["datasets"]) >= 2:
         try:
@@ -367,7 +409,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             figures.append(overlap_figure(ov))
         except PiMatchError as e:
             _note(args, f"note: {e}; the HTML report has no figure")
-    staged = {ext: Staged(prefix + ext, mode=OUTPUT_MODE) for ext in (".md", ".html", ".json")}
+    staged = {ext: Staged(prefix + ext, mode=OUTPUT_MODE) for ext in exts}
     body = {
         ".md": to_markdown(report),
         ".html": to_html(report, figures),
@@ -375,6 +417,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     }
     try:
         for ext, s in staged.items():
+            if ext == ".pdf":
+                from .pdf import html_to_pdf
+
+                html_to_pdf(body[".html"], s.tmp)
+                continue
             with s.open_text() as f:
                 f.write(body[ext])
                 f.flush()
@@ -385,13 +432,20 @@ def cmd_report(args: argparse.Namespace) -> int:
             if not s.done:
                 s.discard()
     yes = {True: "yes", False: "no"}
+
+    def by(reasons: list[str]) -> str:
+        return f" (by {', '.join(reasons)})" if reasons else ""
+
     text = "\n".join(
         [f"{report['case']}: Σ n/T = {report['ratio_sum']:.3f}; serious: "
-         f"{yes[report['serious']]}; especially serious: {yes[report['especially_serious']]}"]
+         f"{yes[report['serious']]}{by(report['serious_by'])}; especially "
+         f"serious: {yes[report['especially_serious']]}{by(report['especially_serious_by'])}"]
         + [f"  {c['category']} (tier {c['tier']}): {c['count']:,} items"
+           + (f" ({c['count_person']:,} persons, {c['count_identifier']:,} by first "
+              f"identifier; using {report['dedup']})"
+              if c["count_person"] != c["count_identifier"] else "")
            for c in report["categories"]]
-        + [f"wrote {prefix}.md, {prefix}.html, {prefix}.json "
-           "(a counting aid, not a legal conclusion)"]
+        + [f"wrote {', '.join(prefix + e for e in exts)} (a counting aid, not a legal conclusion)"]
     )  # fmt: skip
     _out(args, public(report), text)
     return 0
@@ -423,8 +477,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
     rej_out = Staged(rejects_path, mode=RAW_VALUES_MODE) if rejects_path else None
     staged = [s for s in (hits_out, rej_out) if s is not None]
     try:
-        hf = hits_out.open_text() if hits_out else None
-        rf = rej_out.open_text() if rej_out else None
+        enc = csv_encoding(args.output_encoding)
+        hf = hits_out.open_text(enc) if hits_out else None
+        rf = rej_out.open_text(enc) if rej_out else None
         writer = csv.writer(hf) if hf else None
         rwriter = csv.writer(rf) if rf else None
         if writer is not None:
@@ -518,8 +573,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         "invalid": f"{args.artefact}: NOT authentic — altered, or not made by a holder of this key",
         "not_authenticated": f"{args.artefact}: carries no MAC (built without --authenticate)",
     }[status]
-    _out(args, {"artefact": args.artefact, "status": status}, text)
-    if status != "valid" and not args.json:
+    # Each verdict once: on stdout when it holds, as the error line when it does not.
+    if status == "valid" or args.json:
+        _out(args, {"artefact": args.artefact, "status": status}, text)
+    else:
         print(f"pi-match: error: {text}", file=sys.stderr)
     return 0 if status == "valid" else 1
 
@@ -568,11 +625,17 @@ def cmd_merge(args: argparse.Namespace) -> int:
                 "values; nearly every lookup would match). Rebuild the smaller inputs with a "
                 "larger --capacity"
             )
-        if after > FPR_WARN_FACTOR * max(before, 1e-12):
+        sizes = {s.num_blocks for a in arts for s in a
+                 if isinstance(s, BloomIndex) and s.kind == k[0]}  # fmt: skip
+        if len(sizes) > 1 or after > FPR_WARN_FACTOR * max(before, 1e-12):
             warnings.append(
+                f"the {k[0]} indices were folded to {merged[k].num_blocks:,} blocks (the "
+                f"smallest input; the others had {', '.join(f'{b:,}' for b in sorted(sizes)[1:])}"
+                f"): the false-positive rate is now {after:.1e} (inputs: up to {before:.1e})"
+                if len(sizes) > 1 else
                 f"merging into {merged[k].num_blocks:,} blocks raised the {k[0]} false-positive "
                 f"rate from {before:.1e} to {after:.1e}"
-            )
+            )  # fmt: skip
     for w in warnings:
         _note(args, "warning: " + w)
     out = Artefact([merged[k] for k in keep])
@@ -610,6 +673,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---- parser -------------------------------------------------------------------------------
+
+REPORT_HELP = """\
+Count the items of a case under 法释〔2017〕10号 (arts. 5, 6, 11) and write PREFIX.md,
+PREFIX.html and PREFIX.json (and PREFIX.pdf with --pdf). A counting aid, not a legal
+conclusion. The case manifest is TOML (every key: docs/REPORT.md; a commented one:
+pi-match report --example DIR):
+
+  [case]
+  name = "..."                 case name (shown in the report)
+  key = "op.key"               the operation's key file
+  insider = false              obtained in the course of duties: thresholds halved
+  dedup = "person"             "person": rows sharing any identifier are one item;
+                               "identifier": a row is its first valid identifier
+  illegal_gains = 4000         违法所得 in yuan (optional; art. 5 (七))
+  purpose = "legitimate_business"   art. 6 (optional); profit = 60000 (optional)
+
+  [[dataset]]                  one per file
+  path = "seized/a.csv"
+  fields = { cn_ric = "身份证号", cn_mobile = 3 }   kind = column name or number
+  category = "住宿信息"          an art. 5 category (or give tier = 50 | 500 | 5000)
+  role = "obtained"            or "sold", with buyers = ["张某", "李某"]
+  delimiter, header, encoding, sheet, format   read options, as for build
+"""
 
 
 def rate(text: str) -> float:
@@ -662,6 +748,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reading.add_argument("--format", choices=["csv", "lines", "jsonl", "parquet", "xlsx", "sql"],
                          help="input format (default: from the file name)")  # fmt: skip
+    reading.add_argument("--output-encoding", default="utf-8-sig",
+                         choices=["utf-8-sig", "utf-8", "gb18030"],
+                         help="encoding of CSV outputs (rejects, hits); default UTF-8 with a "
+                         "byte-order mark, which Excel on Chinese Windows opens right")  # fmt: skip
 
     p = argparse.ArgumentParser(
         prog="pi-match",
@@ -715,7 +805,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--sizes", nargs="+", required=True, type=count, metavar="N", help="expected list sizes"
     )
     pl.add_argument(
-        "--min-overlap", required=True, type=count, help="the smallest overlap that matters"
+        "--min-overlap",
+        type=count,
+        help="the smallest overlap that matters (needed with two or more sizes)",
     )
     pl.add_argument(
         "--precision",
@@ -726,10 +818,20 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--fpr", type=rate, help="also probe at this false-positive rate")
     pl.set_defaults(func=cmd_plan)
 
-    rp = sub.add_parser("report", parents=[common], help="statutory count report from a case")
-    rp.add_argument("case", metavar="CASE.toml")
+    rp = sub.add_parser(
+        "report",
+        parents=[common],
+        help="statutory count report from a case",
+        description=REPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rp.add_argument("case", metavar="CASE.toml", nargs="?", help="the case manifest")
     rp.add_argument("-o", "--output", help="path prefix for .md/.html/.json (default: CASE_report)")
     rp.add_argument("--no-plot", action="store_true", help="no figure in the HTML report")
+    rp.add_argument("--pdf", action="store_true", help="also write PREFIX.pdf (needs Chromium)")
+    rp.add_argument(
+        "--example", metavar="DIR", help="write a commented case.toml and synthetic data to DIR"
+    )
     rp.set_defaults(func=cmd_report)
 
     pr = sub.add_parser(

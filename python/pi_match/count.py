@@ -235,21 +235,43 @@ class Plan:
         return dict(self.__dict__)
 
 
+def build_options(capacity: int, num_blocks: int) -> tuple[int, float]:
+    """`(capacity, fpr)` for `build` that lay out exactly `num_blocks` blocks: the rate that
+    layout reaches at `capacity`, written with as few digits as still give the layout back."""
+    rate = _core.expected_fpr(capacity, num_blocks, 2)
+    for digits in (2, 3, 4, 6, 9, 17):
+        printed = float(f"{rate:.{digits}e}")
+        if _core.plan_layout(capacity, printed)[0] == num_blocks:
+            return capacity, printed
+    return capacity, rate
+
+
 def plan(
-    sizes: Sequence[int], min_overlap: int, *, precision: float = 0.5, fpr: float | None = None
-) -> Plan:
+    sizes: Sequence[int], min_overlap: int = 0, *, precision: float = 0.5,
+    fpr: float | None = None,
+) -> Plan:  # fmt: skip
     """The smallest Bloom index that measures an overlap of `min_overlap` between the two
     largest lists within ±`precision` (95 % interval half-width relative to the overlap) — and,
     with `fpr`, also probes at that false-positive rate — or the advice that only exact tag
-    sets or probing will do.
+    sets or probing will do. With one size, the index that probes at `fpr` (default 1e-6).
 
     >>> plan([1_000_000, 500_000], 100_000).recommendation
     'bloom'
     >>> plan([100_000_000, 100_000_000], 50).recommendation
     'tagset'
     """
-    if len(sizes) < 2 or min(sizes) <= 0 or min_overlap <= 0:
-        raise _core.PiMatchError("plan needs two or more list sizes and a positive overlap")
+    if not sizes or min(sizes) <= 0:
+        raise _core.PiMatchError("plan needs list sizes of at least 1")
+    if len(sizes) == 1:
+        # One list, to be probed by others: size it for the false-positive rate alone.
+        rate = fpr if fpr is not None else 1e-6
+        blocks, _ = _core.plan_layout(sizes[0], rate)
+        reached = _core.expected_fpr(sizes[0], blocks, 2)
+        return Plan("bloom", f"{32 * blocks:,}-byte index for probing {sizes[0]:,} values at a "
+                    f"false-positive rate of {reached:.1e}", blocks, 32 * blocks, reached, None,
+                    8 * sizes[0])  # fmt: skip
+    if min_overlap <= 0:
+        raise _core.PiMatchError("plan needs a positive overlap to compare lists")
     na, nb = sorted(sizes)[-2:]
     tagset_bytes = 8 * max(sizes)
     min_blocks = _core.plan_layout(max(sizes), fpr)[0] if fpr is not None else 1

@@ -8,6 +8,7 @@ pub mod estimate;
 pub mod files;
 pub mod format;
 pub mod key;
+pub mod link;
 mod sha_x2;
 pub mod split;
 pub mod tagset;

@@ -4,6 +4,7 @@ mod error;
 mod index;
 mod io;
 mod key;
+mod link;
 mod lock;
 mod values;
 
@@ -393,5 +394,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::utf8_error_offset, m)?)?;
     m.add_function(wrap_pyfunction!(io::line_breaks, m)?)?;
     m.add_function(wrap_pyfunction!(io::encoding_mix, m)?)?;
+    m.add_function(wrap_pyfunction!(link::link_components, m)?)?;
     Ok(())
 }
