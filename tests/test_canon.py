@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,19 +26,27 @@ def test_vectors_cover_every_kind_and_reason() -> None:
 
 
 @pytest.mark.parametrize("v", VECTORS, ids=lambda v: f"{v['kind']}:{v['note']}")
-def test_vector(v: dict[str, str | None]) -> None:
+def test_vector(v: dict[str, Any]) -> None:
     assert v["kind"] is not None and v["input"] is not None
-    canon, reasons = pi_match.canonicalize_with_reasons(v["kind"], [v["input"]])
-    assert (canon[0], reasons[0]) == (v["canonical"], v["reason"])
+    for version in v["versions"]:
+        if version not in pi_match._core.CANON_VERSIONS[v["kind"]]:
+            continue
+        canon, reasons = pi_match.canonicalize_with_reasons(
+            v["kind"], [v["input"]], canon_version=version
+        )
+        assert (canon[0], reasons[0]) == (v["canonical"], v["reason"]), version
 
 
 def test_vectors_in_bulk_match_one_by_one() -> None:
     # The bulk path runs in parallel above a few thousand items; results must not change.
     for kind in pi_match.KINDS:
-        vs = [v for v in VECTORS if v["kind"] == kind] * 500
-        canon, reasons = pi_match.canonicalize_with_reasons(kind, [v["input"] for v in vs])
-        assert canon == [v["canonical"] for v in vs]
-        assert reasons == [v["reason"] for v in vs]
+        for version in pi_match._core.CANON_VERSIONS[kind]:
+            vs = [v for v in VECTORS if v["kind"] == kind and version in v["versions"]] * 500
+            canon, reasons = pi_match.canonicalize_with_reasons(
+                kind, [v["input"] for v in vs], canon_version=version
+            )
+            assert canon == [v["canonical"] for v in vs]
+            assert reasons == [v["reason"] for v in vs]
 
 
 def test_not_text() -> None:

@@ -48,8 +48,8 @@ def hkdf(ikm: bytes, info: bytes, length: int) -> bytes:
     return out[:length]
 
 
-def spec_tag(key: bytes, kind: str, canonical: str) -> bytes:
-    sub = hkdf(key, f"pi_match/v1/{kind}/1".encode(), 32)
+def spec_tag(key: bytes, kind: str, canonical: str, version: int = 1) -> bytes:
+    sub = hkdf(key, f"pi_match/v1/{kind}/{version}".encode(), 32)
     return hmac.new(sub, canonical.encode(), hashlib.sha256).digest()
 
 
@@ -121,8 +121,10 @@ def test_new_artefacts_follow_the_spec(test_key: pi_match.Key) -> None:
     words = list(struct.unpack(f"<{len(s['payload']) // 4}I", s["payload"]))
     assert s["l2"] == int(np.log2(idx.num_blocks)) and s["bpk"] == idx.blocks_per_key
     for v in values[:50]:
+        # The subkey follows the canonicaliser version the header names (2, the newest).
+        assert s["cver"] == 2
         assert spec_contains(
-            words, s["l2"], s["bpk"], spec_tag(bytes(range(32)), "cn_mobile", "+86" + v)
+            words, s["l2"], s["bpk"], spec_tag(bytes(range(32)), "cn_mobile", "+86" + v, s["cver"])
         )
 
 
@@ -209,10 +211,15 @@ def test_worked_examples_of_format_md(test_key: pi_match.Key) -> None:
         spec_tag(TEST_KEY_BYTES, "cn_mobile", "+8613800138000").hex(),
     ):
         assert number in doc
-    # pi_match's own tag set holds the documented 64-bit tag.
-    ts = pi_match.TagSet(test_key, "cn_ric")
+    # pi_match's own tag set holds the documented 64-bit tags, under each version.
+    ts = pi_match.TagSet(test_key, "cn_ric", canon_version=1)
     ts.add(["11010519491231002X"])
     assert ts.to_bytes()[128:136] == (0x5551F32E58BC9EBC).to_bytes(8, "little")
+    v2 = spec_tag(TEST_KEY_BYTES, "cn_ric", "11010519491231002X", 2)
+    assert f"0x{int.from_bytes(v2[:8], 'little'):016x}" in doc
+    ts2 = pi_match.TagSet(test_key, "cn_ric")
+    ts2.add(["11010519491231002X"])
+    assert ts2.to_bytes()[128:136] == v2[:8]
     # The golden filter has the documented bits set in the documented blocks.
     [s] = spec_parse((GOLDEN / "bloom_cn_ric.pmi").read_bytes())["sections"]
     words = struct.unpack("<128I", s["payload"])

@@ -358,3 +358,59 @@ def test_verify_prints_each_verdict_once(
     damaged.write_bytes(plain.read_bytes()[:-3])
     code, out, err = cli(capsys, "verify", str(damaged), "--key", str(key))
     assert code == 1 and str(damaged) in err
+
+
+# ---- 7. identifier rules, versioned ------------------------------------------------------
+
+
+def test_new_rules_and_old_ones_stay_selectable(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    key = pi_match.Key.from_bytes(bytes(range(32)))
+    assert pi_match.canonicalize("cn_mobile", ["013808679572", "17951 13808679572"]) == [
+        "+8613808679572",
+        "+8613808679572",
+    ]
+    assert pi_match.canonicalize("cn_mobile", ["013808679572"], canon_version=1) == [None]
+    assert pi_match.canonicalize("email", ["张三@xn--fsqu00a.xn--fiqs8s", "a@qq。com"]) == [
+        "张三@例子.中国",
+        "a@qq.com",
+    ]
+    old_id = "110105189912310023"
+    assert pi_match.canonicalize("cn_ric", [old_id]) == [old_id]
+    assert pi_match.canonicalize("cn_ric", [old_id], canon_version=1) == [None]
+    with pytest.raises(pi_match.PiMatchError, match="versions 1, 2"):
+        pi_match.TagSet(key, "cn_ric", canon_version=3)
+    # A partner on pi_match 0.1 (version 1) and us on version 2: refused by name, not mixed.
+    theirs = pi_match.TagSet(key, "cn_mobile", canon_version=1)
+    theirs.add(MOBS[:20])
+    ours = pi_match.TagSet(key, "cn_mobile")
+    ours.add(MOBS[10:30])
+    assert ours.canon_version == 2 and theirs.canon_version == 1
+    with pytest.raises(pi_match.IncompatibleError, match="version 1 and the other with version 2"):
+        _ = theirs & ours
+    ours_v1 = pi_match.TagSet(key, "cn_mobile", canon_version=1)
+    ours_v1.add(MOBS[10:30])
+    assert len(theirs & ours_v1) == 10
+    # And through the command line, both ways.
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("手机\n" + "\n".join(MOBS[:20]) + "\n")
+    b.write_text("手机\n" + "\n".join(MOBS[10:30]) + "\n")
+    kp = tmp_path / "k.key"
+    key.save(kp)
+    theirs_path = tmp_path / "theirs.pmi"
+    ours_path = tmp_path / "ours.pmi"
+    assert main(["build", str(a), "--key", str(kp), "-o", str(theirs_path), "--exact",
+                 "--canon-version", "1", "-q"]) == 0  # fmt: skip
+    assert main(["build", str(b), "--key", str(kp), "-o", str(ours_path), "--exact", "-q"]) == 0
+    capsys.readouterr()
+    code, _, err = cli(capsys, "compare", str(theirs_path), str(ours_path))
+    assert code == 1 and "canon_version=1" in err
+    assert main(["build", str(b), "--key", str(kp), "-o", str(ours_path), "--exact", "-q",
+                 "--canon-version", "1"]) == 0  # fmt: skip
+    capsys.readouterr()
+    code, out, err = cli(capsys, "compare", str(theirs_path), str(ours_path), "--json")
+    assert code == 0, err
+    assert json.loads(out)["pairs"][0]["exact"] == 10
+    code, out, _ = cli(capsys, "inspect", str(theirs_path), "--json")
+    assert {s["canon_version"] for s in json.loads(out)["sections"]} == {1}

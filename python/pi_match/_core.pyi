@@ -12,6 +12,7 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "REASONS",
+    "CANON_VERSIONS",
     "PiMatchError",
     "FormatError",
     "KeyMismatchError",
@@ -51,6 +52,7 @@ __version__: str
 FORMAT_VERSION: int
 KINDS: tuple[str, ...]
 REASONS: tuple[str, ...]
+CANON_VERSIONS: dict[str, tuple[int, ...]]
 
 class PiMatchError(ValueError): ...
 class FormatError(PiMatchError): ...
@@ -115,7 +117,15 @@ class AddReport:
 
 @final
 class BloomIndex:
-    def __new__(cls, key: Key, kind: str, *, capacity: int, fpr: float = 1e-6) -> BloomIndex: ...
+    def __new__(
+        cls,
+        key: Key,
+        kind: str,
+        *,
+        capacity: int,
+        fpr: float = 1e-6,
+        canon_version: int | None = None,
+    ) -> BloomIndex: ...
     def add(self, values: _Values, *, tag_set: TagSet | None = None) -> AddReport: ...
     @overload
     def contains(
@@ -163,7 +173,7 @@ class BloomIndex:
 
 @final
 class TagSet:
-    def __new__(cls, key: Key, kind: str) -> TagSet: ...
+    def __new__(cls, key: Key, kind: str, *, canon_version: int | None = None) -> TagSet: ...
     def add(self, values: _Values) -> AddReport: ...
     @overload
     def contains(
@@ -200,9 +210,11 @@ class TagSet:
     @property
     def created(self) -> int: ...
 
-def canonicalize(kind: str, values: _Values) -> list[str | None]: ...
+def canonicalize(
+    kind: str, values: _Values, *, canon_version: int | None = None
+) -> list[str | None]: ...
 def canonicalize_with_reasons(
-    kind: str, values: _Values
+    kind: str, values: _Values, *, canon_version: int | None = None
 ) -> tuple[list[str | None], list[str | None]]: ...
 def estimate_overlap(a: BloomIndex | TagSet, b: BloomIndex | TagSet) -> Estimate: ...
 def load_artefact(
@@ -245,7 +257,7 @@ def bloom_linear(
 ) -> Estimate: ...
 def membership_counts(sets: list[TagSet]) -> dict[int, int]: ...
 def tag64_values(
-    key: Key, kind: str, values: _Values
+    key: Key, kind: str, values: _Values, canon_version: int | None = None
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]: ...
 def expected_overlap_sd(
     na: float, nb: float, shared: float, num_blocks: int, blocks_per_key: int

@@ -142,6 +142,20 @@ def resolve_fields(
     return fields, notes
 
 
+def version_of_generation(kind: str, generation: int | None) -> int | None:
+    """The canonicaliser version of `kind` under the rules of generation N: its newest version
+    not after N (None: the newest)."""
+    if generation is None:
+        return None
+    have = [v for v in _core.CANON_VERSIONS[kind] if v <= generation]
+    if not have:
+        raise InputError(
+            f"--canon-version {generation}: {kind} has versions "
+            f"{', '.join(map(str, _core.CANON_VERSIONS[kind]))}"
+        )
+    return max(have)
+
+
 def raw_text(v: Any) -> str:
     return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
 
@@ -171,10 +185,15 @@ class Builder:
         fpr: float,
         exact: bool,
         on_reject: Callable[[RejectRow], None],
+        canon_version: int | None = None,
     ):
         self.fields = list(fields)
-        self.blooms = {k: BloomIndex(key, k, capacity=capacity, fpr=fpr) for k, _ in fields}
-        self.tags = {k: TagSet(key, k) for k, _ in fields} if exact else {}
+        v = {k: version_of_generation(k, canon_version) for k, _ in fields}
+        self.blooms = {
+            k: BloomIndex(key, k, capacity=capacity, fpr=fpr, canon_version=v[k])
+            for k, _ in fields
+        }
+        self.tags = {k: TagSet(key, k, canon_version=v[k]) for k, _ in fields} if exact else {}
         self.stats = {k: SectionStats(k, c) for k, c in fields}
         self.on_reject = on_reject
         self.damaged: set[tuple[str, str]] = set()
@@ -324,13 +343,16 @@ def build(
     authenticate: bool = False,
     key_path: str | None = None,
     output_encoding: str = "utf-8-sig",
+    canon_version: int | None = None,
 ) -> dict[str, Any]:
     """Read `inputs`, build one artefact with a section per identifier kind (a BloomIndex, and
     a TagSet too with `exact`), write it to `output`, the rejects file and the manifest, and
     return the summary (the `--json` output of `pi-match build`). No output may be an input or
     the key file (`key_path`); nothing is written unless the whole build succeeds. The rejects
     file is UTF-8 with a byte-order mark by default (`output_encoding`), so Excel on Chinese
-    Windows opens it right; "utf-8" and "gb18030" are the others."""
+    Windows opens it right; "utf-8" and "gb18030" are the others. `canon_version=N` builds
+    with the identifier rules of generation N (each kind's newest version not after N), so
+    artefacts match a partner's made by an older pi_match."""
     options = options or ReadOptions()
     progress = progress or Progress(quiet=True)
     if not (fpr > 0 and fpr < 1):
@@ -366,8 +388,9 @@ def build(
                 writer.writerow(row)
 
             builder = Builder(
-                key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=on_reject
-            )
+                key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=on_reject,
+                canon_version=canon_version,
+            )  # fmt: skip
             per_input = []
             for src in sources:
                 for batch in src.batches():
@@ -404,6 +427,7 @@ def build(
             "rejects_sha256": sha256_file(rejects.tmp) if have_rejects else None,
             "options": {
                 "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
+                "canon_version": canon_version,
                 "encoding": options.encoding, "delimiter": options.delimiter,
                 "header": options.header, "sheet": options.sheet, "format": options.format,
             },
@@ -504,6 +528,7 @@ def _summary(
         "key_id": key.id,
         "capacity": capacity,
         "authenticated": authenticate,
+        "canon_versions": {k: b.canon_version for k, b in blooms.items()},
     }
 
 

@@ -164,6 +164,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         authenticate=args.authenticate,
         key_path=args.key,
         output_encoding=args.output_encoding,
+        canon_version=args.canon_version,
     )
     lines = [f"wrote {summary['output']} (key id {key.id})"]
     for inp in summary["inputs"]:
@@ -779,6 +780,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--capacity", type=count, help="distinct values to size for (default: the row count)"
     )
     b.add_argument("--exact", action="store_true", help="also store exact tag sets")
+    b.add_argument(
+        "--canon-version",
+        type=int,
+        metavar="N",
+        help="identifier rules of generation N (1: pi_match 0.1) to match a partner's older "
+        "artefacts (default: the newest)",
+    )
     b.add_argument("--rejects", help="rejects CSV (default: OUTPUT.rejects.csv)")
     b.add_argument(
         "--authenticate",

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::canon::{canonicalize_bytes_into, canonicalize_into, Kind, Reason};
+use super::canon::{Canon, Reason};
 use super::key::Prf;
 
 /// One value of a column, borrowed from wherever the column lives (Arrow buffers, a packed
@@ -106,11 +106,11 @@ pub struct Scratch {
 
 /// Canonicalise item `i` into `s.out`; 0 on success, else the reason code.
 #[inline]
-fn canon_one<V: Values + ?Sized>(kind: Kind, values: &V, i: usize, s: &mut Scratch) -> u8 {
+fn canon_one<V: Values + ?Sized>(canon: Canon, values: &V, i: usize, s: &mut Scratch) -> u8 {
     let Scratch { decode, out, tmp } = s;
     let r = values.with_item(i, decode, |item| match item {
-        Item::Str(v) => canonicalize_into(kind, v, out, tmp),
-        Item::Bytes(v) => canonicalize_bytes_into(kind, v, out, tmp),
+        Item::Str(v) => canon.canonicalize_into(v, out, tmp),
+        Item::Bytes(v) => canon.canonicalize_bytes_into(v, out, tmp),
         Item::Null => Err(Reason::Empty),
         Item::NotText => Err(Reason::NotText),
     });
@@ -129,11 +129,12 @@ const PARALLEL_MIN: usize = 4096;
 
 /// Canonicalise and tag every value, calling `sink(start, codes, tags)` for consecutive chunks
 /// in order. `codes[i]` is 0 when `tags[i]` is valid, else the reason code (tag zeroed).
-pub fn tag_chunks<V, F>(kind: Kind, prf: &Prf, values: &V, mut sink: F)
+pub fn tag_chunks<V, F>(canon: impl Into<Canon>, prf: &Prf, values: &V, mut sink: F)
 where
     V: Values + ?Sized,
     F: FnMut(usize, &[u8], &[[u8; 32]]),
 {
+    let canon = canon.into();
     let n = values.len();
     let mut codes = vec![0u8; CHUNK.min(n)];
     let mut tags = vec![[0u8; 32]; CHUNK.min(n)];
@@ -146,9 +147,9 @@ where
             let (mut s1, mut s2) = (Scratch::default(), Scratch::default());
             for (k, (c, t)) in c.chunks_mut(2).zip(t.chunks_mut(2)).enumerate() {
                 let i = base + 2 * k;
-                c[0] = canon_one(kind, values, i, &mut s1);
+                c[0] = canon_one(canon, values, i, &mut s1);
                 if c.len() == 2 {
-                    c[1] = canon_one(kind, values, i + 1, &mut s2);
+                    c[1] = canon_one(canon, values, i + 1, &mut s2);
                     if c[0] == 0 && c[1] == 0 {
                         (t[0], t[1]) = prf.tag_x2(s1.out.as_bytes(), s2.out.as_bytes());
                         continue;
@@ -181,12 +182,13 @@ where
 
 /// Canonical strings (None where rejected) and reason codes (0 = ok).
 pub fn canonicalize_all<V: Values + ?Sized>(
-    kind: Kind,
+    canon: impl Into<Canon>,
     values: &V,
 ) -> (Vec<Option<String>>, Vec<u8>) {
+    let canon = canon.into();
     let n = values.len();
     let one = |i: usize, s: &mut Scratch| {
-        let code = canon_one(kind, values, i, s);
+        let code = canon_one(canon, values, i, s);
         ((code == 0).then(|| s.out.clone()), code)
     };
     if n < PARALLEL_MIN {

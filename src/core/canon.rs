@@ -47,11 +47,91 @@ impl Kind {
         ALL_KINDS.iter().copied().find(|k| k.code() == code)
     }
 
-    /// Version of this kind's canonicaliser. A change to the rules that can change any
-    /// canonical output bumps it; the version is part of the key derivation and the file
-    /// header, so artefacts made under different rules never silently mix.
+    /// The newest version of this kind's canonicaliser, used unless another is asked for. A
+    /// change to the rules that can change any canonical output bumps it; the version is part
+    /// of the key derivation and the file header, so artefacts made under different rules
+    /// never silently mix.
     pub fn canon_version(self) -> u16 {
-        1
+        *self.versions().last().unwrap_or(&1)
+    }
+
+    /// Every version this pi_match implements (older ones stay selectable, so an agency on a
+    /// newer release can still match a partner's artefacts made by an older one).
+    pub fn versions(self) -> &'static [u16] {
+        match self {
+            Kind::CnRic | Kind::CnMobile | Kind::Email => &[1, 2],
+            Kind::BankCard | Kind::Raw => &[1],
+        }
+    }
+
+    /// The version of generation `n`: the newest version of this kind not after `n`.
+    pub fn version_of_generation(self, n: u16) -> Option<u16> {
+        self.versions().iter().rev().copied().find(|&v| v <= n)
+    }
+}
+
+/// A kind under one canonicaliser version: what a keyed artefact is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Canon {
+    pub kind: Kind,
+    pub version: u16,
+}
+
+impl Canon {
+    /// `kind` at `version` (None: the newest), if this pi_match implements it.
+    pub fn new(kind: Kind, version: Option<u16>) -> Result<Canon, String> {
+        let version = version.unwrap_or_else(|| kind.canon_version());
+        if !kind.versions().contains(&version) {
+            return Err(format!(
+                "{} has canonicaliser versions {}, not {version}",
+                kind.name(),
+                kind.versions()
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(Canon { kind, version })
+    }
+
+    pub fn canonicalize_into(
+        self,
+        input: &str,
+        out: &mut String,
+        scratch: &mut String,
+    ) -> Result<(), Reason> {
+        let v2 = self.version >= 2;
+        match self.kind {
+            Kind::CnRic => cn_ric(input, out, scratch, v2),
+            Kind::CnMobile => cn_mobile(input, out, scratch, v2),
+            Kind::Email => email(input, out, scratch, v2),
+            Kind::BankCard => bank_card(input, out, scratch),
+            Kind::Raw => raw(input, out),
+        }
+    }
+
+    /// Bytes must be UTF-8; anything else is `not_text`.
+    pub fn canonicalize_bytes_into(
+        self,
+        input: &[u8],
+        out: &mut String,
+        scratch: &mut String,
+    ) -> Result<(), Reason> {
+        match std::str::from_utf8(input) {
+            Ok(s) => self.canonicalize_into(s, out, scratch),
+            Err(_) => Err(Reason::NotText),
+        }
+    }
+}
+
+impl From<Kind> for Canon {
+    /// The kind under its newest canonicaliser.
+    fn from(kind: Kind) -> Canon {
+        Canon {
+            kind,
+            version: kind.canon_version(),
+        }
     }
 }
 
@@ -211,27 +291,30 @@ fn prelude(input: &str, buf: &mut String, numeric: bool) -> Result<(), Reason> {
     Ok(())
 }
 
-/// Canonicalise `input` as `kind` into `out` (cleared first). On error `out` is unspecified.
-/// `scratch` is a reusable buffer so bulk callers allocate nothing per item.
+/// Canonicalise `input` as `kind` (its newest canonicaliser) into `out` (cleared first). On
+/// error `out` is unspecified. `scratch` is a reusable buffer so bulk callers allocate nothing
+/// per item.
 pub fn canonicalize_into(
     kind: Kind,
     input: &str,
     out: &mut String,
     scratch: &mut String,
 ) -> Result<(), Reason> {
-    match kind {
-        Kind::CnRic => cn_ric(input, out, scratch),
-        Kind::CnMobile => cn_mobile(input, out, scratch),
-        Kind::Email => email(input, out, scratch),
-        Kind::BankCard => bank_card(input, out, scratch),
-        Kind::Raw => raw(input, out),
-    }
+    Canon::from(kind).canonicalize_into(input, out, scratch)
 }
 
 /// Convenience wrapper for single values and tests.
 pub fn canonicalize(kind: Kind, input: &str) -> Result<String, Reason> {
     let (mut out, mut scratch) = (String::new(), String::new());
     canonicalize_into(kind, input, &mut out, &mut scratch).map(|()| out)
+}
+
+/// `canonicalize` under a given version.
+pub fn canonicalize_version(canon: Canon, input: &str) -> Result<String, Reason> {
+    let (mut out, mut scratch) = (String::new(), String::new());
+    canon
+        .canonicalize_into(input, &mut out, &mut scratch)
+        .map(|()| out)
 }
 
 /// Bytes must be UTF-8; anything else is `not_text` (decoding belongs to the reader, which
@@ -242,10 +325,7 @@ pub fn canonicalize_bytes_into(
     out: &mut String,
     scratch: &mut String,
 ) -> Result<(), Reason> {
-    match std::str::from_utf8(input) {
-        Ok(s) => canonicalize_into(kind, s, out, scratch),
-        Err(_) => Err(Reason::NotText),
-    }
+    Canon::from(kind).canonicalize_bytes_into(input, out, scratch)
 }
 
 // ---- cn_ric ------------------------------------------------------------------------------
@@ -269,8 +349,13 @@ pub fn ric_check_char(first17: &[u8]) -> u8 {
     RIC_CHECK[(sum % 11) as usize]
 }
 
-fn is_real_date(year: u32, month: u32, day: u32) -> bool {
-    if !(1900..=2099).contains(&year) || !(1..=12).contains(&month) || day == 0 {
+/// A real (proleptic Gregorian) date. Version 1 also required 1900–2099; version 2 sets no
+/// lower bound, as GB 11643-1999 sets none (people born before 1900 hold valid numbers). The
+/// upper bound is fixed, never today's date: a canonical form must not depend on the day it is
+/// computed.
+fn is_real_date(year: u32, month: u32, day: u32, any_past_year: bool) -> bool {
+    let years = if any_past_year { 1..=2099 } else { 1900..=2099 };
+    if !years.contains(&year) || !(1..=12).contains(&month) || day == 0 {
         return false;
     }
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -295,7 +380,7 @@ fn digits_value(d: &[u8]) -> u32 {
 }
 
 /// Region, date and check character of a cleaned number (15 or 18 ASCII digits, `X` only last).
-fn finish_ric(id: &[u8], out: &mut String) -> Result<(), Reason> {
+fn finish_ric(id: &[u8], out: &mut String, v2: bool) -> Result<(), Reason> {
     let n = id.len();
     if !PROVINCES.contains(&(digits_value(&id[..2]) as u8)) {
         return Err(Reason::BadRegion);
@@ -313,7 +398,7 @@ fn finish_ric(id: &[u8], out: &mut String) -> Result<(), Reason> {
             digits_value(&id[10..12]),
         )
     };
-    if !is_real_date(year, month, day) {
+    if !is_real_date(year, month, day, v2) {
         return Err(Reason::BadDate);
     }
     out.clear();
@@ -339,7 +424,7 @@ fn finish_ric(id: &[u8], out: &mut String) -> Result<(), Reason> {
     Ok(())
 }
 
-fn cn_ric(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+fn cn_ric(input: &str, out: &mut String, buf: &mut String, v2: bool) -> Result<(), Reason> {
     // Fast path for the common clean shape: 17 ASCII digits and a digit or X.
     let b = input.as_bytes();
     if b.len() == 18
@@ -349,7 +434,7 @@ fn cn_ric(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason>
         let mut id = [0u8; 18];
         id.copy_from_slice(b);
         id[17] = id[17].to_ascii_uppercase();
-        return finish_ric(&id, out);
+        return finish_ric(&id, out, v2);
     }
     prelude(input, buf, true)?;
     let mut id = [0u8; 18];
@@ -384,7 +469,7 @@ fn cn_ric(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason>
     if body.contains(&b'X') {
         return Err(Reason::BadChar);
     }
-    finish_ric(id, out)
+    finish_ric(id, out, v2)
 }
 
 // ---- cn_mobile ---------------------------------------------------------------------------
@@ -402,7 +487,12 @@ fn mobile_digits(d: &[u8], out: &mut String) -> Result<(), Reason> {
     Ok(())
 }
 
-fn cn_mobile(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+/// IP long-distance access codes dialled before a mobile number (version 2 strips them):
+/// 17951 and 12593 (China Mobile), 17911 and 10193 (China Unicom), 17909 (China Telecom),
+/// 96688 (China Tietong / China Mobile fixed network).
+const IP_PREFIXES: [&[u8]; 6] = [b"17951", b"12593", b"17911", b"10193", b"17909", b"96688"];
+
+fn cn_mobile(input: &str, out: &mut String, buf: &mut String, v2: bool) -> Result<(), Reason> {
     let b = input.as_bytes();
     if b.len() == 11 && b.iter().all(u8::is_ascii_digit) {
         return mobile_digits(b, out);
@@ -416,6 +506,8 @@ fn cn_mobile(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reas
         match c {
             _ if c.is_whitespace() || is_dash(c) || is_invisible(c) => {}
             '(' | ')' | '[' | ']' => {}
+            // Version 2: dots as separators (138.0867.9572); Excel's 1.38E+10 was caught above.
+            '.' if v2 => {}
             '+' if n == 0 && !plus => plus = true,
             '0'..='9' => {
                 if n < digits.len() {
@@ -441,13 +533,31 @@ fn cn_mobile(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reas
     } else if d.len() == 13 && d.starts_with(b"86") {
         d = &d[2..];
     }
+    if v2 {
+        // An IP long-distance prefix before the 11 digits.
+        if d.len() == 16 {
+            if let Some(p) = IP_PREFIXES.iter().find(|p| d.starts_with(p)) {
+                d = &d[p.len()..];
+            }
+        }
+        // A trunk 0 before the 11 digits (013808679572, +86 (0)138…).
+        if d.len() == 12 && d.starts_with(b"01") {
+            d = &d[1..];
+        }
+    }
     mobile_digits(d, out)
 }
 
 // ---- email -------------------------------------------------------------------------------
 
-fn email(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {
+fn email(input: &str, out: &mut String, buf: &mut String, v2: bool) -> Result<(), Reason> {
     prelude(input, buf, false)?;
+    if v2 && !buf.is_ascii() {
+        // The ideographic full stop (and the half-width one, which NFKC makes into it) that
+        // Chinese input methods type separates domain labels like '.'.
+        let dotted = buf.replace(['\u{3002}', '\u{FF61}'], ".");
+        *buf = dotted;
+    }
     // Lower-casing can leave a string that NFKC changes again (and vice versa): iterate to a
     // fixed point so that canonicalising a canonical address changes nothing.
     out.clear();
@@ -480,6 +590,19 @@ fn email(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> 
     let labels_ok = domain.split('.').count() >= 2 && domain.split('.').all(|l| !l.is_empty());
     if local.is_empty() || !labels_ok {
         return Err(Reason::BadFormat);
+    }
+    if v2 && domain.split('.').any(|l| l.starts_with("xn--")) {
+        // A-labels and U-labels are one domain: the canonical form holds U-labels (UTS #46
+        // ToUnicode, nontransitional), as version 1 already kept Unicode domains as typed.
+        let (unicode, ok) = idna::domain_to_unicode(domain);
+        if ok.is_err() || unicode.is_empty() {
+            return Err(Reason::BadFormat);
+        }
+        let local = local.to_string();
+        out.clear();
+        out.push_str(&local);
+        out.push('@');
+        out.push_str(&unicode);
     }
     Ok(())
 }

@@ -396,11 +396,16 @@ pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
             ))
         })?;
         let canon_version = rd_u16(e, 2);
-        if canon_version != kind.canon_version() {
+        if !kind.versions().contains(&canon_version) {
             return bad(format!(
-                "section {n}: made with {} canonicaliser version {canon_version}, this pi_match has version {}",
+                "section {n}: made with {} canonicaliser version {canon_version}, which this \
+                 pi_match does not implement (it has {}); a newer pi_match reads it",
                 kind.name(),
-                kind.canon_version()
+                kind.versions()
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         let (l2, bpk) = (e[4], e[5]);

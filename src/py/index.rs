@@ -17,7 +17,7 @@ use super::lock::{
 use super::values::{extract_column, Column};
 use crate::core::bloom::{self, Bloom};
 use crate::core::bulk::{tag_chunks, tally};
-use crate::core::canon::{canonicalize_bytes_into, canonicalize_into, Kind, Reason};
+use crate::core::canon::{Canon, Kind, Reason};
 use crate::core::estimate::{self, Estimate};
 use crate::core::format::{self, Artefact, Payload, PayloadRef, Section, SectionRef};
 use crate::core::key::{key_id_hex, KeyId, Prf};
@@ -53,18 +53,25 @@ pub fn parse_kind(kind: &str) -> PyResult<Kind> {
     })
 }
 
-/// What every keyed artefact shares: its kind, the key id it was made with, and (when the
-/// caller supplied the key) the PRF.
+/// What every keyed artefact shares: its kind and canonicaliser version, the key id it was
+/// made with, and (when the caller supplied the key) the PRF.
 pub struct Keyed {
     pub kind: Kind,
+    pub version: u16,
     pub key_id: KeyId,
     prf: RwLock<Option<Prf>>,
 }
 
+/// `kind` at `version` (None: the newest), or the error naming the versions there are.
+pub fn parse_canon(kind: &str, version: Option<u16>) -> PyResult<Canon> {
+    Canon::new(parse_kind(kind)?, version).map_err(|e| PyCoreError(Error::Invalid(e)).into())
+}
+
 impl Keyed {
-    fn new(kind: Kind, key_id: KeyId, key: Option<&PyKey>) -> PyResult<Keyed> {
+    fn new(canon: Canon, key_id: KeyId, key: Option<&PyKey>) -> PyResult<Keyed> {
         let k = Keyed {
-            kind,
+            kind: canon.kind,
+            version: canon.version,
             key_id,
             prf: RwLock::new(None),
         };
@@ -74,11 +81,29 @@ impl Keyed {
         Ok(k)
     }
 
-    fn from_key(kind: Kind, key: &PyKey) -> Keyed {
+    fn from_key(canon: Canon, key: &PyKey) -> Keyed {
         Keyed {
-            kind,
+            kind: canon.kind,
+            version: canon.version,
             key_id: *key.inner.id(),
-            prf: RwLock::new(Some(key.inner.prf(kind))),
+            prf: RwLock::new(Some(key.inner.prf_for(canon.kind, canon.version))),
+        }
+    }
+
+    pub fn canon(&self) -> Canon {
+        Canon {
+            kind: self.kind,
+            version: self.version,
+        }
+    }
+
+    /// The same kind, version and key id, with the PRF of either parent (a union's result).
+    fn joined(&self, other: &Keyed) -> Keyed {
+        Keyed {
+            kind: self.kind,
+            version: self.version,
+            key_id: self.key_id,
+            prf: RwLock::new(self.prf_opt().or_else(|| other.prf_opt())),
         }
     }
 
@@ -86,7 +111,7 @@ impl Keyed {
         if key.inner.id() != &self.key_id {
             return Err(key_mismatch(what, &self.key_id, key.inner.id()));
         }
-        *prf_write(&self.prf) = Some(key.inner.prf(self.kind));
+        *prf_write(&self.prf) = Some(key.inner.prf_for(self.kind, self.version));
         Ok(())
     }
 
@@ -126,6 +151,18 @@ impl Keyed {
             )))
             .into());
         }
+        if self.version != other.version {
+            return Err(PyCoreError(Error::Incompatible(format!(
+                "one was made with {} canonicaliser version {} and the other with version {}; \
+                 rebuild one with canon_version={} (--canon-version {})",
+                self.kind.name(),
+                self.version,
+                other.version,
+                self.version.min(other.version),
+                self.version.min(other.version)
+            )))
+            .into());
+        }
         Ok(())
     }
 }
@@ -133,7 +170,7 @@ impl Keyed {
 /// Tag every value of the column; `on_valid(i, tag)` for each usable one. Returns the reason
 /// codes (0 = used) for all values, in order.
 fn for_each_tag(
-    kind: Kind,
+    kind: Canon,
     prf: &Prf,
     col: &Column,
     mut on_chunk: impl FnMut(usize, &[u8], &[[u8; 32]]),
@@ -163,7 +200,7 @@ fn bulk_contains<'py, S: Send + Sync>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let col = extract_column(values)?;
     let prf = keyed.prf("contains")?;
-    let kind = keyed.kind;
+    let kind = keyed.canon();
     let (hits, codes) = with_read(py, col.len(), state, |st| {
         let mut hits = vec![false; col.len()];
         let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
@@ -220,13 +257,15 @@ fn warn_rejected(py: Python<'_>, codes: &[u8]) -> PyResult<()> {
 /// Canonicalise and tag one Python value (for `in`); None when it cannot be used. Anything
 /// but str or bytes is a TypeError, not a silent "not found": `12345 in index` has already
 /// lost the leading zeros and the type of what the caller meant.
-fn tag_one(kind: Kind, prf: &Prf, value: &Bound<'_, PyAny>) -> PyResult<Option<[u8; 32]>> {
+fn tag_one(canon: Canon, prf: &Prf, value: &Bound<'_, PyAny>) -> PyResult<Option<[u8; 32]>> {
     let (mut out, mut scratch) = (String::new(), String::new());
     let ok = if let Ok(s) = value.cast::<PyString>() {
         s.to_str()
-            .is_ok_and(|s| canonicalize_into(kind, s, &mut out, &mut scratch).is_ok())
+            .is_ok_and(|s| canon.canonicalize_into(s, &mut out, &mut scratch).is_ok())
     } else if let Ok(b) = value.cast::<PyBytes>() {
-        canonicalize_bytes_into(kind, b.as_bytes(), &mut out, &mut scratch).is_ok()
+        canon
+            .canonicalize_bytes_into(b.as_bytes(), &mut out, &mut scratch)
+            .is_ok()
     } else {
         return Err(PyTypeError::new_err(format!(
             "`in` takes a str or bytes identifier, not {}",
@@ -454,7 +493,7 @@ impl PyBloomIndex {
         f(
             SectionRef {
                 kind: self.keyed.kind,
-                canon_version: self.keyed.kind.canon_version(),
+                canon_version: self.keyed.version,
                 items: st.items,
                 payload: PayloadRef::Bloom(&st.bloom),
             },
@@ -471,9 +510,15 @@ impl PyBloomIndex {
 impl PyBloomIndex {
     /// An empty index for `capacity` distinct values of `kind` at false-positive rate `fpr`.
     #[new]
-    #[pyo3(signature = (key, kind, *, capacity, fpr = 1e-6))]
-    fn new(key: PyRef<'_, PyKey>, kind: &str, capacity: u64, fpr: f64) -> PyResult<PyBloomIndex> {
-        let kind = parse_kind(kind)?;
+    #[pyo3(signature = (key, kind, *, capacity, fpr = 1e-6, canon_version = None))]
+    fn new(
+        key: PyRef<'_, PyKey>,
+        kind: &str,
+        capacity: u64,
+        fpr: f64,
+        canon_version: Option<u16>,
+    ) -> PyResult<PyBloomIndex> {
+        let kind = parse_canon(kind, canon_version)?;
         let bloom = Bloom::with_capacity(capacity, fpr).map_err(PyCoreError)?;
         Ok(PyBloomIndex::from_parts(
             Keyed::from_key(kind, &key),
@@ -500,7 +545,7 @@ impl PyBloomIndex {
             self.keyed.check_compatible(&t.keyed)?;
         }
         let tag_set: Option<&PyTagSet> = tag_set.as_deref();
-        let kind = self.keyed.kind;
+        let kind = self.keyed.canon();
         let (codes, exact) = with_write(py, col.len(), &self.state, |st| {
             let mut valid = 0u64;
             let mut exact = Vec::new();
@@ -545,7 +590,7 @@ impl PyBloomIndex {
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
         let prf = self.keyed.prf("`in`")?;
-        Ok(tag_one(self.keyed.kind, &prf, value)?
+        Ok(tag_one(self.keyed.canon(), &prf, value)?
             .is_some_and(|t| lock::read(value.py(), &self.state).bloom.contains_tag(&t)))
     }
 
@@ -558,7 +603,7 @@ impl PyBloomIndex {
     ) -> PyResult<(PyEstimate, u64, u64, f64)> {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("count_in")?;
-        let kind = self.keyed.kind;
+        let kind = self.keyed.canon();
         Ok(with_read(py, col.len(), &self.state, |st| {
             let mut tags: Vec<[u8; 32]> = Vec::new();
             for_each_tag(kind, &prf, &col, |_, c, t| {
@@ -602,11 +647,7 @@ impl PyBloomIndex {
             (a.bloom.union(&b.bloom), a.items + b.items)
         });
         let bloom = bloom.map_err(PyCoreError)?;
-        let keyed = Keyed {
-            kind: self.keyed.kind,
-            key_id: self.keyed.key_id,
-            prf: RwLock::new(self.keyed.prf_opt().or_else(|| other.keyed.prf_opt())),
-        };
+        let keyed = self.keyed.joined(&other.keyed);
         Ok(PyBloomIndex::from_parts(keyed, bloom, items, now_unix()))
     }
 
@@ -690,7 +731,7 @@ impl PyBloomIndex {
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<PyBloomIndex>().is_ok_and(|o| {
             let o = o.get();
-            o.keyed.kind == self.keyed.kind
+            o.keyed.canon() == self.keyed.canon()
                 && o.keyed.key_id == self.keyed.key_id
                 && (std::ptr::eq(o, self)
                     || other.py().detach(|| {
@@ -714,7 +755,7 @@ impl PyBloomIndex {
     }
     #[getter]
     fn canon_version(&self) -> u16 {
-        self.keyed.kind.canon_version()
+        self.keyed.version
     }
     #[getter]
     fn num_blocks(&self, py: Python<'_>) -> u64 {
@@ -794,7 +835,7 @@ impl PyTagSet {
         f(
             SectionRef {
                 kind: self.keyed.kind,
-                canon_version: self.keyed.kind.canon_version(),
+                canon_version: self.keyed.version,
                 items: st.set.len() as u64,
                 payload: PayloadRef::Tags(&st.set),
             },
@@ -817,11 +858,7 @@ impl PyTagSet {
             let g = ReadMany::take(&[&self.state, &other.state]);
             op(&g.get(0).set, &g.get(1).set)
         });
-        let keyed = Keyed {
-            kind: self.keyed.kind,
-            key_id: self.keyed.key_id,
-            prf: RwLock::new(self.keyed.prf_opt().or_else(|| other.keyed.prf_opt())),
-        };
+        let keyed = self.keyed.joined(&other.keyed);
         Ok(PyTagSet::from_parts(keyed, set, now_unix()))
     }
 }
@@ -829,9 +866,10 @@ impl PyTagSet {
 #[pymethods]
 impl PyTagSet {
     #[new]
-    fn new(key: PyRef<'_, PyKey>, kind: &str) -> PyResult<PyTagSet> {
+    #[pyo3(signature = (key, kind, *, canon_version = None))]
+    fn new(key: PyRef<'_, PyKey>, kind: &str, canon_version: Option<u16>) -> PyResult<PyTagSet> {
         Ok(PyTagSet::from_parts(
-            Keyed::from_key(parse_kind(kind)?, &key),
+            Keyed::from_key(parse_canon(kind, canon_version)?, &key),
             TagSet::new(),
             now_unix(),
         ))
@@ -841,7 +879,7 @@ impl PyTagSet {
     fn add(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<PyAddReport> {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("add")?;
-        let kind = self.keyed.kind;
+        let kind = self.keyed.canon();
         // Tags are made before the lock is taken: the lock guards only the merge.
         let (codes, new) = maybe_detach(py, col.len(), || {
             let mut new = Vec::with_capacity(col.len());
@@ -877,7 +915,7 @@ impl PyTagSet {
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
         let prf = self.keyed.prf("`in`")?;
-        Ok(tag_one(self.keyed.kind, &prf, value)?
+        Ok(tag_one(self.keyed.canon(), &prf, value)?
             .is_some_and(|t| lock::read(value.py(), &self.state).set.contains(tag64(&t))))
     }
 
@@ -893,7 +931,7 @@ impl PyTagSet {
     ) -> PyResult<(PyEstimate, u64, u64, f64)> {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("count_in")?;
-        let kind = self.keyed.kind;
+        let kind = self.keyed.canon();
         Ok(py.detach(|| {
             let mut mine = Vec::new();
             for_each_tag(kind, &prf, &col, |_, c, t| {
@@ -980,7 +1018,7 @@ impl PyTagSet {
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<PyTagSet>().is_ok_and(|o| {
             let o = o.get();
-            o.keyed.kind == self.keyed.kind
+            o.keyed.canon() == self.keyed.canon()
                 && o.keyed.key_id == self.keyed.key_id
                 && (std::ptr::eq(o, self)
                     || other.py().detach(|| {
@@ -1004,7 +1042,7 @@ impl PyTagSet {
     }
     #[getter]
     fn canon_version(&self) -> u16 {
-        self.keyed.kind.canon_version()
+        self.keyed.version
     }
     #[getter]
     fn created(&self, py: Python<'_>) -> u64 {
@@ -1041,11 +1079,19 @@ pub fn objects(art: Artefact, key: Option<&PyKey>) -> PyResult<Vec<Obj>> {
         .map(
             |Section {
                  kind,
+                 canon_version,
                  items,
                  payload,
                  ..
              }| {
-                let keyed = Keyed::new(kind, kid, key)?;
+                let keyed = Keyed::new(
+                    Canon {
+                        kind,
+                        version: canon_version,
+                    },
+                    kid,
+                    key,
+                )?;
                 Ok(match payload {
                     Payload::Bloom(b) => {
                         Obj::Bloom(PyBloomIndex::from_parts(keyed, b, items, art.created))
@@ -1142,15 +1188,17 @@ type TagsAndCodes<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u8>>);
 /// Per-value 64-bit tags (0 where the value was rejected) and reason codes: what tag sets hold,
 /// for callers that must keep row identity (the statutory report).
 #[pyfunction]
+#[pyo3(signature = (key, kind, values, canon_version = None))]
 pub fn tag64_values<'py>(
     py: Python<'py>,
     key: PyRef<'_, PyKey>,
     kind: &str,
     values: &Bound<'py, PyAny>,
+    canon_version: Option<u16>,
 ) -> PyResult<TagsAndCodes<'py>> {
-    let kind = parse_kind(kind)?;
+    let kind = parse_canon(kind, canon_version)?;
     let col = extract_column(values)?;
-    let prf = key.inner.prf(kind);
+    let prf = key.inner.prf_for(kind.kind, kind.version);
     let (tags, codes) = maybe_detach(py, col.len(), || {
         let mut tags = Vec::with_capacity(col.len());
         let codes = for_each_tag(kind, &prf, &col, |_, c, t| {

@@ -19,15 +19,16 @@ use crate::core::format::{self, Artefact, SectionRef};
 use crate::core::key::{key_id_hex, KeyId};
 use crate::core::Error;
 use error::{key_mismatch, PyCoreError};
-use index::{into_py, now_unix, objects, parse_kind, PyBloomIndex, PyTagSet};
+use index::{into_py, now_unix, objects, PyBloomIndex, PyTagSet};
 use key::PyKey;
 
 fn canon_impl(
     py: Python<'_>,
     kind: &str,
     values: &Bound<'_, PyAny>,
+    canon_version: Option<u16>,
 ) -> PyResult<(Vec<Option<String>>, Vec<u8>)> {
-    let kind = parse_kind(kind)?;
+    let kind = index::parse_canon(kind, canon_version)?;
     let col = values::extract_column(values)?;
     Ok(py.detach(|| {
         let mut out = Vec::with_capacity(col.len());
@@ -46,12 +47,14 @@ fn canon_impl(
 /// >>> canonicalize("cn_mobile", ["+86 138-0013-8000", "12345"])
 /// ['+8613800138000', None]
 #[pyfunction]
+#[pyo3(signature = (kind, values, *, canon_version = None))]
 fn canonicalize(
     py: Python<'_>,
     kind: &str,
     values: &Bound<'_, PyAny>,
+    canon_version: Option<u16>,
 ) -> PyResult<Vec<Option<String>>> {
-    Ok(canon_impl(py, kind, values)?.0)
+    Ok(canon_impl(py, kind, values, canon_version)?.0)
 }
 
 type CanonWithReasons = (Vec<Option<String>>, Vec<Option<&'static str>>);
@@ -61,12 +64,14 @@ type CanonWithReasons = (Vec<Option<String>>, Vec<Option<&'static str>>);
 /// >>> canonicalize_with_reasons("cn_ric", ["11010519491231002x", "1.10105E+17", "-"])
 /// (['11010519491231002X', None, None], [None, 'excel_scientific', 'placeholder'])
 #[pyfunction]
+#[pyo3(signature = (kind, values, *, canon_version = None))]
 fn canonicalize_with_reasons(
     py: Python<'_>,
     kind: &str,
     values: &Bound<'_, PyAny>,
+    canon_version: Option<u16>,
 ) -> PyResult<CanonWithReasons> {
-    let (out, codes) = canon_impl(py, kind, values)?;
+    let (out, codes) = canon_impl(py, kind, values, canon_version)?;
     let reasons = codes
         .into_iter()
         .map(|c| crate::core::canon::Reason::from_code(c).map(|r| r.name()))
@@ -367,6 +372,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .chain(ALL_REASONS.iter().map(|r| r.name()))
         .collect();
     m.add("REASONS", PyTuple::new(py, reasons)?)?;
+    // CANON_VERSIONS[kind] lists the canonicaliser versions this pi_match implements.
+    let versions = pyo3::types::PyDict::new(py);
+    for k in ALL_KINDS {
+        versions.set_item(k.name(), PyTuple::new(py, k.versions())?)?;
+    }
+    m.add("CANON_VERSIONS", versions)?;
     error::register(m)?;
     error::register_warnings(m)?;
     m.add_class::<PyKey>()?;
