@@ -12,6 +12,7 @@ import pi_match
 import pi_match._artefact
 import pi_match._core
 import pi_match.io
+import pi_match.outputs
 import pi_match.synth
 import pi_match.testing
 
@@ -20,7 +21,15 @@ README = pathlib.Path(__file__).parent.parent / "README.md"
 
 @pytest.mark.parametrize(
     "module",
-    [pi_match, pi_match._artefact, pi_match.synth, pi_match.io, pi_match.testing, pi_match._core],
+    [
+        pi_match,
+        pi_match._artefact,
+        pi_match.synth,
+        pi_match.io,
+        pi_match.testing,
+        pi_match._core,
+        pi_match.outputs,
+    ],  # fmt: skip
 )
 def test_docstring_examples(module: object) -> None:
     globs = {**vars(module), **{name: getattr(pi_match, name) for name in pi_match.__all__}}

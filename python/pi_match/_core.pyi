@@ -13,6 +13,7 @@ __all__ = [
     "KINDS",
     "REASONS",
     "CANON_VERSIONS",
+    "HELD",
     "PiMatchError",
     "FormatError",
     "KeyMismatchError",
@@ -46,6 +47,7 @@ __all__ = [
     "line_breaks",
     "encoding_mix",
     "link_components",
+    "excel_rounded_shape",
 ]
 
 __version__: str
@@ -53,6 +55,7 @@ FORMAT_VERSION: int
 KINDS: tuple[str, ...]
 REASONS: tuple[str, ...]
 CANON_VERSIONS: dict[str, tuple[int, ...]]
+HELD: int
 
 class PiMatchError(ValueError): ...
 class FormatError(PiMatchError): ...
@@ -126,7 +129,13 @@ class BloomIndex:
         fpr: float = 1e-6,
         canon_version: int | None = None,
     ) -> BloomIndex: ...
-    def add(self, values: _Values, *, tag_set: TagSet | None = None) -> AddReport: ...
+    def add(
+        self,
+        values: _Values,
+        *,
+        tag_set: TagSet | None = None,
+        hold: npt.NDArray[np.bool_] | None = None,
+    ) -> AddReport: ...
     @overload
     def contains(
         self, values: _Values, *, reasons: Literal[False] = False
@@ -269,3 +278,4 @@ def encoding_mix(
 def link_components(
     n: int, tags: list[npt.NDArray[np.uint64]], valid: list[npt.NDArray[np.bool_]]
 ) -> npt.NDArray[np.uint64]: ...
+def excel_rounded_shape(values: _Values) -> npt.NDArray[np.bool_] | None: ...

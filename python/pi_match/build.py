@@ -25,7 +25,6 @@ from typing import IO, Any, TextIO
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import _core
 from ._artefact import Artefact
@@ -45,16 +44,18 @@ from .outputs import (
 REASONS: tuple[str, ...] = _core.REASONS
 OK = REASONS.index("ok")
 MISSING = frozenset(REASONS.index(n) for n in ("empty", "placeholder"))
+# Rust numbers the missing reasons first, right after "ok": every code above is a rejection.
+LAST_MISSING = max(MISSING)
+assert MISSING == set(range(1, LAST_MISSING + 1)), "reason codes: missing ones come first"
 EXCEL_ROUNDED = REASONS.index("excel_rounded")
 EXCEL_DAMAGE = frozenset(REASONS.index(n) for n in ("excel_scientific", "excel_rounded"))
 #: The share of a column's present values showing Excel damage that makes the column damaged.
 DAMAGE_SHARE = 0.01
 #: Marks a value held back until its column is decided (never a reason code).
-HELD = 255
+HELD: int = _core.HELD
 #: Kinds whose long digit strings Excel rounds; values that end as rounding leaves them are
 #: decided by their column (see `Builder`).
 ROUNDED_KINDS = ("cn_ric", "bank_card")
-ROUNDED_SHAPE = r"^\s*[0-9]{15}0{1,4}\s*$"
 #: A Bloom index whose expected false-positive rate passes this after the build is saturated:
 #: nearly every lookup would match. Refused rather than written.
 SATURATED_FPR = 0.5
@@ -72,16 +73,19 @@ class SectionStats:
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
-    def absorb_codes(self, codes: npt.NDArray[np.uint8]) -> None:
-        counts = np.bincount(codes, minlength=len(REASONS))
-        self.rows += len(codes)
-        self.valid += int(counts[OK])
-        self.missing += int(sum(counts[c] for c in MISSING))
-        for code, n in enumerate(counts.tolist()):
+    def absorb_codes(self, codes: npt.NDArray[np.uint8]) -> list[int]:
+        """Count a batch's reason codes (values marked HELD are not counted yet); returns the
+        count per code."""
+        counts: list[int] = np.bincount(codes, minlength=256).tolist()
+        self.rows += len(codes) - counts[HELD]
+        self.valid += counts[OK]
+        self.missing += sum(counts[c] for c in MISSING)
+        for code, n in enumerate(counts[: len(REASONS)]):
             if n and code != OK and code not in MISSING:
                 self.rejected += n
                 name = REASONS[code]
                 self.rejected_by_reason[name] = self.rejected_by_reason.get(name, 0) + n
+        return counts
 
     def balanced(self) -> bool:
         return self.rows == self.valid + self.missing + self.rejected
@@ -190,8 +194,7 @@ class Builder:
         self.fields = list(fields)
         v = {k: version_of_generation(k, canon_version) for k, _ in fields}
         self.blooms = {
-            k: BloomIndex(key, k, capacity=capacity, fpr=fpr, canon_version=v[k])
-            for k, _ in fields
+            k: BloomIndex(key, k, capacity=capacity, fpr=fpr, canon_version=v[k]) for k, _ in fields
         }
         self.tags = {k: TagSet(key, k, canon_version=v[k]) for k, _ in fields} if exact else {}
         self.stats = {k: SectionStats(k, c) for k, c in fields}
@@ -209,22 +212,18 @@ class Builder:
         for kind, col in self.fields:
             values = batch.column(col)
             known = batch.damaged.get(col)
-            shape = None
-            if kind in ROUNDED_KINDS and len(values):
-                m = pc.match_substring_regex(values, ROUNDED_SHAPE)
-                shape = np.asarray(m.fill_null(False).to_numpy(zero_copy_only=False), bool)
-                if not shape.any():
-                    shape = None
+            # Values shaped as Excel's rounding leaves them (rare outside damaged columns).
+            shape = _core.excel_rounded_shape(values) if kind in ROUNDED_KINDS else None
             if shape is None and known is None:
                 codes = self._add(kind, values)
             else:
                 codes = self._feed_suspects(kind, col, path, batch, values, shape, known)
-            counted = codes[codes != HELD]
+            counts = self.stats[kind].absorb_codes(codes)
             tally = self.damage.setdefault((path, col), [0, 0])
-            tally[0] += int(np.isin(counted, list(EXCEL_DAMAGE)).sum())
-            tally[1] += int((~np.isin(counted, list(MISSING))).sum())
-            self.stats[kind].absorb_codes(codes[codes != HELD])
-            bad = np.flatnonzero((codes != OK) & (codes != HELD) & ~np.isin(codes, list(MISSING)))
+            # (held values are counted when their column is decided, in end_source)
+            tally[0] += sum(counts[c] for c in EXCEL_DAMAGE)
+            tally[1] += len(codes) - counts[HELD] - sum(counts[c] for c in MISSING)
+            bad = np.flatnonzero((codes > LAST_MISSING) & (codes != HELD))
             if len(bad):
                 raw = values.take(pa.array(bad)).to_pylist()
                 for i, r in zip(bad.tolist(), raw, strict=True):
@@ -240,28 +239,25 @@ class Builder:
         shape: npt.NDArray[np.bool_] | None,
         known: npt.NDArray[np.bool_] | None,
     ) -> npt.NDArray[np.uint8]:
-        """Add all but the values that may be Excel's rounding; decide those here."""
+        """Add all but the values that may be Excel's rounding: valid ones of Excel's shape are
+        held (code HELD) until their column is decided; numeric Excel cells are rejected."""
         n = len(values)
-        known = known if known is not None else np.zeros(n, bool)
-        shape = shape if shape is not None else np.zeros(n, bool)
-        suspect = known | shape
-        codes = self._add(kind, pc.if_else(pa.array(suspect), pa.scalar(None, values.type), values))
-        idx = np.flatnonzero(suspect)
-        _, reasons = _core.canonicalize_with_reasons(kind, values.take(pa.array(idx)))
-        if known.any():
-            self.damaged.add((path, col))
+        suspect = np.zeros(n, bool)
+        for m in (shape, known):
+            if m is not None:
+                suspect |= m
+        rep = self.blooms[kind].add(values, tag_set=self.tags.get(kind), hold=suspect)
+        codes = np.array(rep.codes, dtype=np.uint8)
         key = (path, col)
-        raw = values.take(pa.array(idx)).to_pylist()
-        for j, i in enumerate(idx.tolist()):
-            if known[i]:
-                codes[i] = EXCEL_ROUNDED
-            elif reasons[j] is not None:
-                codes[i] = REASONS.index(reasons[j])
-            else:
-                # Valid alone; decided once the whole column of this file has been seen. Held
-                # values are not counted until then.
-                self.held.setdefault(key, []).append((int(batch.lines[i]), raw[j]))
-                codes[i] = HELD
+        if known is not None and known.any():
+            self.damaged.add(key)
+            codes[known] = EXCEL_ROUNDED
+        held = np.flatnonzero(codes == HELD)
+        if len(held):
+            # Few values (a valid number ends in zeros about once in a thousand): read them
+            # one by one rather than load a compute kernel for them.
+            keep = self.held.setdefault(key, [])
+            keep += [(int(batch.lines[i]), values[int(i)].as_py()) for i in held]
         return codes
 
     def end_source(self, path: str) -> None:

@@ -180,6 +180,28 @@ where
     }
 }
 
+/// `pred` of every value's raw bytes (false for nulls and non-text), in parallel.
+pub fn raw_mask<V: Values + ?Sized>(values: &V, pred: impl Fn(&[u8]) -> bool + Sync) -> Vec<bool> {
+    let one = |i: usize, s: &mut String| {
+        values.with_item(i, s, |item| match item {
+            Item::Str(v) => pred(v.as_bytes()),
+            Item::Bytes(v) => pred(v),
+            Item::Null | Item::NotText => false,
+        })
+    };
+    let n = values.len();
+    if n < PARALLEL_MIN {
+        let mut s = String::new();
+        (0..n).map(|i| one(i, &mut s)).collect()
+    } else {
+        (0..n)
+            .into_par_iter()
+            .with_min_len(TASK)
+            .map_init(String::new, |s, i| one(i, s))
+            .collect()
+    }
+}
+
 /// Canonical strings (None where rejected) and reason codes (0 = ok).
 pub fn canonicalize_all<V: Values + ?Sized>(
     canon: impl Into<Canon>,

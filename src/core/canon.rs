@@ -375,6 +375,12 @@ fn excel_rounded(d: &[u8]) -> bool {
     d.len() > 15 && d.iter().all(u8::is_ascii_digit) && d[15..].iter().all(|&c| c == b'0')
 }
 
+/// Whether a raw value (surrounding ASCII white space ignored) has the shape Excel's rounding
+/// leaves of a long number — what a reader decides by its column (README, "Excel's rounding").
+pub fn looks_excel_rounded(raw: &[u8]) -> bool {
+    excel_rounded(raw.trim_ascii())
+}
+
 fn digits_value(d: &[u8]) -> u32 {
     d.iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
 }

@@ -24,6 +24,9 @@ use crate::core::key::{key_id_hex, KeyId, Prf};
 use crate::core::tagset::{tag64, TagSet};
 use crate::core::Error;
 
+/// The code `add(hold=...)` gives a valid value it was asked to hold back (never a reason).
+pub const HELD: u8 = 255;
+
 // The PRF slot is held only to clone or set it, never across a wait, so taking it with the
 // GIL held cannot deadlock; object state goes through `super::lock`.
 fn prf_read(l: &RwLock<Option<Prf>>) -> RwLockReadGuard<'_, Option<Prf>> {
@@ -531,25 +534,57 @@ impl PyBloomIndex {
     /// Canonicalise, tag and insert `values` (a list of str, a numpy array of str/bytes, or
     /// an Arrow array / chunked array). Invalid values are skipped and reported. With
     /// `tag_set=` (a TagSet of the same key and kind) the same tags go into it too, so an
-    /// exact set costs no second pass of canonicalising and hashing.
-    #[pyo3(signature = (values, *, tag_set = None))]
+    /// exact set costs no second pass of canonicalising and hashing. With `hold=` (a numpy
+    /// bool array, one per value) the marked values that are valid are not inserted but get
+    /// code `HELD` (255, in none of the report's counts): the caller decides them later, as
+    /// `pi-match build` does for values that may be Excel's rounding.
+    #[pyo3(signature = (values, *, tag_set = None, hold = None))]
     fn add(
         &self,
         py: Python<'_>,
         values: &Bound<'_, PyAny>,
         tag_set: Option<PyRef<'_, PyTagSet>>,
+        hold: Option<numpy::PyReadonlyArray1<'_, bool>>,
     ) -> PyResult<PyAddReport> {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("add")?;
         if let Some(t) = &tag_set {
             self.keyed.check_compatible(&t.keyed)?;
         }
+        let hold = match &hold {
+            Some(h) => Some(
+                h.as_slice()
+                    .map_err(|e| PyCoreError(Error::Invalid(e.to_string())))?,
+            ),
+            None => None,
+        };
+        if hold.is_some_and(|h| h.len() != col.len()) {
+            return Err(PyCoreError(Error::Invalid(format!(
+                "hold has {} flags for {} values",
+                hold.map_or(0, <[bool]>::len),
+                col.len()
+            )))
+            .into());
+        }
         let tag_set: Option<&PyTagSet> = tag_set.as_deref();
         let kind = self.keyed.canon();
         let (codes, exact) = with_write(py, col.len(), &self.state, |st| {
             let mut valid = 0u64;
             let mut exact = Vec::new();
-            let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
+            let mut held = Vec::new();
+            let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
+                let c = match hold {
+                    Some(h) if h[start..start + c.len()].contains(&true) => {
+                        held.clear();
+                        held.extend(
+                            c.iter()
+                                .zip(&h[start..start + c.len()])
+                                .map(|(&code, &hold)| if hold && code == 0 { HELD } else { code }),
+                        );
+                        &held[..]
+                    }
+                    _ => c,
+                };
                 st.bloom.insert_tags_where(t, c);
                 valid += c.iter().filter(|&&c| c == 0).count() as u64;
                 if tag_set.is_some() {
@@ -557,6 +592,14 @@ impl PyBloomIndex {
                 }
             });
             st.items += valid;
+            let mut codes = codes;
+            if let Some(h) = hold {
+                for (code, &hold) in codes.iter_mut().zip(h) {
+                    if hold && *code == 0 {
+                        *code = HELD;
+                    }
+                }
+            }
             (codes, exact)
         });
         // The index's lock is released before the tag set's is taken: never two at once.

@@ -79,6 +79,26 @@ fn canonicalize_with_reasons(
     Ok((out, reasons))
 }
 
+/// A bool array marking the values shaped as Excel's rounding leaves a long number (more than
+/// 15 ASCII digits, zeros after the 15th), or None when there are none.
+#[pyfunction]
+fn excel_rounded_shape<'py>(
+    py: Python<'py>,
+    values: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, numpy::PyArray1<bool>>>> {
+    let col = values::extract_column(values)?;
+    let mask: Vec<bool> = py.detach(|| {
+        col.parts
+            .iter()
+            .flat_map(|p| crate::core::bulk::raw_mask(p, crate::core::canon::looks_excel_rounded))
+            .collect()
+    });
+    Ok(mask
+        .iter()
+        .any(|&b| b)
+        .then(|| numpy::PyArray1::from_vec(py, mask)))
+}
+
 /// Read an artefact file: (key id, created, [BloomIndex | TagSet, ...]). `verify=False` skips
 /// the payload checksums (the structure is still checked): a memory-mapped index then opens
 /// without being read.
@@ -372,6 +392,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .chain(ALL_REASONS.iter().map(|r| r.name()))
         .collect();
     m.add("REASONS", PyTuple::new(py, reasons)?)?;
+    m.add("HELD", index::HELD)?;
     // CANON_VERSIONS[kind] lists the canonicaliser versions this pi_match implements.
     let versions = pyo3::types::PyDict::new(py);
     for k in ALL_KINDS {
@@ -387,6 +408,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<index::PyAddReport>()?;
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
     m.add_function(wrap_pyfunction!(canonicalize_with_reasons, m)?)?;
+    m.add_function(wrap_pyfunction!(excel_rounded_shape, m)?)?;
     m.add_function(wrap_pyfunction!(index::estimate_overlap, m)?)?;
     m.add_function(wrap_pyfunction!(index::bloom_linear, m)?)?;
     m.add_function(wrap_pyfunction!(index::membership_counts, m)?)?;
