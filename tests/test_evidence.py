@@ -431,6 +431,25 @@ def test_xlsx_forged_dimension_and_zip_bomb_are_bounded(
     _rewrite_zip(plain, big, {"xl/worksheets/sheet1.xml": forged})
     out = build_json(capsys, big, key)
     assert out["sections"][0]["valid"] == 20 and out["capacity"] < 10_000
+    # A cell at column XFD in every row: once 16,384 cells a row (a 30 kB file took 450 MiB).
+    wide = openpyxl.Workbook()
+    ws = wide.active
+    ws.append(["身份证号"])
+    for i, x in enumerate(IDS * 8, 2):
+        ws.cell(i, 1, x)
+        ws.cell(i, 16384, "x")
+    wpath = d / "wide.xlsx"
+    wide.save(wpath)
+    code = (
+        "import resource, sys; from pi_match.cli import main; rc = main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024); sys.exit(rc)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, "build", str(wpath), "--key", str(key), "-o", f"{wpath}.pmi",
+         "-q"], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.split()[-1]) < 250, r.stdout  # MiB, the interpreter and pyarrow included
     bomb = d / "bomb.xlsx"
     _rewrite_zip(plain, bomb, {"xl/worksheets/sheet2.xml": b" " * (64 << 20)})
     assert bomb.stat().st_size < 1 << 20

@@ -5,8 +5,9 @@ Hostile or damaged workbooks are bounded before openpyxl sees them: the zip's de
 are checked (no part over 1 GiB uncompressed, 4 GiB in all, shared strings — which openpyxl
 holds in memory — at most 256 MiB, and no part over 16 MiB that expands more than 200-fold),
 and a sheet's declared dimension is ignored (`A1:XFD1048576` would pad every row to 16,384
-cells). Each sheet is matched to the chosen columns by its own header; a sheet that lacks one
-is skipped and reported with its row count, never read as missing values. Numeric cells of
+cells); cells right of a sheet's first-row width are not read, for the same reason (at most
+1,024 columns). Each sheet is matched to the chosen columns by its own header; a sheet that
+lacks one is skipped and reported with its row count, never read as missing values. Numeric cells of
 more than 15 digits are what Excel's floating point rounded (an 18-digit ID number ends up
 `110105198001070000`): they are rejected as `excel_rounded`, never read as identifiers."""
 
@@ -23,6 +24,7 @@ from .base import Batch, InputError, ReadOptions, Reject, Source, text_array, un
 from .jsonl import to_text
 
 BATCH = 1 << 14
+MAX_COLUMNS = 1024
 MAX_PART = 1 << 30
 MAX_TOTAL = 4 << 30
 MAX_SHARED_STRINGS = 256 << 20
@@ -134,7 +136,14 @@ class ExcelSource(Source):
             except Exception as e:
                 raise _damaged(self.path, name, e) from None
             ws.reset_dimensions()
-            first = next(rows_of(ws, self.path, name, max_row=1), ())
+            first = list(next(rows_of(ws, self.path, name, max_row=1), ()))
+            while first and first[-1] is None:
+                first.pop()  # a stray cell at column XFD must not make 16,384 columns
+            if len(first) > MAX_COLUMNS:
+                raise InputError(
+                    f"{self.path}: sheet {name!r} has {len(first):,} columns in its first row; "
+                    f"pi_match reads at most {MAX_COLUMNS:,} (export the columns you need)"
+                )
             here = (
                 unique_names([str(c).strip() if c is not None else "" for c in first])
                 if self.header
@@ -156,7 +165,9 @@ class ExcelSource(Source):
         for name in self.sheets:
             ws = self.book[name]
             names = self.sheet_columns[name]
-            it = rows_of(ws, self.path, name)
+            # Cells right of the last column are not read: a hostile sheet with a cell at XFD in
+            # every row would otherwise make every row 16,384 cells (gigabytes from a 1 MB file).
+            it = rows_of(ws, self.path, name, max_col=max(len(names), 1))
             if self.header:
                 next(it, ())
             start = 2 if self.header else 1
