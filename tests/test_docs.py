@@ -9,7 +9,7 @@ import re
 import pytest
 
 import pi_match
-import pi_match._artefact
+import pi_match.artefact
 import pi_match._core
 import pi_match.io
 import pi_match.outputs
@@ -23,7 +23,7 @@ README = pathlib.Path(__file__).parent.parent / "README.md"
     "module",
     [
         pi_match,
-        pi_match._artefact,
+        pi_match.artefact,
         pi_match.synth,
         pi_match.io,
         pi_match.testing,

@@ -15,7 +15,6 @@ True
 
 from __future__ import annotations
 
-from ._artefact import Artefact, load, verify
 from ._core import (
     FORMAT_VERSION,
     KINDS,
@@ -39,6 +38,7 @@ from ._core import (
     expected_fpr,
     plan_layout,
 )
+from .artefact import Artefact, load, verify
 
 __all__ = [
     "FORMAT_VERSION",

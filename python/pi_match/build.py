@@ -27,8 +27,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from . import _core
-from ._artefact import Artefact
 from ._core import BloomIndex, Key, TagSet
+from .artefact import FPR_WARN_FACTOR, SATURATED_FPR, Artefact
 from .io import InputError, ReadOptions, Source, choose_fields, detect_columns, open_source
 from .io.base import sha256_file
 from .outputs import (
@@ -56,11 +56,6 @@ HELD: int = _core.HELD
 #: Kinds whose long digit strings Excel rounds; values that end as rounding leaves them are
 #: decided by their column (see `Builder`).
 ROUNDED_KINDS = ("cn_ric", "bank_card")
-#: A Bloom index whose expected false-positive rate passes this after the build is saturated:
-#: nearly every lookup would match. Refused rather than written.
-SATURATED_FPR = 0.5
-#: Above this many times the asked rate, the build warns and says the rate reached.
-FPR_WARN_FACTOR = 10.0
 
 
 @dataclass

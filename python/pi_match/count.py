@@ -292,3 +292,85 @@ def plan(
             return Plan("bloom", why, blocks, size, fpr, sd, tagset_bytes)
     return Plan("tagset", "no Bloom index up to 2 TiB is precise enough; exchange exact tag sets "
                 "or probe with the raw list", None, None, None, math.inf, tagset_bytes)  # fmt: skip
+
+
+@dataclass
+class Comparison:
+    """What `pi-match compare` reports for a list of artefacts (see `compare`)."""
+
+    names: list[str]
+    #: Pairwise overlaps, one per pair of inputs and kind they share.
+    pairs: list[dict[str, Any]]
+    #: Per kind every input has: the N-way counts.
+    overlaps: list[Overlaps]
+    #: Why some counts are estimates although some inputs are exact, and the like.
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        kinds = [ov.to_dict() for ov in self.overlaps]
+        data: dict[str, Any] = {"pairs": self.pairs, "kinds": kinds, "notes": self.notes}
+        for k in kinds:
+            # The per-kind totals also sit beside "pairs" under the kind's name.
+            data[k["kind"]] = {q: k[q] for q in ("union", "in_two_or_more", "unique")}
+        return data
+
+
+def compare(artefacts: Sequence[Any], names: Sequence[str] | None = None) -> Comparison:
+    """Overlaps of artefacts made with one key (`pi_match.Artefact`s): every pairwise overlap
+    per shared kind, and per kind all share the distinct union, those in two or more and those
+    unique to each. Exact from tag sets when every input has one for the kind, otherwise from
+    the Bloom indices — and then `notes` says which inputs lacked a tag set.
+
+    >>> key = _core.Key.from_bytes(bytes(range(32)))
+    >>> a, b = TagSet(key, "cn_ric"), TagSet(key, "cn_ric")
+    >>> _ = a.add(["11010519491231002X"]); _ = b.add(["11010519491231002x", "440305199003071236"])
+    >>> from pi_match import Artefact
+    >>> compare([Artefact([a]), Artefact([b])], ["A", "B"]).pairs[0]["exact"]
+    1.0
+    """
+    names = list(names or [f"input {i + 1}" for i in range(len(artefacts))])
+    if len(artefacts) < 2:
+        raise _core.PiMatchError("compare needs at least two artefacts")
+    for n, a in zip(names[1:], artefacts[1:], strict=True):
+        if a.key_id != artefacts[0].key_id:
+            raise _core.KeyMismatchError(
+                f"{n} was made with key id {a.key_id} but {names[0]} with key id "
+                f"{artefacts[0].key_id}: artefacts of different keys (different joint "
+                "operations) cannot be combined"
+            )
+    secs = [a.by_kind() for a in artefacts]
+    pairs, unmatched = [], []
+    for (na, a), (nb, b) in combinations(list(zip(names, secs, strict=True)), 2):
+        for kind in sorted(set(a) & set(b)):
+            if "tagset" in a[kind] and "tagset" in b[kind]:
+                e = _core.estimate_overlap(a[kind]["tagset"], b[kind]["tagset"])
+            elif "bloom" in a[kind] and "bloom" in b[kind]:
+                e = _core.estimate_overlap(a[kind]["bloom"], b[kind]["bloom"])
+            else:
+                unmatched.append(f"{na} holds {kind} only as {' and '.join(a[kind])} and {nb} "
+                                 f"only as {' and '.join(b[kind])}")  # fmt: skip
+                continue
+            pairs.append({"a": na, "b": nb, "kind": kind, "estimate": e.value, "low": e.low,
+                          "high": e.high, "exact": e.value if e.exact else None,
+                          "method": e.method})  # fmt: skip
+    if not pairs:
+        if unmatched:
+            raise _core.IncompatibleError(
+                "nothing to compare: " + "; ".join(unmatched) + " (a tag set compares only with "
+                "tag sets and a Bloom index with Bloom indices; rebuild with the same --exact)"
+            )
+        raise _core.IncompatibleError("these artefacts share no identifier kind to compare")
+    overlaps, notes = [], []
+    for kind in sorted(set.intersection(*(set(s) for s in secs))):
+        exact = all("tagset" in s[kind] for s in secs)
+        if not exact and not all("bloom" in s[kind] for s in secs):
+            continue
+        if not exact and any("tagset" in s[kind] for s in secs):
+            # Some inputs are exact, not all: a tag set only compares with tag sets.
+            lacking = [n for n, s in zip(names, secs, strict=True) if "tagset" not in s[kind]]
+            notes.append(f"[{kind}] estimates from the Bloom indices: {', '.join(lacking)} "
+                         f"{'has' if len(lacking) == 1 else 'have'} no exact tag set (build "
+                         "it with --exact for exact counts)")  # fmt: skip
+        picked = [s[kind]["tagset" if exact else "bloom"] for s in secs]
+        overlaps.append(count_overlaps(picked, names))
+    return Comparison(names, pairs, overlaps, notes)

@@ -1,0 +1,7 @@
+"""`python -m pi_match.cli`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""What every command shares: printing (`--json`, `--quiet`, notes on stderr), the one-line
+user error, loading keys and artefacts with a message that says what to do."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .. import Artefact, Key
+
+if TYPE_CHECKING:
+    from ..io import ReadOptions
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit 1."""
+
+
+def jsonable(obj: Any) -> Any:
+    """Standard JSON: infinities and NaN (a saturated index's estimate) become null."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    return obj
+
+
+def out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    if args.json:
+        json.dump(
+            jsonable(data), sys.stdout, ensure_ascii=False, indent=1, default=str, allow_nan=False
+        )
+        sys.stdout.write("\n")
+    elif not args.quiet:
+        print(text)
+
+
+def note(args: argparse.Namespace, msg: str) -> None:
+    if not args.json and not args.quiet:
+        print(msg, file=sys.stderr)
+
+
+def load_key(path: str) -> Key:
+    if not os.path.exists(path):
+        raise UserError(f"key file {path} not found; make one with: pi-match keygen -o {path}")
+    return Key.load(path)
+
+
+def same_key(paths: list[str], arts: list[Artefact]) -> None:
+    """Artefacts to be combined must share one key; name the files when they do not."""
+    for p, a in zip(paths[1:], arts[1:], strict=True):
+        if a.key_id != arts[0].key_id:
+            raise UserError(
+                f"{p} was made with key id {a.key_id} but {paths[0]} with key id "
+                f"{arts[0].key_id}: artefacts of different keys (different joint operations) "
+                "cannot be combined"
+            )
+
+
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    from ..io import ReadOptions  # pyarrow: only for the commands that read inputs
+
+    return ReadOptions(
+        encoding=args.encoding,
+        delimiter=args.delimiter,
+        header=False if args.no_header else None,
+        sheet=args.sheet,
+        format=args.format,
+    )
+
+
+def load_artefact(path: str, key: Key | None = None) -> Artefact:
+    if not os.path.exists(path):
+        raise UserError(f"artefact {path} not found")
+    return Artefact.open(path, key=key)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if x == x and abs(x) != float("inf") else "unknown (saturated)"
+
+
+def fmt_est(e: Any) -> str:
+    if e.exact:
+        return f"{e.value:,.0f} (exact)"
+    return f"{_num(e.value)} [95% {_num(e.low)}–{_num(e.high)}]"
+
+
+def one_line(msg: str) -> str:
+    return " ".join(msg.split("\n"))

@@ -1,0 +1,148 @@
+"""Which of my rows are in their artefact: the library behind `pi-match probe`.
+
+Every record of the input is accounted for as `build` does (records = rows + unreadable; per
+field rows = valid + missing + rejected). Hits and rejects files hold raw values: they are
+created 0600, staged and renamed into place together only when the probe is complete."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._core import BloomIndex, PiMatchError
+from .artefact import Artefact
+from .build import (
+    LAST_MISSING,
+    REASONS,
+    Progress,
+    SectionStats,
+    csv_encoding,
+    raw_text,
+    resolve_fields,
+)
+from .io import ReadOptions, open_source
+from .outputs import RAW_VALUES_MODE, Staged, commit
+
+
+def probe(
+    input: str,
+    theirs: Artefact,
+    *,
+    fields: Sequence[str] = (),
+    options: ReadOptions | None = None,
+    hits_path: str | None = None,
+    rejects_path: str | None = None,
+    output_encoding: str = "utf-8-sig",
+    progress: Progress | None = None,
+    note: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    """Probe the rows of `input` against `theirs` (loaded with the key): the summary that
+    `pi-match probe --json` prints. With `hits_path` the matching rows are written there (line
+    number, the kinds that matched, the row); with `rejects_path` every value and row that could
+    not be probed. The caller checks that these paths are not inputs (`outputs.check_outputs`)."""
+    progress = progress or Progress(quiet=True)
+    by_kind = theirs.by_kind()
+    src = open_source(input, options or ReadOptions())
+    chosen, notes = resolve_fields([src], fields)
+    for msg in notes:
+        note("field " + msg)
+    missing = [k for k, _ in chosen if k not in by_kind]
+    if missing:
+        raise PiMatchError(
+            f"their artefact has no section for {', '.join(missing)}; "
+            f"it has {', '.join(sorted(by_kind))}"
+        )
+    stats = {k: SectionStats(k, c) for k, c in chosen}
+    rows = hits = n_rejects = 0
+    expected_fp = 0.0
+    hits_out = Staged(hits_path, mode=RAW_VALUES_MODE) if hits_path else None
+    rej_out = Staged(rejects_path, mode=RAW_VALUES_MODE) if rejects_path else None
+    staged = [s for s in (hits_out, rej_out) if s is not None]
+    try:
+        enc = csv_encoding(output_encoding)
+        hf = hits_out.open_text(enc) if hits_out else None
+        rf = rej_out.open_text(enc) if rej_out else None
+        writer = csv.writer(hf) if hf else None
+        rwriter = csv.writer(rf) if rf else None
+        if writer is not None:
+            writer.writerow(["line", "matched", *src.columns])
+        if rwriter is not None:
+            rwriter.writerow(["file", "line", "column", "reason", "raw"])
+        for batch in src.batches():
+            n = len(batch)
+            rows += n
+            hit = np.zeros(n, dtype=bool)
+            matched: list[list[str]] = [[] for _ in range(n)]
+            for kind, col in chosen:
+                sec = by_kind[kind].get("tagset") or by_kind[kind]["bloom"]
+                values = batch.column(col)
+                h, codes = sec.contains(values, reasons=True)
+                stats[kind].absorb_codes(np.asarray(codes, dtype=np.uint8))
+                if isinstance(sec, BloomIndex):
+                    expected_fp += float((codes == 0).sum()) * sec.expected_fpr()
+                bad = np.flatnonzero(codes > LAST_MISSING)
+                if len(bad):
+                    n_rejects += len(bad)
+                    if rwriter is not None:
+                        raw = values.take(bad).to_pylist()
+                        for i, v in zip(bad.tolist(), raw, strict=True):
+                            rwriter.writerow(
+                                [src.path, int(batch.lines[i]), col, REASONS[codes[i]], raw_text(v)]
+                            )
+                for i in np.flatnonzero(h).tolist():
+                    matched[i].append(kind)
+                hit |= h
+            idx = np.flatnonzero(hit)
+            hits += len(idx)
+            if writer is not None and len(idx):
+                cols = {c: batch.column(c).take(idx).to_pylist() for c in src.columns}
+                for j, i in enumerate(idx.tolist()):
+                    vals = [
+                        None if cols[c][j] is None else raw_text(cols[c][j]) for c in src.columns
+                    ]
+                    writer.writerow([int(batch.lines[i]), "+".join(matched[i]), *vals])
+            progress.update(os.path.basename(src.path), n)
+        for r in src.rejects:
+            n_rejects += 1
+            if rwriter is not None:
+                rwriter.writerow([r.file, r.line, r.column, r.reason, r.raw])
+        for f in (hf, rf):
+            if f is not None:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+        commit(staged)
+    finally:
+        progress.done()
+        for s in staged:
+            if not s.done:
+                s.discard()
+    unreadable = src.unreadable
+    return {
+        "rows": rows,
+        "hits": hits,
+        "expected_false_positives": expected_fp,
+        "input": input,
+        "output": hits_path,
+        "fields": [{"kind": k, "column": c} for k, c in chosen],
+        "records": rows + unreadable,
+        "unreadable_rows": unreadable,
+        "rejected_values": n_rejects,
+        "rejects_file": rejects_path,
+        "sections": [
+            {
+                "kind": s.kind,
+                "column": s.column,
+                "rows": s.rows,
+                "valid": s.valid,
+                "missing": s.missing,
+                "rejected": s.rejected,
+                "rejected_by_reason": s.rejected_by_reason,
+            }
+            for s in stats.values()
+        ],  # fmt: skip
+    }
