@@ -9,8 +9,8 @@ import re
 import pytest
 
 import pi_match
-import pi_match.artefact
 import pi_match._core
+import pi_match.artefact
 import pi_match.io
 import pi_match.outputs
 import pi_match.synth
