@@ -11,6 +11,7 @@ import pytest
 import pi_match
 import pi_match._core
 import pi_match.artefact
+import pi_match.count
 import pi_match.io
 import pi_match.outputs
 import pi_match.synth
@@ -29,6 +30,7 @@ README = pathlib.Path(__file__).parent.parent / "README.md"
         pi_match.testing,
         pi_match._core,
         pi_match.outputs,
+        pi_match.count,
     ],  # fmt: skip
 )
 def test_docstring_examples(module: object) -> None:
