@@ -41,12 +41,14 @@ fn artefact_round_trip_and_every_bit_flip_is_caught() {
         SectionRef {
             kind: Kind::CnMobile,
             canon_version: 1,
+            prf: pi_match::core::prf::PrfId::HmacSha256,
             items: 2,
             payload: PayloadRef::Bloom(&bloom),
         },
         SectionRef {
             kind: Kind::CnMobile,
             canon_version: 1,
+            prf: pi_match::core::prf::PrfId::HmacSha256,
             items: 2,
             payload: PayloadRef::Tags(&set),
         },
@@ -85,6 +87,7 @@ fn huge_header_claims_fail_before_allocating() {
     let s = [SectionRef {
         kind: Kind::Raw,
         canon_version: 1,
+        prf: pi_match::core::prf::PrfId::HmacSha256,
         items: 0,
         payload: PayloadRef::Bloom(&bloom),
     }];
@@ -156,6 +159,7 @@ fn authenticated_artefacts() {
     let s = [SectionRef {
         kind: Kind::Email,
         canon_version: 1,
+        prf: pi_match::core::prf::PrfId::HmacSha256,
         items: 1,
         payload: PayloadRef::Bloom(&bloom),
     }];

@@ -194,6 +194,7 @@ def section_facts(s: Section) -> dict[str, Any]:
         "type": "bloom" if isinstance(s, BloomIndex) else "tagset",
         "kind": s.kind,
         "canon_version": s.canon_version,
+        "prf": s.prf,
         "estimate": e.to_dict(),
     }
     if isinstance(s, BloomIndex):

@@ -185,13 +185,17 @@ class Builder:
         exact: bool,
         on_reject: Callable[[RejectRow], None],
         canon_version: int | None = None,
+        prf: str = "hmac-sha256",
     ):
         self.fields = list(fields)
         v = {k: version_of_generation(k, canon_version) for k, _ in fields}
         self.blooms = {
-            k: BloomIndex(key, k, capacity=capacity, fpr=fpr, canon_version=v[k]) for k, _ in fields
+            k: BloomIndex(key, k, capacity=capacity, fpr=fpr, canon_version=v[k], prf=prf)
+            for k, _ in fields
         }
-        self.tags = {k: TagSet(key, k, canon_version=v[k]) for k, _ in fields} if exact else {}
+        self.tags = (
+            {k: TagSet(key, k, canon_version=v[k], prf=prf) for k, _ in fields} if exact else {}
+        )
         self.stats = {k: SectionStats(k, c) for k, c in fields}
         self.on_reject = on_reject
         self.damaged: set[tuple[str, str]] = set()
@@ -335,6 +339,7 @@ def build(
     key_path: str | None = None,
     output_encoding: str = "utf-8-sig",
     canon_version: int | None = None,
+    prf: str = "hmac-sha256",
 ) -> dict[str, Any]:
     """Read `inputs`, build one artefact with a section per identifier kind (a BloomIndex, and
     a TagSet too with `exact`), write it to `output`, the rejects file and the manifest, and
@@ -343,7 +348,8 @@ def build(
     file is UTF-8 with a byte-order mark by default (`output_encoding`), so Excel on Chinese
     Windows opens it right; "utf-8" and "gb18030" are the others. `canon_version=N` builds
     with the identifier rules of generation N (each kind's newest version not after N), so
-    artefacts match a partner's made by an older pi_match."""
+    artefacts match a partner's made by an older pi_match. `prf="hmac-sm3"` tags with HMAC-SM3
+    (GB/T 32905, for agencies held to 国密 rules); artefacts of different PRFs never combine."""
     options = options or ReadOptions()
     progress = progress or Progress(quiet=True)
     if not (fpr > 0 and fpr < 1):
@@ -380,7 +386,7 @@ def build(
 
             builder = Builder(
                 key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=on_reject,
-                canon_version=canon_version,
+                canon_version=canon_version, prf=prf,
             )  # fmt: skip
             per_input = []
             for src in sources:
@@ -418,7 +424,7 @@ def build(
             "rejects_sha256": sha256_file(rejects.tmp) if have_rejects else None,
             "options": {
                 "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
-                "canon_version": canon_version,
+                "canon_version": canon_version, "prf": prf,
                 "encoding": options.encoding, "delimiter": options.delimiter,
                 "header": options.header, "sheet": options.sheet, "format": options.format,
             },
@@ -520,6 +526,7 @@ def _summary(
         "capacity": capacity,
         "authenticated": authenticate,
         "canon_versions": {k: b.canon_version for k, b in blooms.items()},
+        "prf": next(iter(blooms.values())).prf,
     }
 
 

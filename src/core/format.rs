@@ -14,6 +14,7 @@ use super::bloom::{Bloom, BYTES_PER_BLOCK, MAX_BLOCKS_PER_KEY, MAX_LOG2_BLOCKS};
 use super::canon::Kind;
 use super::error::{Error, Result};
 use super::key::{key_id_hex, KeyId, KEY_ID_LEN};
+use super::prf::PrfId;
 use super::tagset::TagSet;
 
 pub const MAGIC: [u8; 8] = *b"\x89PIM\r\n\x1a\n";
@@ -39,6 +40,8 @@ pub enum Payload {
 pub struct Section {
     pub kind: Kind,
     pub canon_version: u16,
+    /// The PRF the tags were made with.
+    pub prf: PrfId,
     /// Bloom: valid values added (repeats included). Tag set: distinct tags.
     pub items: u64,
     pub payload: Payload,
@@ -59,6 +62,7 @@ pub struct Artefact {
 pub struct SectionRef<'a> {
     pub kind: Kind,
     pub canon_version: u16,
+    pub prf: PrfId,
     pub items: u64,
     pub payload: PayloadRef<'a>,
 }
@@ -74,6 +78,7 @@ impl<'a> From<&'a Section> for SectionRef<'a> {
         SectionRef {
             kind: s.kind,
             canon_version: s.canon_version,
+            prf: s.prf,
             items: s.items,
             payload: match &s.payload {
                 Payload::Bloom(b) => PayloadRef::Bloom(b),
@@ -194,6 +199,7 @@ pub fn write_to_with<W: Write>(
         e[2..4].copy_from_slice(&s.canon_version.to_le_bytes());
         e[4] = l2;
         e[5] = bpk;
+        e[6] = s.prf.code();
         e[8..16].copy_from_slice(&s.items.to_le_bytes());
         e[16..24].copy_from_slice(&offset.to_le_bytes());
         e[24..32].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
@@ -294,6 +300,7 @@ pub struct SectionInfo {
     pub stype: u8,
     pub kind: Kind,
     pub canon_version: u16,
+    pub prf: PrfId,
     pub log2_blocks: u8,
     pub blocks_per_key: u8,
     pub items: u64,
@@ -409,7 +416,14 @@ pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
             ));
         }
         let (l2, bpk) = (e[4], e[5]);
-        if rd_u16(e, 6) != 0 || e[40..].iter().any(|&x| x != 0) {
+        let prf = PrfId::from_code(e[6]).ok_or_else(|| {
+            Error::format(format!(
+                "section {n}: made with PRF id {}, which this pi_match does not implement \
+                 (it has 0 hmac-sha256, 1 hmac-sm3); a newer pi_match reads it",
+                e[6]
+            ))
+        })?;
+        if e[7] != 0 || e[40..].iter().any(|&x| x != 0) {
             return bad(format!("section {n}: reserved bytes are not zero"));
         }
         let items = rd_u64(e, 8);
@@ -468,6 +482,7 @@ pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
             stype,
             kind,
             canon_version,
+            prf,
             log2_blocks: l2,
             blocks_per_key: bpk,
             items,
@@ -523,6 +538,7 @@ fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Art
         sections.push(Section {
             kind: s.kind,
             canon_version: s.canon_version,
+            prf: s.prf,
             items: s.items,
             payload,
         });

@@ -5,16 +5,16 @@
 //!   key id     = HKDF-Expand(PRK, "pi_match/v1/key-id", 8)
 //!   subkey(k)  = HKDF-Expand(PRK, "pi_match/v1/<kind>/<canon version>", 32)
 //!   tag(k, v)  = HMAC-SHA256(subkey(k), UTF-8 bytes of canonical v)
+//! With the HMAC-SM3 PRF (`core::prf`) the subkey and the tag use SM3 in place of SHA-256.
 //! The key id is a keyed fingerprint: it does not help to guess the key.
 
 use hkdf::Hkdf;
-use sha2::block_api::compress256;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::canon::Kind;
 use super::error::{Error, Result};
-use super::sha_x2::compress_x2;
+pub use super::prf::{Prf, PrfId};
 
 pub const KEY_LEN: usize = 32;
 pub const KEY_ID_LEN: usize = 8;
@@ -107,18 +107,31 @@ impl Key {
         out
     }
 
-    /// The keyed PRF for one identifier kind under its current canonicaliser version.
+    /// The keyed PRF (HMAC-SHA256) for one identifier kind under its newest canonicaliser.
     pub fn prf(&self, kind: Kind) -> Prf {
         self.prf_for(kind, kind.canon_version())
     }
 
+    /// HMAC-SHA256 for `kind` under canonicaliser `canon_version`.
     pub fn prf_for(&self, kind: Kind, canon_version: u16) -> Prf {
+        self.prf_with(kind, canon_version, PrfId::HmacSha256)
+    }
+
+    /// The PRF `id` for `kind` under `canon_version`. The subkey is HKDF with the PRF's own
+    /// hash (HKDF-SHA256 or HKDF-SM3) over exactly the same salt, key and info: only the hash
+    /// changes. The key id stays the HKDF-SHA256 one: one key, one id, whatever the PRF.
+    pub fn prf_with(&self, kind: Kind, canon_version: u16, id: PrfId) -> Prf {
         let info = format!("pi_match/v1/{}/{}", kind.name(), canon_version);
         let mut sub = Zeroizing::new([0u8; 32]);
-        hkdf(&self.secret[..])
-            .expand(info.as_bytes(), &mut sub[..])
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        Prf::new(&sub)
+        match id {
+            PrfId::HmacSha256 => hkdf(&self.secret[..])
+                .expand(info.as_bytes(), &mut sub[..])
+                .expect("32 bytes is a valid HKDF-SHA256 output length"),
+            PrfId::HmacSm3 => hkdf::SimpleHkdf::<sm3::Sm3>::new(Some(HKDF_SALT), &self.secret[..])
+                .expand(info.as_bytes(), &mut sub[..])
+                .expect("32 bytes is a valid HKDF-SM3 output length"),
+        }
+        Prf::new(id, &sub)
     }
 
     /// Text form written to key files: `pi_match-key-v1:<64 hex digits>\n`.
@@ -157,111 +170,6 @@ impl Key {
 
 fn hkdf(secret: &[u8]) -> Hkdf<Sha256> {
     Hkdf::<Sha256>::new(Some(HKDF_SALT), secret)
-}
-
-/// HMAC-SHA256 under one subkey (RFC 2104), written on the raw SHA-256 compression function:
-/// the states after the ipad and opad blocks are computed once, so a tag of a value shorter
-/// than 56 bytes costs exactly two compressions and no buffering. The states are zeroised on
-/// drop. Checked against the `hmac` crate in the tests.
-#[derive(Clone)]
-pub struct Prf {
-    inner: Zeroizing<[u32; 8]>,
-    outer: Zeroizing<[u32; 8]>,
-}
-
-const SHA256_IV: [u32; 8] = [
-    0x6a09_e667,
-    0xbb67_ae85,
-    0x3c6e_f372,
-    0xa54f_f53a,
-    0x510e_527f,
-    0x9b05_688c,
-    0x1f83_d9ab,
-    0x5be0_cd19,
-];
-
-impl Prf {
-    fn new(subkey: &[u8; 32]) -> Prf {
-        let mut ipad = Zeroizing::new([0x36u8; 64]);
-        let mut opad = Zeroizing::new([0x5cu8; 64]);
-        for (i, k) in subkey.iter().enumerate() {
-            ipad[i] ^= k;
-            opad[i] ^= k;
-        }
-        let mut inner = Zeroizing::new(SHA256_IV);
-        let mut outer = Zeroizing::new(SHA256_IV);
-        compress256(&mut inner, &[*ipad]);
-        compress256(&mut outer, &[*opad]);
-        Prf { inner, outer }
-    }
-
-    /// Tags of two values at once; values under 56 bytes (every canonical ID number, mobile
-    /// number and card number) take the interleaved two-lane path, four compressions in the
-    /// time of about two.
-    #[inline]
-    pub fn tag_x2(&self, a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
-        if a.len() >= 56 || b.len() >= 56 {
-            return (self.tag(a), self.tag(b));
-        }
-        let last = |msg: &[u8]| {
-            let mut block = [0u8; 64];
-            block[..msg.len()].copy_from_slice(msg);
-            block[msg.len()] = 0x80;
-            block[56..].copy_from_slice(&((64 + msg.len()) as u64 * 8).to_be_bytes());
-            block
-        };
-        let (mut sa, mut sb) = (*self.inner, *self.inner);
-        compress_x2(&mut sa, &last(a), &mut sb, &last(b));
-        let outer_block = |st: [u32; 8]| {
-            let mut block = [0u8; 64];
-            for (o, w) in block.chunks_exact_mut(4).zip(st) {
-                o.copy_from_slice(&w.to_be_bytes());
-            }
-            block[32] = 0x80;
-            block[56..].copy_from_slice(&((64u64 + 32) * 8).to_be_bytes());
-            block
-        };
-        let (ba, bb) = (outer_block(sa), outer_block(sb));
-        let (mut oa, mut ob) = (*self.outer, *self.outer);
-        compress_x2(&mut oa, &ba, &mut ob, &bb);
-        (be_bytes(oa), be_bytes(ob))
-    }
-
-    #[inline]
-    pub fn tag(&self, msg: &[u8]) -> [u8; 32] {
-        let mut st = *self.inner;
-        let full = msg.len() / 64;
-        for block in msg[..full * 64].chunks_exact(64) {
-            compress256(&mut st, &[block.try_into().expect("64-byte chunk")]);
-        }
-        let rem = &msg[full * 64..];
-        // 64 bytes of ipad block precede the message.
-        let bit_len = ((64 + msg.len()) as u64) * 8;
-        let mut last = [[0u8; 64]; 2];
-        let flat = last.as_flattened_mut();
-        flat[..rem.len()].copy_from_slice(rem);
-        flat[rem.len()] = 0x80;
-        let nblocks = if rem.len() < 56 { 1 } else { 2 };
-        flat[nblocks * 64 - 8..nblocks * 64].copy_from_slice(&bit_len.to_be_bytes());
-        compress256(&mut st, &last[..nblocks]);
-        let mut block = [0u8; 64];
-        for (o, w) in block.chunks_exact_mut(4).zip(st) {
-            o.copy_from_slice(&w.to_be_bytes());
-        }
-        block[32] = 0x80;
-        block[56..].copy_from_slice(&((64u64 + 32) * 8).to_be_bytes());
-        let mut out_state = *self.outer;
-        compress256(&mut out_state, &[block]);
-        be_bytes(out_state)
-    }
-}
-
-fn be_bytes(state: [u32; 8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (o, w) in out.chunks_exact_mut(4).zip(state) {
-        o.copy_from_slice(&w.to_be_bytes());
-    }
-    out
 }
 
 #[cfg(test)]

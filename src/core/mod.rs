@@ -9,6 +9,7 @@ pub mod files;
 pub mod format;
 pub mod key;
 pub mod link;
+pub mod prf;
 mod sha_x2;
 pub mod split;
 pub mod tagset;

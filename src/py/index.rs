@@ -21,6 +21,7 @@ use crate::core::canon::{Canon, Kind, Reason};
 use crate::core::estimate::{self, Estimate};
 use crate::core::format::{self, Artefact, Payload, PayloadRef, Section, SectionRef};
 use crate::core::key::{key_id_hex, KeyId, Prf};
+use crate::core::prf::{PrfId, ALL_PRFS};
 use crate::core::tagset::{tag64, TagSet};
 use crate::core::Error;
 
@@ -62,7 +63,20 @@ pub struct Keyed {
     pub kind: Kind,
     pub version: u16,
     pub key_id: KeyId,
+    pub prf_id: PrfId,
     prf: RwLock<Option<Prf>>,
+}
+
+/// A PRF by name ("hmac-sha256", "hmac-sm3"), or the error naming those there are.
+pub fn parse_prf(name: &str) -> PyResult<PrfId> {
+    PrfId::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = ALL_PRFS.iter().map(|p| p.name()).collect();
+        PyCoreError(Error::Invalid(format!(
+            "unknown PRF {name:?}; PRFs are {}",
+            names.join(", ")
+        )))
+        .into()
+    })
 }
 
 /// `kind` at `version` (None: the newest), or the error naming the versions there are.
@@ -71,11 +85,12 @@ pub fn parse_canon(kind: &str, version: Option<u16>) -> PyResult<Canon> {
 }
 
 impl Keyed {
-    fn new(canon: Canon, key_id: KeyId, key: Option<&PyKey>) -> PyResult<Keyed> {
+    fn new(canon: Canon, prf_id: PrfId, key_id: KeyId, key: Option<&PyKey>) -> PyResult<Keyed> {
         let k = Keyed {
             kind: canon.kind,
             version: canon.version,
             key_id,
+            prf_id,
             prf: RwLock::new(None),
         };
         if let Some(key) = key {
@@ -84,12 +99,13 @@ impl Keyed {
         Ok(k)
     }
 
-    fn from_key(canon: Canon, key: &PyKey) -> Keyed {
+    fn from_key(canon: Canon, prf_id: PrfId, key: &PyKey) -> Keyed {
         Keyed {
             kind: canon.kind,
             version: canon.version,
             key_id: *key.inner.id(),
-            prf: RwLock::new(Some(key.inner.prf_for(canon.kind, canon.version))),
+            prf_id,
+            prf: RwLock::new(Some(key.inner.prf_with(canon.kind, canon.version, prf_id))),
         }
     }
 
@@ -106,6 +122,7 @@ impl Keyed {
             kind: self.kind,
             version: self.version,
             key_id: self.key_id,
+            prf_id: self.prf_id,
             prf: RwLock::new(self.prf_opt().or_else(|| other.prf_opt())),
         }
     }
@@ -114,7 +131,7 @@ impl Keyed {
         if key.inner.id() != &self.key_id {
             return Err(key_mismatch(what, &self.key_id, key.inner.id()));
         }
-        *prf_write(&self.prf) = Some(key.inner.prf_for(self.kind, self.version));
+        *prf_write(&self.prf) = Some(key.inner.prf_with(self.kind, self.version, self.prf_id));
         Ok(())
     }
 
@@ -151,6 +168,15 @@ impl Keyed {
                 "one holds {} and the other {}",
                 self.kind.name(),
                 other.kind.name()
+            )))
+            .into());
+        }
+        if self.prf_id != other.prf_id {
+            return Err(PyCoreError(Error::Incompatible(format!(
+                "one was made with the PRF {} and the other with {}; tags of different PRFs \
+                 never match: build both with the same prf",
+                self.prf_id.name(),
+                other.prf_id.name()
             )))
             .into());
         }
@@ -497,6 +523,7 @@ impl PyBloomIndex {
             SectionRef {
                 kind: self.keyed.kind,
                 canon_version: self.keyed.version,
+                prf: self.keyed.prf_id,
                 items: st.items,
                 payload: PayloadRef::Bloom(&st.bloom),
             },
@@ -513,18 +540,20 @@ impl PyBloomIndex {
 impl PyBloomIndex {
     /// An empty index for `capacity` distinct values of `kind` at false-positive rate `fpr`.
     #[new]
-    #[pyo3(signature = (key, kind, *, capacity, fpr = 1e-6, canon_version = None))]
+    #[pyo3(signature = (key, kind, *, capacity, fpr = 1e-6, canon_version = None, prf = "hmac-sha256"))]
     fn new(
         key: PyRef<'_, PyKey>,
         kind: &str,
         capacity: u64,
         fpr: f64,
         canon_version: Option<u16>,
+        prf: &str,
     ) -> PyResult<PyBloomIndex> {
         let kind = parse_canon(kind, canon_version)?;
+        let prf = parse_prf(prf)?;
         let bloom = Bloom::with_capacity(capacity, fpr).map_err(PyCoreError)?;
         Ok(PyBloomIndex::from_parts(
-            Keyed::from_key(kind, &key),
+            Keyed::from_key(kind, prf, &key),
             bloom,
             0,
             now_unix(),
@@ -775,6 +804,7 @@ impl PyBloomIndex {
         other.cast::<PyBloomIndex>().is_ok_and(|o| {
             let o = o.get();
             o.keyed.canon() == self.keyed.canon()
+                && o.keyed.prf_id == self.keyed.prf_id
                 && o.keyed.key_id == self.keyed.key_id
                 && (std::ptr::eq(o, self)
                     || other.py().detach(|| {
@@ -799,6 +829,11 @@ impl PyBloomIndex {
     #[getter]
     fn canon_version(&self) -> u16 {
         self.keyed.version
+    }
+    /// The PRF the tags are made with: "hmac-sha256" or "hmac-sm3".
+    #[getter]
+    fn prf(&self) -> &'static str {
+        self.keyed.prf_id.name()
     }
     #[getter]
     fn num_blocks(&self, py: Python<'_>) -> u64 {
@@ -879,6 +914,7 @@ impl PyTagSet {
             SectionRef {
                 kind: self.keyed.kind,
                 canon_version: self.keyed.version,
+                prf: self.keyed.prf_id,
                 items: st.set.len() as u64,
                 payload: PayloadRef::Tags(&st.set),
             },
@@ -909,10 +945,15 @@ impl PyTagSet {
 #[pymethods]
 impl PyTagSet {
     #[new]
-    #[pyo3(signature = (key, kind, *, canon_version = None))]
-    fn new(key: PyRef<'_, PyKey>, kind: &str, canon_version: Option<u16>) -> PyResult<PyTagSet> {
+    #[pyo3(signature = (key, kind, *, canon_version = None, prf = "hmac-sha256"))]
+    fn new(
+        key: PyRef<'_, PyKey>,
+        kind: &str,
+        canon_version: Option<u16>,
+        prf: &str,
+    ) -> PyResult<PyTagSet> {
         Ok(PyTagSet::from_parts(
-            Keyed::from_key(parse_canon(kind, canon_version)?, &key),
+            Keyed::from_key(parse_canon(kind, canon_version)?, parse_prf(prf)?, &key),
             TagSet::new(),
             now_unix(),
         ))
@@ -1062,6 +1103,7 @@ impl PyTagSet {
         other.cast::<PyTagSet>().is_ok_and(|o| {
             let o = o.get();
             o.keyed.canon() == self.keyed.canon()
+                && o.keyed.prf_id == self.keyed.prf_id
                 && o.keyed.key_id == self.keyed.key_id
                 && (std::ptr::eq(o, self)
                     || other.py().detach(|| {
@@ -1086,6 +1128,11 @@ impl PyTagSet {
     #[getter]
     fn canon_version(&self) -> u16 {
         self.keyed.version
+    }
+    /// The PRF the tags are made with: "hmac-sha256" or "hmac-sm3".
+    #[getter]
+    fn prf(&self) -> &'static str {
+        self.keyed.prf_id.name()
     }
     #[getter]
     fn created(&self, py: Python<'_>) -> u64 {
@@ -1123,18 +1170,16 @@ pub fn objects(art: Artefact, key: Option<&PyKey>) -> PyResult<Vec<Obj>> {
             |Section {
                  kind,
                  canon_version,
+                 prf,
                  items,
                  payload,
                  ..
              }| {
-                let keyed = Keyed::new(
-                    Canon {
-                        kind,
-                        version: canon_version,
-                    },
-                    kid,
-                    key,
-                )?;
+                let canon = Canon {
+                    kind,
+                    version: canon_version,
+                };
+                let keyed = Keyed::new(canon, prf, kid, key)?;
                 Ok(match payload {
                     Payload::Bloom(b) => {
                         Obj::Bloom(PyBloomIndex::from_parts(keyed, b, items, art.created))

@@ -360,9 +360,18 @@ fn expected_overlap_sd(
 
 /// Benchmark floor: HMAC-SHA256 of each value's raw bytes, in parallel, nothing else.
 #[pyfunction]
-fn _prf_floor(py: Python<'_>, key: PyRef<'_, PyKey>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
+#[pyo3(signature = (key, values, prf = "hmac-sha256"))]
+fn _prf_floor(
+    py: Python<'_>,
+    key: PyRef<'_, PyKey>,
+    values: &Bound<'_, PyAny>,
+    prf: &str,
+) -> PyResult<u64> {
     let col = values::extract_column(values)?;
-    let prf = key.inner.prf(crate::core::canon::Kind::Raw);
+    let kind = crate::core::canon::Kind::Raw;
+    let prf = key
+        .inner
+        .prf_with(kind, kind.canon_version(), index::parse_prf(prf)?);
     Ok(py.detach(|| {
         col.parts
             .iter()
@@ -393,6 +402,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .collect();
     m.add("REASONS", PyTuple::new(py, reasons)?)?;
     m.add("HELD", index::HELD)?;
+    m.add(
+        "PRFS",
+        PyTuple::new(py, crate::core::prf::ALL_PRFS.iter().map(|p| p.name()))?,
+    )?;
     // CANON_VERSIONS[kind] lists the canonicaliser versions this pi_match implements.
     let versions = pyo3::types::PyDict::new(py);
     for k in ALL_KINDS {

@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--exact", action="store_true", help="also store exact tag sets")
     b.add_argument(
+        "--prf",
+        default="hmac-sha256",
+        choices=["hmac-sha256", "hmac-sm3"],
+        help="the keyed PRF: HMAC-SHA256 (default) or HMAC-SM3 (国密, GB/T 32905); partners "
+        "must use the same one",
+    )
+    b.add_argument(
         "--canon-version",
         type=int,
         metavar="N",

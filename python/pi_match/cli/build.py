@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         key_path=args.key,
         output_encoding=args.output_encoding,
         canon_version=args.canon_version,
+        prf=args.prf,
     )
     lines = [f"wrote {summary['output']} (key id {key.id})"]
     for inp in summary["inputs"]:

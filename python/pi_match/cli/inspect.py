@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
                 f"FPR now {d['expected_fpr']:.1e}"
             )
         lines.append(
-            f"  {d['kind']} {d['type']} (rules v{d['canon_version']}): {fmt_est(e)} items, "
+            f"  {d['kind']} {d['type']} ({d['prf']}, rules v{d['canon_version']}): "
+            f"{fmt_est(e)} items, "
             f"{size}{extra}"
         )
     out(args, data, "\n".join(lines))
