@@ -37,7 +37,7 @@ def test_exact_counts_are_exact(sets: list[set[int]]) -> None:
     for combo, e in ov.combinations.items():
         assert e.value == sum(m == combo for m in member.values())
     # The numpy path used by the report agrees.
-    tags = [pi_match._core.tag64_values(key, "cn_mobile", POOL[sorted(s)])[0] for s in sets]
+    tags = [pi_match._core.row_tags(key, "cn_mobile", POOL[sorted(s)])[0] for s in sets]
     ov2 = overlaps_from_tags("cn_mobile", ov.names, [np.unique(t) for t in tags])
     assert ov2.union.value == ov.union.value and ov2.combinations == ov.combinations
 

@@ -32,7 +32,7 @@ __all__ = [
     "estimate_overlap",
     "bloom_linear",
     "membership_counts",
-    "tag64_values",
+    "row_tags",
     "load_artefact",
     "artefact_from_bytes",
     "save_artefact",
@@ -48,6 +48,7 @@ __all__ = [
     "line_breaks",
     "encoding_mix",
     "link_components",
+    "tag_membership_counts",
     "excel_rounded_shape",
 ]
 
@@ -274,7 +275,7 @@ def bloom_linear(
     indices: list[BloomIndex], terms: list[tuple[int, float]], method: str
 ) -> Estimate: ...
 def membership_counts(sets: list[TagSet]) -> dict[int, int]: ...
-def tag64_values(
+def row_tags(
     key: Key, kind: str, values: _Values, canon_version: int | None = None
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]: ...
 def expected_overlap_sd(
@@ -288,3 +289,4 @@ def link_components(
     n: int, tags: list[npt.NDArray[np.uint64]], valid: list[npt.NDArray[np.bool_]]
 ) -> npt.NDArray[np.uint64]: ...
 def excel_rounded_shape(values: _Values) -> npt.NDArray[np.bool_] | None: ...
+def tag_membership_counts(tags: list[npt.NDArray[np.uint64]]) -> dict[int, int]: ...

@@ -111,6 +111,33 @@ def _exactly_terms(n: int, members: tuple[int, ...]) -> list[tuple[int, float]]:
     return [(m, c) for m, c in terms.items() if c != 0]
 
 
+def _from_members(
+    kind: str, names: list[str], sizes: list[int], members: dict[int, int], with_combinations: bool
+) -> Overlaps:
+    """Exact Overlaps from {membership mask: distinct items with exactly that membership}."""
+    n = len(names)
+
+    def total(pred: Any) -> Estimate:
+        return _exact(sum(c for m, c in members.items() if pred(m)))
+
+    combos: dict[tuple[int, ...], Estimate] = {}
+    if with_combinations and n <= MAX_COMBINATION_INPUTS:
+        for mask in range(1, (1 << n)):
+            combos[tuple(i for i in range(n) if mask >> i & 1)] = _exact(members.get(mask, 0))
+    return Overlaps(
+        kind,
+        names,
+        [_exact(s) for s in sizes],
+        [[total(lambda m, i=i, j=j: m >> i & 1 and m >> j & 1) for j in range(n)]
+         for i in range(n)],
+        total(lambda m: True),
+        total(lambda m: bin(m).count("1") >= 2),
+        [total(lambda m, i=i: m == 1 << i) for i in range(n)],
+        combos,
+        True,
+    )  # fmt: skip
+
+
 def count_overlaps(
     artefacts: Sequence[BloomIndex | TagSet],
     names: Sequence[str] | None = None,
@@ -123,79 +150,40 @@ def count_overlaps(
     n = len(artefacts)
     names = list(names) if names is not None else [f"#{i + 1}" for i in range(n)]
     full = (1 << n) - 1
-    combos: dict[tuple[int, ...], Estimate] = {}
     if exact:
-        members = _core.membership_counts(list(artefacts))  # type: ignore[arg-type]
+        sets: list[TagSet] = list(artefacts)  # type: ignore[arg-type]
+        members = _core.membership_counts(sets)
+        return _from_members(kind, names, [len(s) for s in sets], members, with_combinations)
+    blooms: list[BloomIndex] = list(artefacts)  # type: ignore[arg-type]
 
-        def total(pred: Any) -> Estimate:
-            return _exact(sum(c for m, c in members.items() if pred(m)))
+    def lin(terms: list[tuple[int, float]], method: str) -> Estimate:
+        return _core.bloom_linear(blooms, terms, method)
 
-        counts = [_exact(len(a)) for a in artefacts]  # type: ignore[arg-type]
-        pairwise = [[total(lambda m, i=i, j=j: m >> i & 1 and m >> j & 1) for j in range(n)]
-                    for i in range(n)]  # fmt: skip
-        union = total(lambda m: True)
-        in2 = total(lambda m: bin(m).count("1") >= 2)
-        unique = [total(lambda m, i=i: m == 1 << i) for i in range(n)]
-        if with_combinations and n <= MAX_COMBINATION_INPUTS:
-            for mask in range(1, full + 1):
-                combo = tuple(i for i in range(n) if mask >> i & 1)
-                combos[combo] = _exact(members.get(mask, 0))
-    else:
-        blooms: list[BloomIndex] = list(artefacts)  # type: ignore[arg-type]
-
-        def lin(terms: list[tuple[int, float]], method: str) -> Estimate:
-            return _core.bloom_linear(blooms, terms, method)
-
-        counts = [b.estimate_count() for b in blooms]
-        pairwise = [[counts[i] if i == j else _core.estimate_overlap(blooms[i], blooms[j])
-                     for j in range(n)] for i in range(n)]  # fmt: skip
-        union = lin([(full, 1.0)], "bloom_union")
-        in2 = lin(
-            [(full, 1.0 - n)] + [(full ^ (1 << i), 1.0) for i in range(n)], "bloom_in_two_or_more"
-        )
-        unique = [lin([(full, 1.0), (full ^ (1 << i), -1.0)], "bloom_unique") for i in range(n)]
-        if with_combinations and n <= MAX_COMBINATION_INPUTS:
-            for r in range(1, n + 1):
-                for combo in combinations(range(n), r):
-                    combos[combo] = lin(_exactly_terms(n, combo), "bloom_combination")
-    return Overlaps(kind, names, counts, pairwise, union, in2, unique, combos, exact)
+    combos: dict[tuple[int, ...], Estimate] = {}
+    counts = [b.estimate_count() for b in blooms]
+    pairwise = [[counts[i] if i == j else _core.estimate_overlap(blooms[i], blooms[j])
+                 for j in range(n)] for i in range(n)]  # fmt: skip
+    union = lin([(full, 1.0)], "bloom_union")
+    in2 = lin(
+        [(full, 1.0 - n)] + [(full ^ (1 << i), 1.0) for i in range(n)], "bloom_in_two_or_more"
+    )
+    unique = [lin([(full, 1.0), (full ^ (1 << i), -1.0)], "bloom_unique") for i in range(n)]
+    if with_combinations and n <= MAX_COMBINATION_INPUTS:
+        for r in range(1, n + 1):
+            for combo in combinations(range(n), r):
+                combos[combo] = lin(_exactly_terms(n, combo), "bloom_combination")
+    return Overlaps(kind, names, counts, pairwise, union, in2, unique, combos, False)
 
 
 def overlaps_from_tags(kind: str, names: Sequence[str], tags: Sequence[Any]) -> Overlaps:
-    """Exact N-way counts from arrays of unique 64-bit tags (as the report holds them)."""
+    """Exact N-way counts from arrays of 64-bit tags (as the report holds them, per dataset),
+    by the core's k-way merge."""
     import numpy as np
 
-    n = len(tags)
-    all_tags = np.concatenate([np.asarray(t, np.uint64) for t in tags])
-    owner = np.concatenate([np.full(len(t), 1 << i, np.uint64) for i, t in enumerate(tags)])
-    order = np.argsort(all_tags, kind="stable")
-    uniq, start = np.unique(all_tags[order], return_index=True)
-    masks = np.bitwise_or.reduceat(owner[order], start) if len(uniq) else np.zeros(0, np.uint64)
-    m_vals, m_counts = np.unique(masks, return_counts=True)
-    members = {int(m): int(c) for m, c in zip(m_vals, m_counts, strict=True)}
-
-    def total(pred: Any) -> Estimate:
-        return _exact(sum(c for m, c in members.items() if pred(m)))
-
-    full = (1 << n) - 1
-    combos = {}
-    if n <= MAX_COMBINATION_INPUTS:
-        for mask in range(1, full + 1):
-            combos[tuple(i for i in range(n) if mask >> i & 1)] = _exact(members.get(mask, 0))
-    return Overlaps(
-        kind,
-        list(names),
-        [_exact(len(t)) for t in tags],
-        [
-            [total(lambda m, i=i, j=j: m >> i & 1 and m >> j & 1) for j in range(n)]
-            for i in range(n)
-        ],
-        total(lambda m: True),
-        total(lambda m: bin(m).count("1") >= 2),
-        [total(lambda m, i=i: m == 1 << i) for i in range(n)],
-        combos,
-        True,
-    )
+    arrays = [np.ascontiguousarray(t, np.uint64) for t in tags]
+    members = _core.tag_membership_counts(arrays)
+    sizes = [len(np.unique(a)) for a in arrays]
+    return _from_members(kind, list(names), sizes, members, True)
 
 
 @dataclass

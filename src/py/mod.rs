@@ -1,26 +1,29 @@
 //! The `pi_match._core` extension module: bindings only.
 
+mod bloom;
+mod counting;
 mod error;
-mod index;
 mod io;
 mod key;
+mod keyed;
 mod link;
 mod lock;
+mod results;
+mod sections;
+mod tagset;
 mod values;
 
-use std::path::PathBuf;
-
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::PyTuple;
 
 use crate::core::bulk::canonicalize_all;
 use crate::core::canon::{ALL_KINDS, ALL_REASONS};
-use crate::core::format::{self, Artefact, SectionRef};
-use crate::core::key::{key_id_hex, KeyId};
+use crate::core::format::{self};
 use crate::core::Error;
-use error::{key_mismatch, PyCoreError};
-use index::{into_py, now_unix, objects, PyBloomIndex, PyTagSet};
+use bloom::PyBloomIndex;
+use error::PyCoreError;
 use key::PyKey;
+use tagset::PyTagSet;
 
 fn canon_impl(
     py: Python<'_>,
@@ -28,7 +31,7 @@ fn canon_impl(
     values: &Bound<'_, PyAny>,
     canon_version: Option<u16>,
 ) -> PyResult<(Vec<Option<String>>, Vec<u8>)> {
-    let kind = index::parse_canon(kind, canon_version)?;
+    let kind = keyed::parse_canon(kind, canon_version)?;
     let col = values::extract_column(values)?;
     Ok(py.detach(|| {
         let mut out = Vec::with_capacity(col.len());
@@ -99,224 +102,6 @@ fn excel_rounded_shape<'py>(
         .then(|| numpy::PyArray1::from_vec(py, mask)))
 }
 
-/// Read an artefact file: (key id, created, [BloomIndex | TagSet, ...]). `verify=False` skips
-/// the payload checksums (the structure is still checked): a memory-mapped index then opens
-/// without being read.
-#[pyfunction]
-#[pyo3(signature = (path, *, key = None, verify = true))]
-fn load_artefact(
-    py: Python<'_>,
-    path: PathBuf,
-    key: Option<PyRef<'_, PyKey>>,
-    verify: bool,
-) -> PyResult<ArtefactParts> {
-    let art = py
-        .detach(|| Artefact::open_with(&path, verify))
-        .map_err(PyCoreError)?;
-    artefact_out(py, art, key.as_deref())
-}
-
-/// As `load_artefact`, from bytes.
-#[pyfunction]
-#[pyo3(signature = (data, *, key = None))]
-fn artefact_from_bytes(
-    py: Python<'_>,
-    data: &[u8],
-    key: Option<PyRef<'_, PyKey>>,
-) -> PyResult<ArtefactParts> {
-    let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
-    artefact_out(py, art, key.as_deref())
-}
-
-fn artefact_out(py: Python<'_>, art: Artefact, key: Option<&PyKey>) -> PyResult<ArtefactParts> {
-    let (kid, created, auth) = (key_id_hex(&art.key_id), art.created, art.authenticated);
-    let objs = objects(art, key)?
-        .into_iter()
-        .map(|o| into_py(py, o))
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok((kid, created, PyList::new(py, objs)?.unbind(), auth))
-}
-
-/// (key id, created, sections, authenticated)
-type ArtefactParts = (String, u64, Py<PyList>, bool);
-
-enum SectionObj<'a> {
-    Bloom(&'a PyBloomIndex),
-    Tags(&'a PyTagSet),
-}
-
-impl SectionObj<'_> {
-    fn key_id(&self) -> KeyId {
-        match self {
-            SectionObj::Bloom(b) => b.raw_key_id(),
-            SectionObj::Tags(t) => t.raw_key_id(),
-        }
-    }
-
-    /// The object's address: the global lock order.
-    fn addr(&self) -> usize {
-        match self {
-            SectionObj::Bloom(b) => std::ptr::from_ref(*b) as usize,
-            SectionObj::Tags(t) => std::ptr::from_ref(*t) as usize,
-        }
-    }
-}
-
-/// The objects of an artefact to write (all made with one key) and that key id.
-fn section_objs<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<(KeyId, Vec<SectionObj<'a>>)> {
-    let mut sections = Vec::with_capacity(items.len());
-    for o in items {
-        if let Ok(b) = o.cast::<PyBloomIndex>() {
-            sections.push(SectionObj::Bloom(b.get()));
-        } else if let Ok(t) = o.cast::<PyTagSet>() {
-            sections.push(SectionObj::Tags(t.get()));
-        } else {
-            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                "an artefact holds BloomIndex and TagSet objects, got {}",
-                o.get_type().name()?
-            )));
-        }
-    }
-    let Some(first) = sections.first().map(SectionObj::key_id) else {
-        return Err(PyCoreError(Error::Invalid(
-            "an artefact needs at least one section".into(),
-        ))
-        .into());
-    };
-    if let Some(other) = sections
-        .iter()
-        .map(SectionObj::key_id)
-        .find(|&k| k != first)
-    {
-        return Err(error::key_mismatch_between(
-            "one section",
-            &first,
-            "another",
-            &other,
-        ));
-    }
-    Ok((first, sections))
-}
-
-/// Call `f` with section refs of `objs`, in the order given; call it without the GIL. Each
-/// object's read lock is held for the call, taken once per object and in address order
-/// (`super::lock`'s rule), so an artefact that names one object twice, or a save beside
-/// `a |= b`, cannot deadlock.
-fn with_sections<R>(objs: &[SectionObj<'_>], f: impl FnOnce(&[SectionRef<'_>]) -> R) -> R {
-    let mut order: Vec<(usize, usize)> = objs
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.addr(), i))
-        .collect();
-    order.sort_unstable();
-    order.dedup_by_key(|(addr, _)| *addr);
-    fn go<R>(
-        objs: &[SectionObj<'_>],
-        rest: &[(usize, usize)],
-        acc: &mut Vec<(usize, SectionRef<'_>)>,
-        f: impl FnOnce(&[SectionRef<'_>]) -> R,
-    ) -> R {
-        let Some(((_, head), rest)) = rest.split_first() else {
-            // Every object is locked: lay the sections out in the caller's order.
-            let refs: Vec<SectionRef<'_>> = objs
-                .iter()
-                .map(|o| {
-                    let at = acc.iter().position(|(a, _)| *a == o.addr()).unwrap_or(0);
-                    acc[at].1
-                })
-                .collect();
-            return f(&refs);
-        };
-        let next = |s: SectionRef<'_>, _created: u64| {
-            let mut acc: Vec<(usize, SectionRef<'_>)> = acc.clone();
-            acc.push((objs[*head].addr(), s));
-            go(objs, rest, &mut acc, f)
-        };
-        match &objs[*head] {
-            SectionObj::Bloom(b) => b.section_ref(next),
-            SectionObj::Tags(t) => t.section_ref(next),
-        }
-    }
-    go(objs, &order, &mut Vec::new(), f)
-}
-
-/// The MAC key of `key`, after checking it made the artefact.
-fn mac_key_for(key: Option<&PyKey>, kid: &KeyId) -> PyResult<Option<zeroize::Zeroizing<[u8; 32]>>> {
-    let Some(key) = key else { return Ok(None) };
-    if key.inner.id() != kid {
-        return Err(key_mismatch("this artefact", kid, key.inner.id()));
-    }
-    Ok(Some(key.inner.mac_key()))
-}
-
-/// Write several BloomIndex / TagSet objects made with one key into one artefact file;
-/// with `authenticate_with=key` the file carries a MAC over all its bytes.
-#[pyfunction]
-#[pyo3(signature = (path, objects, *, authenticate_with = None))]
-fn save_artefact(
-    py: Python<'_>,
-    path: PathBuf,
-    objects: &Bound<'_, PyAny>,
-    authenticate_with: Option<PyRef<'_, PyKey>>,
-) -> PyResult<u64> {
-    let created = now_unix();
-    let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
-    let (kid, objs) = section_objs(&items)?;
-    let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
-    let n = py.detach(|| {
-        with_sections(&objs, |s| {
-            format::save_with(&path, &kid, created, s, mac.as_deref())
-        })
-    });
-    Ok(n.map_err(PyCoreError)?)
-}
-
-/// "valid", "invalid" or "not_authenticated": whether an artefact's MAC is right for `key`
-/// (damaged files raise FormatError; a key with another id raises KeyMismatchError).
-#[pyfunction]
-fn verify_artefact(py: Python<'_>, data: &[u8], key: PyRef<'_, PyKey>) -> PyResult<&'static str> {
-    let key = std::sync::Arc::clone(&key.inner);
-    let status = py
-        .detach(|| format::verify_mac(data, &key))
-        .map_err(PyCoreError)?;
-    Ok(match status {
-        format::MacStatus::Valid => "valid",
-        format::MacStatus::Invalid => "invalid",
-        format::MacStatus::NotAuthenticated => "not_authenticated",
-    })
-}
-
-/// The bytes of an artefact holding several objects (authenticated with `authenticate_with`).
-#[pyfunction]
-#[pyo3(signature = (objects, *, authenticate_with = None))]
-fn artefact_to_bytes<'py>(
-    py: Python<'py>,
-    objects: &Bound<'py, PyAny>,
-    authenticate_with: Option<PyRef<'_, PyKey>>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let created = now_unix();
-    let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
-    let (kid, objs) = section_objs(&items)?;
-    let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
-    let v = py.detach(|| {
-        with_sections(&objs, |s| {
-            format::to_bytes_with(&kid, created, s, mac.as_deref())
-        })
-    });
-    Ok(PyBytes::new(py, &v.map_err(PyCoreError)?))
-}
-
-/// Unpickle support: a BloomIndex or TagSet from its bytes (never with a key).
-#[pyfunction]
-fn _restore(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
-    let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
-    let mut objs = objects(art, None)?;
-    if objs.len() != 1 {
-        return Err(PyCoreError(Error::format("a pickled index holds exactly one section")).into());
-    }
-    into_py(py, objs.pop().expect("one"))
-}
-
 /// The expected false-positive rate of a filter layout after `n` distinct values.
 #[pyfunction]
 fn expected_fpr(n: f64, num_blocks: u64, blocks_per_key: u8) -> PyResult<f64> {
@@ -371,7 +156,7 @@ fn _prf_floor(
     let kind = crate::core::canon::Kind::Raw;
     let prf = key
         .inner
-        .prf_with(kind, kind.canon_version(), index::parse_prf(prf)?);
+        .prf_with(kind, kind.canon_version(), keyed::parse_prf(prf)?);
     Ok(py.detach(|| {
         col.parts
             .iter()
@@ -401,7 +186,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .chain(ALL_REASONS.iter().map(|r| r.name()))
         .collect();
     m.add("REASONS", PyTuple::new(py, reasons)?)?;
-    m.add("HELD", index::HELD)?;
+    m.add("HELD", keyed::HELD)?;
     m.add(
         "PRFS",
         PyTuple::new(py, crate::core::prf::ALL_PRFS.iter().map(|p| p.name()))?,
@@ -417,21 +202,22 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyKey>()?;
     m.add_class::<PyBloomIndex>()?;
     m.add_class::<PyTagSet>()?;
-    m.add_class::<index::PyEstimate>()?;
-    m.add_class::<index::PyAddReport>()?;
+    m.add_class::<results::PyEstimate>()?;
+    m.add_class::<results::PyAddReport>()?;
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
     m.add_function(wrap_pyfunction!(canonicalize_with_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(excel_rounded_shape, m)?)?;
-    m.add_function(wrap_pyfunction!(index::estimate_overlap, m)?)?;
-    m.add_function(wrap_pyfunction!(index::bloom_linear, m)?)?;
-    m.add_function(wrap_pyfunction!(index::membership_counts, m)?)?;
-    m.add_function(wrap_pyfunction!(index::tag64_values, m)?)?;
-    m.add_function(wrap_pyfunction!(load_artefact, m)?)?;
-    m.add_function(wrap_pyfunction!(artefact_from_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(save_artefact, m)?)?;
-    m.add_function(wrap_pyfunction!(verify_artefact, m)?)?;
-    m.add_function(wrap_pyfunction!(artefact_to_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(_restore, m)?)?;
+    m.add_function(wrap_pyfunction!(counting::estimate_overlap, m)?)?;
+    m.add_function(wrap_pyfunction!(counting::bloom_linear, m)?)?;
+    m.add_function(wrap_pyfunction!(counting::membership_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(counting::row_tags, m)?)?;
+    m.add_function(wrap_pyfunction!(counting::tag_membership_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(sections::load_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(sections::artefact_from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(sections::save_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(sections::verify_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(sections::artefact_to_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(sections::_restore, m)?)?;
     m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
     m.add_function(wrap_pyfunction!(plan_layout, m)?)?;
     m.add_function(wrap_pyfunction!(expected_overlap_sd, m)?)?;

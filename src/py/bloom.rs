@@ -1,0 +1,415 @@
+//! `BloomIndex`: argument handling, GIL release and error mapping around `core::bloom`.
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::error::PyCoreError;
+use super::key::PyKey;
+use super::keyed::{
+    bulk_contains, for_each_tag, now_unix, parse_canon, parse_prf, push_valid_tag64, tag_one,
+    Keyed, HELD,
+};
+use super::lock::{self, read_nogil, with_read, with_write, write_and_read, ReadMany};
+use super::results::{PyAddReport, PyEstimate};
+use super::sections::{from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject};
+use super::tagset::PyTagSet;
+use super::values::extract_column;
+use crate::core::bloom::{self, Bloom};
+use crate::core::estimate::{self};
+use crate::core::format::{PayloadRef, SectionRef};
+use crate::core::key::{key_id_hex, KeyId};
+use crate::core::Error;
+
+// ---- BloomIndex --------------------------------------------------------------------------
+
+pub(crate) struct BloomState {
+    pub(crate) bloom: Bloom,
+    pub(crate) items: u64,
+    pub(crate) created: u64,
+}
+
+/// A keyed split-block Bloom index of one identifier kind.
+///
+/// >>> key = Key.from_bytes(bytes(range(32)))
+/// >>> idx = BloomIndex(key, "cn_mobile", capacity=1000)
+/// >>> idx.add(["138 0013 8000", "+86 139-0000-0000", "12345"]).valid
+/// 2
+/// >>> "13800138000" in idx
+/// True
+#[pyclass(name = "BloomIndex", module = "pi_match._core", frozen)]
+pub struct PyBloomIndex {
+    pub(crate) keyed: Keyed,
+    pub(crate) state: RwLock<BloomState>,
+}
+
+impl PyBloomIndex {
+    pub(crate) fn from_parts(keyed: Keyed, bloom: Bloom, items: u64, created: u64) -> PyBloomIndex {
+        PyBloomIndex {
+            keyed,
+            state: RwLock::new(BloomState {
+                bloom,
+                items,
+                created,
+            }),
+        }
+    }
+
+    pub fn raw_key_id(&self) -> KeyId {
+        self.keyed.key_id
+    }
+}
+
+impl SectionObject for PyBloomIndex {
+    const NAME: &'static str = "BloomIndex";
+    const WHAT: &'static str = "this index";
+
+    fn keyed(&self) -> &Keyed {
+        &self.keyed
+    }
+
+    fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
+        let st = read_nogil(&self.state);
+        f(
+            SectionRef {
+                kind: self.keyed.kind,
+                canon_version: self.keyed.version,
+                prf: self.keyed.prf_id,
+                items: st.items,
+                payload: PayloadRef::Bloom(&st.bloom),
+            },
+            st.created,
+        )
+    }
+
+    fn from_loaded(o: Loaded) -> Option<Self> {
+        match o {
+            Loaded::Bloom(x) => Some(x),
+            _ => None,
+        }
+    }
+}
+
+#[pymethods]
+impl PyBloomIndex {
+    /// An empty index for `capacity` distinct values of `kind` at false-positive rate `fpr`.
+    #[new]
+    #[pyo3(signature = (key, kind, *, capacity, fpr = 1e-6, canon_version = None, prf = "hmac-sha256"))]
+    fn new(
+        key: PyRef<'_, PyKey>,
+        kind: &str,
+        capacity: u64,
+        fpr: f64,
+        canon_version: Option<u16>,
+        prf: &str,
+    ) -> PyResult<PyBloomIndex> {
+        let kind = parse_canon(kind, canon_version)?;
+        let prf = parse_prf(prf)?;
+        let bloom = Bloom::with_capacity(capacity, fpr).map_err(PyCoreError)?;
+        Ok(PyBloomIndex::from_parts(
+            Keyed::from_key(kind, prf, &key),
+            bloom,
+            0,
+            now_unix(),
+        ))
+    }
+
+    /// Canonicalise, tag and insert `values` (a list of str, a numpy array of str/bytes, or
+    /// an Arrow array / chunked array). Invalid values are skipped and reported. With
+    /// `tag_set=` (a TagSet of the same key and kind) the same tags go into it too, so an
+    /// exact set costs no second pass of canonicalising and hashing. With `hold=` (a numpy
+    /// bool array, one per value) the marked values that are valid are not inserted but get
+    /// code `HELD` (255, in none of the report's counts): the caller decides them later, as
+    /// `pi-match build` does for values that may be Excel's rounding.
+    #[pyo3(signature = (values, *, tag_set = None, hold = None))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        tag_set: Option<PyRef<'_, PyTagSet>>,
+        hold: Option<numpy::PyReadonlyArray1<'_, bool>>,
+    ) -> PyResult<PyAddReport> {
+        let col = extract_column(values)?;
+        let prf = self.keyed.prf("add")?;
+        if let Some(t) = &tag_set {
+            self.keyed.check_compatible(&t.keyed)?;
+        }
+        let hold = match &hold {
+            Some(h) => Some(
+                h.as_slice()
+                    .map_err(|e| PyCoreError(Error::Invalid(e.to_string())))?,
+            ),
+            None => None,
+        };
+        if hold.is_some_and(|h| h.len() != col.len()) {
+            return Err(PyCoreError(Error::Invalid(format!(
+                "hold has {} flags for {} values",
+                hold.map_or(0, <[bool]>::len),
+                col.len()
+            )))
+            .into());
+        }
+        let tag_set: Option<&PyTagSet> = tag_set.as_deref();
+        let kind = self.keyed.canon();
+        let (codes, exact) = with_write(py, col.len(), &self.state, |st| {
+            let mut valid = 0u64;
+            let mut exact = Vec::new();
+            let mut held = Vec::new();
+            let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
+                let c = match hold {
+                    Some(h) if h[start..start + c.len()].contains(&true) => {
+                        held.clear();
+                        held.extend(
+                            c.iter()
+                                .zip(&h[start..start + c.len()])
+                                .map(|(&code, &hold)| if hold && code == 0 { HELD } else { code }),
+                        );
+                        &held[..]
+                    }
+                    _ => c,
+                };
+                st.bloom.insert_tags_where(t, c);
+                valid += c.iter().filter(|&&c| c == 0).count() as u64;
+                if tag_set.is_some() {
+                    push_valid_tag64(&mut exact, c, t);
+                }
+            });
+            st.items += valid;
+            let mut codes = codes;
+            if let Some(h) = hold {
+                for (code, &hold) in codes.iter_mut().zip(h) {
+                    if hold && *code == 0 {
+                        *code = HELD;
+                    }
+                }
+            }
+            (codes, exact)
+        });
+        // The index's lock is released before the tag set's is taken: never two at once.
+        if let Some(ts) = tag_set {
+            with_write(py, exact.len(), &ts.state, |t| t.set.extend(exact));
+        }
+        Ok(PyAddReport::new(py, codes))
+    }
+
+    /// Test every value: a numpy bool array. Values that cannot be canonicalised are False;
+    /// a `RejectedValuesWarning` counts them, or `reasons=True` returns
+    /// `(hits, reason_codes)` instead.
+    #[pyo3(signature = (values, *, reasons = false))]
+    fn contains<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'py, PyAny>,
+        reasons: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        bulk_contains(
+            py,
+            &self.keyed,
+            &self.state,
+            values,
+            reasons,
+            |st, t, c, out| {
+                st.bloom.contains_where(t, c, out);
+            },
+        )
+    }
+
+    fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let prf = self.keyed.prf("`in`")?;
+        Ok(tag_one(self.keyed.canon(), &prf, value)?
+            .is_some_and(|t| lock::read(value.py(), &self.state).bloom.contains_tag(&t)))
+    }
+
+    /// How many of the distinct valid `values` are in this index, corrected for false
+    /// positives: `(estimate, distinct_probed, hits, fpr)`.
+    fn count_in(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<(PyEstimate, u64, u64, f64)> {
+        let col = extract_column(values)?;
+        let prf = self.keyed.prf("count_in")?;
+        let kind = self.keyed.canon();
+        Ok(with_read(py, col.len(), &self.state, |st| {
+            let mut tags: Vec<[u8; 32]> = Vec::new();
+            for_each_tag(kind, &prf, &col, |_, c, t| {
+                tags.extend(c.iter().zip(t).filter(|(c, _)| **c == 0).map(|(_, t)| *t));
+            });
+            tags.sort_unstable();
+            tags.dedup();
+            let codes = vec![0u8; tags.len()];
+            let mut hit = vec![false; tags.len()];
+            st.bloom.contains_where(&tags, &codes, &mut hit);
+            let hits = hit.iter().filter(|&&h| h).count() as u64;
+            let eps = st.bloom.fill_fpr();
+            let n = tags.len() as u64;
+            (estimate::probe_count(n, hits, eps).into(), n, hits, eps)
+        }))
+    }
+
+    /// Distinct values in the index, estimated from the share of set bits, with its 95 %
+    /// interval.
+    fn estimate_count(&self, py: Python<'_>) -> PyEstimate {
+        py.detach(|| estimate::bloom_count(&read_nogil(&self.state).bloom).into())
+    }
+
+    /// The expected false-positive rate of a lookup once `n` distinct values are in the index
+    /// (default: the current estimate).
+    #[pyo3(signature = (n = None))]
+    fn expected_fpr(&self, py: Python<'_>, n: Option<f64>) -> f64 {
+        let n = n.unwrap_or_else(|| self.estimate_count(py).value);
+        let st = lock::read(py, &self.state);
+        bloom::expected_fpr(n, st.bloom.log2_blocks(), st.bloom.blocks_per_key())
+    }
+
+    /// Union with another index of the same key, kind and layout (the larger is folded to the
+    /// smaller size first). The result has the key if either input had it.
+    fn union(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<PyBloomIndex> {
+        self.keyed.check_compatible(&other.keyed)?;
+        let other: &PyBloomIndex = &other;
+        let (bloom, items) = py.detach(|| {
+            let g = ReadMany::take(&[&self.state, &other.state]);
+            let (a, b) = (g.get(0), g.get(1));
+            (a.bloom.union(&b.bloom), a.items + b.items)
+        });
+        let bloom = bloom.map_err(PyCoreError)?;
+        let keyed = self.keyed.joined(&other.keyed);
+        Ok(PyBloomIndex::from_parts(keyed, bloom, items, now_unix()))
+    }
+
+    fn __or__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match other.cast::<PyBloomIndex>() {
+            Ok(o) => Ok(Py::new(py, self.union(py, o.borrow())?)?.into_any()),
+            Err(_) => Ok(py.NotImplemented()),
+        }
+    }
+
+    /// Union `other` into this index in place (`a |= b`): no new memory when the sizes match.
+    fn update(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<()> {
+        self.keyed.check_compatible(&other.keyed)?;
+        let other: &PyBloomIndex = &other;
+        if std::ptr::eq(self, other) {
+            return Ok(()); // a ∪ a = a (and one lock cannot be held twice)
+        }
+        py.detach(|| {
+            let (mut st, o) = write_and_read(&self.state, &other.state);
+            st.items += o.items;
+            st.bloom.union_in_place(&o.bloom)
+        })
+        .map_err(PyCoreError)?;
+        Ok(())
+    }
+
+    fn __ior__(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<()> {
+        self.update(py, other)
+    }
+
+    /// Attach the key to an index loaded without one (checks the key id).
+    fn attach_key(&self, key: PyRef<'_, PyKey>) -> PyResult<()> {
+        self.keyed.attach(&key, "this index")
+    }
+
+    /// Write the index to `path` (atomically: a temporary file, then rename).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        save_one(py, self, path)
+    }
+
+    /// The artefact file's bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        to_bytes_one(py, self)
+    }
+
+    /// An object from `to_bytes()` output. Without `key` it can be counted, merged and
+    /// compared; `add` and `contains` need the key.
+    #[staticmethod]
+    #[pyo3(signature = (data, *, key = None))]
+    fn from_bytes(data: &[u8], key: Option<PyRef<'_, PyKey>>) -> PyResult<PyBloomIndex> {
+        from_bytes_one(data, key)
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        reduce_one(py, self)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyBloomIndex>().is_ok_and(|o| {
+            let o = o.get();
+            o.keyed.canon() == self.keyed.canon()
+                && o.keyed.prf_id == self.keyed.prf_id
+                && o.keyed.key_id == self.keyed.key_id
+                && (std::ptr::eq(o, self)
+                    || other.py().detach(|| {
+                        let g = ReadMany::take(&[&o.state, &self.state]);
+                        g.get(0).bloom == g.get(1).bloom
+                    }))
+        })
+    }
+
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.keyed.kind.name()
+    }
+    #[getter]
+    fn key_id(&self) -> String {
+        key_id_hex(&self.keyed.key_id)
+    }
+    #[getter]
+    fn has_key(&self) -> bool {
+        self.keyed.has_key()
+    }
+    #[getter]
+    fn canon_version(&self) -> u16 {
+        self.keyed.version
+    }
+    /// The PRF the tags are made with: "hmac-sha256" or "hmac-sm3".
+    #[getter]
+    fn prf(&self) -> &'static str {
+        self.keyed.prf_id.name()
+    }
+    #[getter]
+    fn num_blocks(&self, py: Python<'_>) -> u64 {
+        lock::read(py, &self.state).bloom.num_blocks()
+    }
+    #[getter]
+    fn blocks_per_key(&self, py: Python<'_>) -> u8 {
+        lock::read(py, &self.state).bloom.blocks_per_key()
+    }
+    /// Size of the filter in bytes.
+    #[getter]
+    fn size_bytes(&self, py: Python<'_>) -> usize {
+        lock::read(py, &self.state).bloom.byte_len()
+    }
+    /// Valid values added so far, repeats included.
+    #[getter]
+    fn items_added(&self, py: Python<'_>) -> u64 {
+        lock::read(py, &self.state).items
+    }
+    /// Unix time the index was created.
+    #[getter]
+    fn created(&self, py: Python<'_>) -> u64 {
+        lock::read(py, &self.state).created
+    }
+    /// Whether the filter is read in place from a memory-mapped file.
+    #[getter]
+    fn is_mapped(&self, py: Python<'_>) -> bool {
+        lock::read(py, &self.state).bloom.is_mapped()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let st = lock::read(py, &self.state);
+        format!(
+            "BloomIndex(kind='{}', key_id='{}', blocks=2^{}, blocks_per_key={}, items_added={}{})",
+            self.keyed.kind.name(),
+            key_id_hex(&self.keyed.key_id),
+            st.bloom.log2_blocks(),
+            st.bloom.blocks_per_key(),
+            st.items,
+            if self.keyed.has_key() { "" } else { ", no key" }
+        )
+    }
+}

@@ -1,0 +1,308 @@
+//! What a BloomIndex and a TagSet share: kind, canonicaliser version, PRF and key id
+//! (`Keyed`), and the tagging loops around the core that both call with the GIL released.
+
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use numpy::PyArray1;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+use super::error::{key_mismatch, key_mismatch_between, PyCoreError, RejectedValuesWarning};
+use super::key::PyKey;
+use super::lock::with_read;
+use super::values::{extract_column, Column};
+use crate::core::bulk::{tag_chunks, tally};
+use crate::core::canon::{Canon, Kind, Reason};
+use crate::core::key::{key_id_hex, KeyId, Prf};
+use crate::core::prf::{PrfId, ALL_PRFS};
+use crate::core::tagset::tag64;
+use crate::core::Error;
+
+/// The code `add(hold=...)` gives a valid value it was asked to hold back (never a reason).
+pub const HELD: u8 = 255;
+
+// The PRF slot is held only to clone or set it, never across a wait, so taking it with the
+// GIL held cannot deadlock; object state goes through `super::lock`.
+pub(crate) fn prf_read(l: &RwLock<Option<Prf>>) -> RwLockReadGuard<'_, Option<Prf>> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+pub(crate) fn prf_write(l: &RwLock<Option<Prf>>) -> RwLockWriteGuard<'_, Option<Prf>> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn parse_kind(kind: &str) -> PyResult<Kind> {
+    Kind::from_name(kind).ok_or_else(|| {
+        let names: Vec<&str> = crate::core::canon::ALL_KINDS
+            .iter()
+            .map(|k| k.name())
+            .collect();
+        PyCoreError(Error::Invalid(format!(
+            "unknown identifier kind {kind:?}; kinds are {}",
+            names.join(", ")
+        )))
+        .into()
+    })
+}
+
+/// What every keyed artefact shares: its kind and canonicaliser version, the key id it was
+/// made with, and (when the caller supplied the key) the PRF.
+pub struct Keyed {
+    pub kind: Kind,
+    pub version: u16,
+    pub key_id: KeyId,
+    pub prf_id: PrfId,
+    prf: RwLock<Option<Prf>>,
+}
+
+/// A PRF by name ("hmac-sha256", "hmac-sm3"), or the error naming those there are.
+pub fn parse_prf(name: &str) -> PyResult<PrfId> {
+    PrfId::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = ALL_PRFS.iter().map(|p| p.name()).collect();
+        PyCoreError(Error::Invalid(format!(
+            "unknown PRF {name:?}; PRFs are {}",
+            names.join(", ")
+        )))
+        .into()
+    })
+}
+
+/// `kind` at `version` (None: the newest), or the error naming the versions there are.
+pub fn parse_canon(kind: &str, version: Option<u16>) -> PyResult<Canon> {
+    Canon::new(parse_kind(kind)?, version).map_err(|e| PyCoreError(Error::Invalid(e)).into())
+}
+
+impl Keyed {
+    pub(crate) fn new(
+        canon: Canon,
+        prf_id: PrfId,
+        key_id: KeyId,
+        key: Option<&PyKey>,
+    ) -> PyResult<Keyed> {
+        let k = Keyed {
+            kind: canon.kind,
+            version: canon.version,
+            key_id,
+            prf_id,
+            prf: RwLock::new(None),
+        };
+        if let Some(key) = key {
+            k.attach(key, "this artefact")?;
+        }
+        Ok(k)
+    }
+
+    pub(crate) fn from_key(canon: Canon, prf_id: PrfId, key: &PyKey) -> Keyed {
+        Keyed {
+            kind: canon.kind,
+            version: canon.version,
+            key_id: *key.inner.id(),
+            prf_id,
+            prf: RwLock::new(Some(key.inner.prf_with(canon.kind, canon.version, prf_id))),
+        }
+    }
+
+    pub fn canon(&self) -> Canon {
+        Canon {
+            kind: self.kind,
+            version: self.version,
+        }
+    }
+
+    /// The same kind, version and key id, with the PRF of either parent (a union's result).
+    pub(crate) fn joined(&self, other: &Keyed) -> Keyed {
+        Keyed {
+            kind: self.kind,
+            version: self.version,
+            key_id: self.key_id,
+            prf_id: self.prf_id,
+            prf: RwLock::new(self.prf_opt().or_else(|| other.prf_opt())),
+        }
+    }
+
+    pub(crate) fn attach(&self, key: &PyKey, what: &str) -> PyResult<()> {
+        if key.inner.id() != &self.key_id {
+            return Err(key_mismatch(what, &self.key_id, key.inner.id()));
+        }
+        *prf_write(&self.prf) = Some(key.inner.prf_with(self.kind, self.version, self.prf_id));
+        Ok(())
+    }
+
+    pub(crate) fn prf(&self, op: &str) -> PyResult<Prf> {
+        prf_read(&self.prf).clone().ok_or_else(|| {
+            PyCoreError(Error::KeyRequired(format!(
+                "{op} on an index loaded without its key (key id {})",
+                key_id_hex(&self.key_id)
+            )))
+            .into()
+        })
+    }
+
+    pub(crate) fn has_key(&self) -> bool {
+        prf_read(&self.prf).is_some()
+    }
+
+    pub(crate) fn prf_opt(&self) -> Option<Prf> {
+        prf_read(&self.prf).clone()
+    }
+
+    /// Two artefacts may be combined only with one key, kind and canonicaliser version.
+    pub(crate) fn check_compatible(&self, other: &Keyed) -> PyResult<()> {
+        if self.key_id != other.key_id {
+            return Err(key_mismatch_between(
+                "one artefact",
+                &self.key_id,
+                "the other",
+                &other.key_id,
+            ));
+        }
+        if self.kind != other.kind {
+            return Err(PyCoreError(Error::Incompatible(format!(
+                "one holds {} and the other {}",
+                self.kind.name(),
+                other.kind.name()
+            )))
+            .into());
+        }
+        if self.prf_id != other.prf_id {
+            return Err(PyCoreError(Error::Incompatible(format!(
+                "one was made with the PRF {} and the other with {}; tags of different PRFs \
+                 never match: build both with the same prf",
+                self.prf_id.name(),
+                other.prf_id.name()
+            )))
+            .into());
+        }
+        if self.version != other.version {
+            return Err(PyCoreError(Error::Incompatible(format!(
+                "one was made with {} canonicaliser version {} and the other with version {}; \
+                 rebuild one with canon_version={} (--canon-version {})",
+                self.kind.name(),
+                self.version,
+                other.version,
+                self.version.min(other.version),
+                self.version.min(other.version)
+            )))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Tag every value of the column; `on_valid(i, tag)` for each usable one. Returns the reason
+/// codes (0 = used) for all values, in order.
+pub(crate) fn for_each_tag(
+    kind: Canon,
+    prf: &Prf,
+    col: &Column,
+    mut on_chunk: impl FnMut(usize, &[u8], &[[u8; 32]]),
+) -> Vec<u8> {
+    let mut codes = Vec::with_capacity(col.len());
+    let mut base = 0;
+    for part in &col.parts {
+        tag_chunks(kind, prf, part, |start, c, t| {
+            on_chunk(base + start, c, t);
+            codes.extend_from_slice(c);
+        });
+        base += crate::core::bulk::Values::len(part);
+    }
+    codes
+}
+
+/// `contains` for any keyed structure: tag the values with the GIL released, let `probe` fill
+/// the hits of each chunk, then return the bool array (and the reason codes if asked, else a
+/// warning counting the values that could not be used).
+pub(crate) fn bulk_contains<'py, S: Send + Sync>(
+    py: Python<'py>,
+    keyed: &Keyed,
+    state: &RwLock<S>,
+    values: &Bound<'py, PyAny>,
+    reasons: bool,
+    probe: impl Fn(&S, &[[u8; 32]], &[u8], &mut [bool]) + Send + Sync,
+) -> PyResult<Bound<'py, PyAny>> {
+    let col = extract_column(values)?;
+    let prf = keyed.prf("contains")?;
+    let kind = keyed.canon();
+    let (hits, codes) = with_read(py, col.len(), state, |st| {
+        let mut hits = vec![false; col.len()];
+        let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
+            probe(st, t, c, &mut hits[start..start + c.len()]);
+        });
+        (hits, codes)
+    });
+    let hits = PyArray1::from_vec(py, hits).into_any();
+    if reasons {
+        let codes = PyArray1::from_vec(py, codes).into_any();
+        return Ok((hits, codes).into_pyobject(py)?.into_any());
+    }
+    warn_rejected(py, &codes)?;
+    Ok(hits)
+}
+
+/// The 64-bit tags of the values whose code is 0.
+pub(crate) fn push_valid_tag64(out: &mut Vec<u64>, codes: &[u8], tags: &[[u8; 32]]) {
+    out.extend(
+        codes
+            .iter()
+            .zip(tags)
+            .filter(|(c, _)| **c == 0)
+            .map(|(_, t)| tag64(t)),
+    );
+}
+
+pub(crate) fn warn_rejected(py: Python<'_>, codes: &[u8]) -> PyResult<()> {
+    let mut counts = [0u64; 256];
+    tally(codes, &mut counts);
+    let bad: Vec<String> = (1..=255u8)
+        .filter(|&c| counts[usize::from(c)] > 0)
+        .filter_map(|c| {
+            Reason::from_code(c).map(|r| format!("{} {}", counts[usize::from(c)], r.name()))
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let msg = format!(
+        "{} of {} values could not be used and count as not found ({}); pass reasons=True to get them per value",
+        codes.iter().filter(|&&c| c != 0).count(),
+        codes.len(),
+        bad.join(", ")
+    );
+    PyErr::warn(
+        py,
+        &py.get_type::<RejectedValuesWarning>(),
+        &std::ffi::CString::new(msg).unwrap_or_default(),
+        2,
+    )
+}
+
+/// Canonicalise and tag one Python value (for `in`); None when it cannot be used. Anything
+/// but str or bytes is a TypeError, not a silent "not found": `12345 in index` has already
+/// lost the leading zeros and the type of what the caller meant.
+pub(crate) fn tag_one(
+    canon: Canon,
+    prf: &Prf,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<Option<[u8; 32]>> {
+    let (mut out, mut scratch) = (String::new(), String::new());
+    let ok = if let Ok(s) = value.cast::<PyString>() {
+        s.to_str()
+            .is_ok_and(|s| canon.canonicalize_into(s, &mut out, &mut scratch).is_ok())
+    } else if let Ok(b) = value.cast::<PyBytes>() {
+        canon
+            .canonicalize_bytes_into(b.as_bytes(), &mut out, &mut scratch)
+            .is_ok()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "`in` takes a str or bytes identifier, not {}",
+            value.get_type().name()?
+        )));
+    };
+    Ok(ok.then(|| prf.tag(out.as_bytes())))
+}
