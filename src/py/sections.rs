@@ -175,11 +175,7 @@ pub(crate) fn artefact_from_bytes(
     artefact_out(py, art, key.as_deref())
 }
 
-fn artefact_out(
-    py: Python<'_>,
-    art: Artefact,
-    key: Option<&PyKey>,
-) -> PyResult<ArtefactParts> {
+fn artefact_out(py: Python<'_>, art: Artefact, key: Option<&PyKey>) -> PyResult<ArtefactParts> {
     let (kid, created, auth) = (key_id_hex(&art.key_id), art.created, art.authenticated);
     let objs = objects(art, key)?
         .into_iter()
@@ -214,9 +210,7 @@ impl SectionObj<'_> {
 }
 
 /// The objects of an artefact to write (all made with one key) and that key id.
-fn section_objs<'a>(
-    items: &'a [Bound<'_, PyAny>],
-) -> PyResult<(KeyId, Vec<SectionObj<'a>>)> {
+fn section_objs<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<(KeyId, Vec<SectionObj<'a>>)> {
     let mut sections = Vec::with_capacity(items.len());
     for o in items {
         if let Ok(b) = o.cast::<PyBloomIndex>() {
@@ -255,10 +249,7 @@ fn section_objs<'a>(
 /// object's read lock is held for the call, taken once per object and in address order
 /// (`super::lock`'s rule), so an artefact that names one object twice, or a save beside
 /// `a |= b`, cannot deadlock.
-fn with_sections<R>(
-    objs: &[SectionObj<'_>],
-    f: impl FnOnce(&[SectionRef<'_>]) -> R,
-) -> R {
+fn with_sections<R>(objs: &[SectionObj<'_>], f: impl FnOnce(&[SectionRef<'_>]) -> R) -> R {
     let mut order: Vec<(usize, usize)> = objs
         .iter()
         .enumerate()
@@ -297,10 +288,7 @@ fn with_sections<R>(
 }
 
 /// The MAC key of `key`, after checking it made the artefact.
-fn mac_key_for(
-    key: Option<&PyKey>,
-    kid: &KeyId,
-) -> PyResult<Option<zeroize::Zeroizing<[u8; 32]>>> {
+fn mac_key_for(key: Option<&PyKey>, kid: &KeyId) -> PyResult<Option<zeroize::Zeroizing<[u8; 32]>>> {
     let Some(key) = key else { return Ok(None) };
     if key.inner.id() != kid {
         return Err(key_mismatch("this artefact", kid, key.inner.id()));
