@@ -4,7 +4,7 @@
 use pi_match::core::bloom::Bloom;
 use pi_match::core::bulk::{tag_chunks, Packed};
 use pi_match::core::canon::Kind;
-use pi_match::core::format::{self, Artefact, Payload, PayloadRef, SectionRef};
+use pi_match::core::format::{self, Artefact, Payload, PayloadRef, SectionRef, WriteOptions};
 use pi_match::core::key::Key;
 use pi_match::core::tagset::{tag64, TagSet};
 use pi_match::core::Error;
@@ -53,7 +53,15 @@ fn artefact_round_trip_and_every_bit_flip_is_caught() {
             payload: PayloadRef::Tags(&set),
         },
     ];
-    let bytes = format::to_bytes(key.id(), 1_700_000_000, &sections).unwrap();
+    let bytes = format::to_bytes(
+        key.id(),
+        &sections,
+        &WriteOptions {
+            created: 1_700_000_000,
+            mac_key: None,
+        },
+    )
+    .unwrap();
     assert_eq!(bytes.len() % 64, 0);
     let art = Artefact::from_bytes(&bytes).unwrap();
     assert_eq!(&art.key_id, key.id());
@@ -91,7 +99,7 @@ fn huge_header_claims_fail_before_allocating() {
         items: 0,
         payload: PayloadRef::Bloom(&bloom),
     }];
-    let good = format::to_bytes(key.id(), 0, &s).unwrap();
+    let good = format::to_bytes(key.id(), &s, &WriteOptions::default()).unwrap();
     // Claim 2^36 blocks with a matching header checksum: the length check must refuse it.
     let mut d = good.clone();
     d[64 + 4] = 36;
@@ -152,7 +160,7 @@ fn published_test_key_examples() {
 
 #[test]
 fn authenticated_artefacts() {
-    use pi_match::core::format::{to_bytes_with, verify_mac, MacStatus};
+    use pi_match::core::format::{verify_mac, MacStatus};
     let key = test_key();
     let mut bloom = Bloom::new(3, 2).unwrap();
     bloom.insert_tag(&key.prf(Kind::Email).tag(b"a@b.cn"));
@@ -163,8 +171,24 @@ fn authenticated_artefacts() {
         items: 1,
         payload: PayloadRef::Bloom(&bloom),
     }];
-    let plain = format::to_bytes(key.id(), 7, &s).unwrap();
-    let signed = to_bytes_with(key.id(), 7, &s, Some(&key.mac_key())).unwrap();
+    let plain = format::to_bytes(
+        key.id(),
+        &s,
+        &WriteOptions {
+            created: 7,
+            mac_key: None,
+        },
+    )
+    .unwrap();
+    let signed = format::to_bytes(
+        key.id(),
+        &s,
+        &WriteOptions {
+            created: 7,
+            mac_key: Some(&key.mac_key()),
+        },
+    )
+    .unwrap();
     assert_eq!(signed.len(), plain.len() + 64);
     assert_eq!(
         verify_mac(&plain, &key).unwrap(),

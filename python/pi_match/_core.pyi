@@ -14,6 +14,8 @@ __all__ = [
     "REASONS",
     "CANON_VERSIONS",
     "HELD",
+    "MISSING_CODES",
+    "Split",
     "PRFS",
     "PiMatchError",
     "FormatError",
@@ -58,6 +60,7 @@ KINDS: tuple[str, ...]
 REASONS: tuple[str, ...]
 CANON_VERSIONS: dict[str, tuple[int, ...]]
 HELD: int
+MISSING_CODES: tuple[int, ...]
 PRFS: tuple[str, ...]
 
 class PiMatchError(ValueError): ...
@@ -247,7 +250,7 @@ def save_artefact(
     objects: Iterable[BloomIndex | TagSet],
     *,
     authenticate_with: Key | None = None,
-) -> int: ...
+) -> str: ...
 def artefact_to_bytes(
     objects: Iterable[BloomIndex | TagSet], *, authenticate_with: Key | None = None
 ) -> bytes: ...
@@ -262,14 +265,23 @@ def split_delimited(
     sep: bytes,
     quote: bytes | None = None,
     expected: int | None = None,
-) -> tuple[
-    int,
-    list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]],
-    npt.NDArray[np.uint64],
-    list[tuple[int, str, str, bytes]],
-    int,
-    int,
-]: ...
+) -> Split: ...
+
+@final
+class Split:
+    @property
+    def ncols(self) -> int: ...
+    @property
+    def columns(self) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]]: ...
+    @property
+    def lines(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def rejects(self) -> list[tuple[int, str, str, bytes]]: ...
+    @property
+    def blank_lines(self) -> int: ...
+    @property
+    def lines_seen(self) -> int: ...
+
 def utf8_error_offset(data: bytes) -> int | None: ...
 def bloom_linear(
     indices: list[BloomIndex], terms: list[tuple[int, float]], method: str

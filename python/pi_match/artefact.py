@@ -149,10 +149,13 @@ class Artefact:
         out.notes, out.dropped_exact = notes, [k[0] for k in dropped]
         return out
 
-    def save(self, path: str | os.PathLike[str], *, authenticate_with: Key | None = None) -> None:
-        """Write the file; with `authenticate_with=key` it carries a MAC over all its bytes, so
-        a key holder can check it was made by a key holder and not altered (`verify`)."""
-        _core.save_artefact(os.fspath(path), self.sections, authenticate_with=authenticate_with)
+    def save(self, path: str | os.PathLike[str], *, authenticate_with: Key | None = None) -> str:
+        """Write the file (atomically); with `authenticate_with=key` it carries a MAC over all
+        its bytes, so a key holder can check it was made by a key holder and not altered
+        (`verify`). Returns the file's SHA-256 (hex), computed as it was written."""
+        return _core.save_artefact(
+            os.fspath(path), self.sections, authenticate_with=authenticate_with
+        )
 
     def to_bytes(self, *, authenticate_with: Key | None = None) -> bytes:
         return _core.artefact_to_bytes(self.sections, authenticate_with=authenticate_with)

@@ -43,7 +43,7 @@ from .outputs import (
 
 REASONS: tuple[str, ...] = _core.REASONS
 OK = REASONS.index("ok")
-MISSING = frozenset(REASONS.index(n) for n in ("empty", "placeholder"))
+MISSING: frozenset[int] = frozenset(_core.MISSING_CODES)
 # Rust numbers the missing reasons first, right after "ok": every code above is a rejection.
 LAST_MISSING = max(MISSING)
 assert MISSING == set(range(1, LAST_MISSING + 1)), "reason codes: missing ones come first"
@@ -409,7 +409,8 @@ def build(
         _check_accounting(summary)
         summary["warnings"] = warnings
         with naming(output):
-            Artefact(builder.sections()).save(
+            # The SHA-256 the manifest names comes from the writer as it writes.
+            artefact_sha256 = Artefact(builder.sections()).save(
                 art_out.tmp, authenticate_with=key if authenticate else None
             )
         have_rejects = n_rejects > 0 or rejects_path != default_rejects
@@ -420,7 +421,7 @@ def build(
             "pi_match_version": _core.__version__,
             "format_version": _core.FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "output_sha256": sha256_file(art_out.tmp),
+            "output_sha256": artefact_sha256,
             "rejects_sha256": sha256_file(rejects.tmp) if have_rejects else None,
             "options": {
                 "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,

@@ -152,19 +152,44 @@ impl<W: Write> Write for MacWriter<'_, W> {
     }
 }
 
-/// Serialise to any writer, unauthenticated. Returns the number of bytes written.
+/// How to write an artefact.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions<'a> {
+    /// Unix seconds, for the header.
+    pub created: u64,
+    /// With the MAC key (from `Key::mac_key`) the file carries a MAC over all its bytes, so a
+    /// key holder can check it was made by a key holder and not altered.
+    pub mac_key: Option<&'a [u8; 32]>,
+}
+
+/// How to read an artefact.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOptions {
+    /// `false` skips the payload checksums (every structural check still runs): a large
+    /// memory-mapped index then opens at once and is read only where it is probed. For
+    /// trusted local files.
+    pub verify_payloads: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            verify_payloads: true,
+        }
+    }
+}
+
+/// Serialise to any writer. Returns the number of bytes written.
 pub fn write_to<W: Write>(
     w: &mut W,
     key_id: &KeyId,
-    created: u64,
     sections: &[SectionRef<'_>],
+    opts: &WriteOptions<'_>,
 ) -> Result<u64> {
-    write_to_with(w, key_id, created, sections, None)
+    write_to_with(w, key_id, opts.created, sections, opts.mac_key)
 }
 
-/// Serialise; with `mac_key` (from `Key::mac_key`) the file carries a MAC over all its bytes
-/// so a key holder can check it was made by a key holder and not altered.
-pub fn write_to_with<W: Write>(
+fn write_to_with<W: Write>(
     w: &mut W,
     key_id: &KeyId,
     created: u64,
@@ -251,37 +276,51 @@ pub fn write_to_with<W: Write>(
     Ok(file_len)
 }
 
-pub fn to_bytes(key_id: &KeyId, created: u64, sections: &[SectionRef<'_>]) -> Result<Vec<u8>> {
-    to_bytes_with(key_id, created, sections, None)
-}
-
-pub fn to_bytes_with(
+/// The artefact's bytes.
+pub fn to_bytes(
     key_id: &KeyId,
-    created: u64,
     sections: &[SectionRef<'_>],
-    mac_key: Option<&[u8; 32]>,
+    opts: &WriteOptions<'_>,
 ) -> Result<Vec<u8>> {
     let mut v = Vec::new();
-    write_to_with(&mut v, key_id, created, sections, mac_key)?;
+    write_to(&mut v, key_id, sections, opts)?;
     Ok(v)
 }
 
-/// Write atomically: a temporary file beside the target, then rename, so a crash never leaves
-/// a half-written artefact under the real name.
-pub fn save(path: &Path, key_id: &KeyId, created: u64, sections: &[SectionRef<'_>]) -> Result<u64> {
-    save_with(path, key_id, created, sections, None)
-}
-
-pub fn save_with(
+/// Write atomically (`core::files::write_atomic`): a temporary file beside the target, then
+/// rename, so a crash never leaves a half-written artefact under the real name. Returns the
+/// bytes written and their SHA-256, computed as they are written (for the build manifest).
+pub fn save(
     path: &Path,
     key_id: &KeyId,
-    created: u64,
     sections: &[SectionRef<'_>],
-    mac_key: Option<&[u8; 32]>,
-) -> Result<u64> {
+    opts: &WriteOptions<'_>,
+) -> Result<(u64, [u8; 32])> {
     crate::core::files::write_atomic(path, 0o644, true, |w| {
-        write_to_with(w, key_id, created, sections, mac_key)
+        let mut h = Sha256Writer {
+            inner: w,
+            hash: <sha2::Sha256 as sha2::Digest>::new(),
+        };
+        let n = write_to(&mut h, key_id, sections, opts)?;
+        Ok((n, sha2::Digest::finalize(h.hash).into()))
     })
+}
+
+/// A writer that hashes what passes through it.
+struct Sha256Writer<'a, W: Write> {
+    inner: &'a mut W,
+    hash: sha2::Sha256,
+}
+
+impl<W: Write> Write for Sha256Writer<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn rd_u16(b: &[u8], at: usize) -> u16 {
@@ -318,15 +357,9 @@ pub struct Header {
 }
 
 /// Check everything about a file's bytes; on success every section's payload is exactly where
-/// the table says, with the right length and checksum.
-pub fn parse(b: &[u8]) -> Result<Header> {
-    parse_with(b, true)
-}
-
-/// As `parse`; with `verify_payloads = false` the payload checksums are not computed (every
-/// structural check still is). For opening large trusted local files instantly: a memory-mapped
-/// index is then read only where it is probed.
-pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
+/// the table says, with the right length and (unless `opts` says not to) checksum.
+pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
+    let verify_payloads = opts.verify_payloads;
     let bad = |m: String| Err(Error::format(m));
     if b.len() < HEADER_LEN {
         if b.len() >= 4 && b[..4] != MAGIC[..4] || b.is_empty() {
@@ -522,7 +555,12 @@ pub fn parse_with(b: &[u8], verify_payloads: bool) -> Result<Header> {
 }
 
 fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Artefact> {
-    let h = parse_with(b, verify)?;
+    let h = parse(
+        b,
+        &ReadOptions {
+            verify_payloads: verify,
+        },
+    )?;
     let mut sections = Vec::with_capacity(h.sections.len());
     for s in &h.sections {
         let bytes = &b[s.offset..s.offset + s.len];
@@ -562,7 +600,7 @@ pub enum MacStatus {
 /// Check an artefact's bytes (structure and checksums) and its MAC under `key`; a key with
 /// another id is a key mismatch, not an invalid MAC.
 pub fn verify_mac(b: &[u8], key: &crate::core::key::Key) -> Result<MacStatus> {
-    let h = parse(b)?;
+    let h = parse(b, &ReadOptions::default())?;
     if &h.key_id != key.id() {
         return Err(Error::KeyMismatch {
             what: "this artefact".into(),
@@ -591,12 +629,8 @@ impl Artefact {
 
     /// Read a file; files of at least `MMAP_THRESHOLD` bytes are memory-mapped and their Bloom
     /// payloads used in place (copied only if written to).
-    pub fn open(path: &Path) -> Result<Artefact> {
-        Artefact::open_with(path, true)
-    }
-
-    /// `open`, optionally without computing payload checksums (see `parse_with`).
-    pub fn open_with(path: &Path, verify: bool) -> Result<Artefact> {
+    pub fn open(path: &Path, opts: &ReadOptions) -> Result<Artefact> {
+        let verify = opts.verify_payloads;
         let ctx = || format!("reading {}", path.display());
         let (f, len) = crate::core::files::open_regular(path, None, "artefact")?;
         let r = if len >= MMAP_THRESHOLD {
@@ -623,6 +657,10 @@ impl Artefact {
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let refs: Vec<SectionRef<'_>> = self.sections.iter().map(SectionRef::from).collect();
-        to_bytes(&self.key_id, self.created, &refs)
+        let opts = WriteOptions {
+            created: self.created,
+            mac_key: None,
+        };
+        to_bytes(&self.key_id, &refs, &opts)
     }
 }

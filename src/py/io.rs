@@ -3,15 +3,28 @@
 
 use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList};
 
 use crate::core::split::{split, SplitOptions};
 
-/// Split whole lines of UTF-8 text into columns.
-///
-/// Returns `(ncols, columns, lines, rejects, blank_lines, lines_seen)`: `columns` is a list of
-/// `(offsets: int64 array, data: uint8 array)` per column (Arrow large-binary layout), `lines`
-/// the 1-based line number of each row, `rejects` a list of `(line, reason, detail, raw_bytes)`.
+/// What `split_delimited` found in a chunk of text.
+#[pyclass(name = "Split", module = "pi_match._core", frozen, get_all)]
+pub struct PySplit {
+    /// Fields per row.
+    ncols: usize,
+    /// Per column `(offsets: int64 array, data: uint8 array)`, Arrow large-binary layout.
+    columns: Py<PyList>,
+    /// The 1-based line number of each row.
+    lines: Py<PyArray1<u64>>,
+    /// `(line, reason, detail, raw_bytes)` of each line that could not be split.
+    rejects: Py<PyList>,
+    blank_lines: u64,
+    /// Lines seen, blank and rejected ones included.
+    lines_seen: u64,
+}
+
+/// Split whole lines of UTF-8 text into columns: a `Split` (columns, line numbers, rejects,
+/// blank and seen line counts).
 #[pyfunction]
 #[pyo3(signature = (data, first_line, sep, quote = None, expected = None))]
 pub fn split_delimited<'py>(
@@ -21,7 +34,7 @@ pub fn split_delimited<'py>(
     sep: &[u8],
     quote: Option<&[u8]>,
     expected: Option<usize>,
-) -> PyResult<Bound<'py, PyTuple>> {
+) -> PyResult<PySplit> {
     let quote = match quote {
         None | Some(b"") => None,
         Some([q]) => Some(*q),
@@ -53,15 +66,14 @@ pub fn split_delimited<'py>(
             PyBytes::new(py, &data[r.start..r.end]),
         ))?;
     }
-    (
-        s.ncols,
-        cols,
-        PyArray1::from_vec(py, s.lines),
-        rejects,
-        s.blank_lines,
-        s.lines_seen,
-    )
-        .into_pyobject(py)
+    Ok(PySplit {
+        ncols: s.ncols,
+        columns: cols.unbind(),
+        lines: PyArray1::from_vec(py, s.lines).unbind(),
+        rejects: rejects.unbind(),
+        blank_lines: s.blank_lines,
+        lines_seen: s.lines_seen,
+    })
 }
 
 /// `None` if `data` is valid UTF-8 (an incomplete sequence cut off at the very end counts as

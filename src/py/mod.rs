@@ -187,6 +187,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .collect();
     m.add("REASONS", PyTuple::new(py, reasons)?)?;
     m.add("HELD", keyed::HELD)?;
+    // The codes of missing values (empty, placeholder): counted apart from rejected ones.
+    let missing: Vec<u8> = ALL_REASONS
+        .iter()
+        .filter(|r| r.is_missing())
+        .map(|r| r.code())
+        .collect();
+    m.add("MISSING_CODES", PyTuple::new(py, missing)?)?;
     m.add(
         "PRFS",
         PyTuple::new(py, crate::core::prf::ALL_PRFS.iter().map(|p| p.name()))?,
@@ -204,6 +211,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTagSet>()?;
     m.add_class::<results::PyEstimate>()?;
     m.add_class::<results::PyAddReport>()?;
+    m.add_class::<io::PySplit>()?;
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
     m.add_function(wrap_pyfunction!(canonicalize_with_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(excel_rounded_shape, m)?)?;

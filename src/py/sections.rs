@@ -14,7 +14,9 @@ use super::key::PyKey;
 use super::keyed::{now_unix, Keyed};
 use super::tagset::PyTagSet;
 use crate::core::canon::Canon;
-use crate::core::format::{self, Artefact, Payload, Section, SectionRef};
+use crate::core::format::{
+    self, Artefact, Payload, ReadOptions, Section, SectionRef, WriteOptions,
+};
 use crate::core::key::{key_id_hex, KeyId};
 use crate::core::Error;
 
@@ -93,8 +95,20 @@ pub(crate) trait SectionObject: Sized + Sync {
 /// Write one object as an artefact file (atomically, with the GIL released).
 pub(crate) fn save_one<T: SectionObject>(py: Python<'_>, obj: &T, path: PathBuf) -> PyResult<()> {
     let kid = obj.keyed().key_id;
-    py.detach(|| obj.section_ref(|s, created| format::save(&path, &kid, created, &[s])))
-        .map_err(PyCoreError)?;
+    py.detach(|| {
+        obj.section_ref(|s, created| {
+            format::save(
+                &path,
+                &kid,
+                &[s],
+                &WriteOptions {
+                    created,
+                    mac_key: None,
+                },
+            )
+        })
+    })
+    .map_err(PyCoreError)?;
     Ok(())
 }
 
@@ -105,7 +119,18 @@ pub(crate) fn to_bytes_one<'py, T: SectionObject>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let kid = obj.keyed().key_id;
     let v = py
-        .detach(|| obj.section_ref(|s, created| format::to_bytes(&kid, created, &[s])))
+        .detach(|| {
+            obj.section_ref(|s, created| {
+                format::to_bytes(
+                    &kid,
+                    &[s],
+                    &WriteOptions {
+                        created,
+                        mac_key: None,
+                    },
+                )
+            })
+        })
         .map_err(PyCoreError)?;
     Ok(PyBytes::new(py, &v))
 }
@@ -158,7 +183,14 @@ pub(crate) fn load_artefact(
     verify: bool,
 ) -> PyResult<ArtefactParts> {
     let art = py
-        .detach(|| Artefact::open_with(&path, verify))
+        .detach(|| {
+            Artefact::open(
+                &path,
+                &ReadOptions {
+                    verify_payloads: verify,
+                },
+            )
+        })
         .map_err(PyCoreError)?;
     artefact_out(py, art, key.as_deref())
 }
@@ -297,7 +329,8 @@ fn mac_key_for(key: Option<&PyKey>, kid: &KeyId) -> PyResult<Option<zeroize::Zer
 }
 
 /// Write several BloomIndex / TagSet objects made with one key into one artefact file;
-/// with `authenticate_with=key` the file carries a MAC over all its bytes.
+/// with `authenticate_with=key` the file carries a MAC over all its bytes. Returns the file's
+/// SHA-256 (hex), computed as it is written.
 #[pyfunction]
 #[pyo3(signature = (path, objects, *, authenticate_with = None))]
 pub(crate) fn save_artefact(
@@ -305,17 +338,22 @@ pub(crate) fn save_artefact(
     path: PathBuf,
     objects: &Bound<'_, PyAny>,
     authenticate_with: Option<PyRef<'_, PyKey>>,
-) -> PyResult<u64> {
+) -> PyResult<String> {
     let created = now_unix();
     let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
     let (kid, objs) = section_objs(&items)?;
     let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
     let n = py.detach(|| {
         with_sections(&objs, |s| {
-            format::save_with(&path, &kid, created, s, mac.as_deref())
+            let opts = WriteOptions {
+                created,
+                mac_key: mac.as_deref(),
+            };
+            format::save(&path, &kid, s, &opts)
         })
     });
-    Ok(n.map_err(PyCoreError)?)
+    let (_, sha) = n.map_err(PyCoreError)?;
+    Ok(sha.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// "valid", "invalid" or "not_authenticated": whether an artefact's MAC is right for `key`
@@ -351,7 +389,11 @@ pub(crate) fn artefact_to_bytes<'py>(
     let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
     let v = py.detach(|| {
         with_sections(&objs, |s| {
-            format::to_bytes_with(&kid, created, s, mac.as_deref())
+            let opts = WriteOptions {
+                created,
+                mac_key: mac.as_deref(),
+            };
+            format::to_bytes(&kid, s, &opts)
         })
     });
     Ok(PyBytes::new(py, &v.map_err(PyCoreError)?))

@@ -9,7 +9,6 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
@@ -31,8 +30,8 @@ CANDIDATES = ["\t", "----", " # ", "|", ",", ";"]
 
 
 def _fields(line: bytes, sep: str, quote: bytes) -> int:
-    n, _, _, rejects, _, _ = _core.split_delimited(line, 1, sep.encode(), quote)
-    return -1 if rejects else int(n)
+    s = _core.split_delimited(line, 1, sep.encode(), quote)
+    return -1 if s.rejects else s.ncols
 
 
 def _sniff(lines: list[bytes], quote: bytes) -> str:
@@ -79,9 +78,8 @@ class DelimitedSource(Source):
         self.quote = options.quote.encode() if self.sep else b""
         head_fields: list[str] = []
         if first and not plain:
-            _, cols, _, rejects, _, _ = _core.split_delimited(
-                first[0], 1, self.sep.encode(), self.quote
-            )
+            split = _core.split_delimited(first[0], 1, self.sep.encode(), self.quote)
+            cols, rejects = split.columns, split.rejects
             if rejects and options.header:
                 raise InputError(f"{self.path}: cannot split the header line: {rejects[0][2]}")
             head_fields = [bytes(d).decode("utf-8", "replace").strip() for _, d in cols]
@@ -101,7 +99,11 @@ class DelimitedSource(Source):
             self.header_lines = 1
         else:
             sample = next((ln for ln in first if ln.strip()), b"")
-            n = _core.split_delimited(sample, 1, self.sep.encode(), self.quote)[0] if sample else 1
+            n = (
+                _core.split_delimited(sample, 1, self.sep.encode(), self.quote).ncols
+                if sample
+                else 1
+            )
             self.columns = [str(i) for i in range(1, max(n, 1) + 1)]
         self.facts.update(delimiter=self.sep, header=bool(self.header_lines))
 
@@ -157,11 +159,11 @@ class DelimitedSource(Source):
                 chunk = chunk[m.end() :] if m else b""
                 line += 1
                 skip = 0
-            out: Any = _core.split_delimited(chunk, line, self.sep.encode(), self.quote, expected)
-            _, cols, lines, rejects, blank, seen = out
-            line += seen
-            self.blank_lines += blank
-            for ln, reason, detail, raw in rejects:
+            s = _core.split_delimited(chunk, line, self.sep.encode(), self.quote, expected)
+            cols, lines = s.columns, s.lines
+            line += s.lines_seen
+            self.blank_lines += s.blank_lines
+            for ln, reason, detail, raw in s.rejects:
                 self.reject(int(ln), "", reason, raw)
                 self.facts.setdefault("reject_details", {}).setdefault(reason, detail)
             if len(lines):
