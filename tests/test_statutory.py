@@ -414,3 +414,15 @@ def test_new_rules_and_old_ones_stay_selectable(
     assert json.loads(out)["pairs"][0]["exact"] == 10
     code, out, _ = cli(capsys, "inspect", str(theirs_path), "--json")
     assert {s["canon_version"] for s in json.loads(out)["sections"]} == {1}
+
+
+def test_count_case_returns_a_typed_report(tmp_path: pathlib.Path) -> None:
+    from pi_match.report import Report, public
+
+    report = count_case(load_case(person_case(tmp_path, None)))
+    assert isinstance(report, Report)
+    assert report.categories[0]["count"] == 11 and report.ratio_sum == report["ratio_sum"]
+    assert report.serious is False and report.especially_serious is False
+    assert set(report.tags) == {d["path"] for d in report["datasets"]}
+    assert public(report) == report.to_dict() and "tags" not in report.to_dict()
+    json.dumps(report.to_dict())  # JSON-ready as it stands

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             from ..plot import overlap_figure
 
-            tags = report["_tags"]
+            tags = report.tags
             ov = overlaps_from_tags(
                 "items", [os.path.basename(p) for p in tags], list(tags.values())
             )
