@@ -51,6 +51,7 @@ from .counting import (
     art11_count,
     count_case,
     count_dataset,
+    method_statement,
     person_items,
 )
 from .render import public, tables, to_html, to_markdown
@@ -62,7 +63,6 @@ from .statute import (
     CaseError,
     category_of,
     known_categories,
-    method_statement,
     tier_of,
 )
 
