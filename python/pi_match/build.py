@@ -85,6 +85,18 @@ class SectionStats:
     def balanced(self) -> bool:
         return self.rows == self.valid + self.missing + self.rejected
 
+    def to_dict(self) -> dict[str, Any]:
+        """The field's counts as the JSON of build, probe and report give them."""
+        return {
+            "kind": self.kind,
+            "column": self.column,
+            "rows": self.rows,
+            "valid": self.valid,
+            "missing": self.missing,
+            "rejected": self.rejected,
+            "rejected_by_reason": self.rejected_by_reason,
+        }
+
 
 class Progress:
     """Rows and bytes per second on a terminal's stderr; silent otherwise or when quiet."""
@@ -494,13 +506,7 @@ def _summary(
         "output": output,
         "sections": [
             {
-                "kind": kind,
-                "column": col,
-                "rows": stats[kind].rows,
-                "valid": stats[kind].valid,
-                "missing": stats[kind].missing,
-                "rejected": stats[kind].rejected,
-                "rejected_by_reason": stats[kind].rejected_by_reason,
+                **stats[kind].to_dict(),
                 "distinct_estimate": (tags[kind] if exact else blooms[kind])
                 .estimate_count()
                 .to_dict(),
@@ -512,7 +518,7 @@ def _summary(
                 },
                 "exact": exact,
             }
-            for kind, col in chosen
+            for kind, _ in chosen
         ],
         "accounting": {
             "records": rows + unreadable,

@@ -133,16 +133,5 @@ def probe(
         "unreadable_rows": unreadable,
         "rejected_values": n_rejects,
         "rejects_file": rejects_path,
-        "sections": [
-            {
-                "kind": s.kind,
-                "column": s.column,
-                "rows": s.rows,
-                "valid": s.valid,
-                "missing": s.missing,
-                "rejected": s.rejected,
-                "rejected_by_reason": s.rejected_by_reason,
-            }
-            for s in stats.values()
-        ],  # fmt: skip
+        "sections": [s.to_dict() for s in stats.values()],  # fmt: skip
     }

@@ -277,18 +277,7 @@ def count_case(
                 "valid": c.valid,
                 "distinct": c.distinct,
                 "duplicates": c.duplicates,
-                "fields": [
-                    {
-                        "kind": s.kind,
-                        "column": s.column,
-                        "rows": s.rows,
-                        "valid": s.valid,
-                        "missing": s.missing,
-                        "rejected": s.rejected,
-                        "rejected_by_reason": s.rejected_by_reason,
-                    }
-                    for s in c.fields
-                ],
+                "fields": [s.to_dict() for s in c.fields],
                 "encoding": c.encoding,
                 "sha256": c.sha256,
             }  # fmt: skip
