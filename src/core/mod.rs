@@ -8,6 +8,7 @@ pub mod estimate;
 pub mod files;
 pub mod format;
 pub mod key;
+pub mod keyed;
 pub mod link;
 pub mod prf;
 mod sha_x2;

@@ -8,10 +8,7 @@ use pyo3::types::PyBytes;
 
 use super::error::PyCoreError;
 use super::key::PyKey;
-use super::keyed::{
-    bulk_contains, for_each_tag, now_unix, parse_canon, parse_prf, push_valid_tag64, tag_one,
-    Keyed, HELD,
-};
+use super::keyed::{bulk_contains, now_unix, parse_canon, parse_prf, tag_one, Keyed};
 use super::lock::{self, read_nogil, with_read, with_write, write_and_read, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
 use super::sections::{from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject};
@@ -21,6 +18,7 @@ use crate::core::bloom::{self, Bloom};
 use crate::core::estimate::{self};
 use crate::core::format::{PayloadRef, SectionRef};
 use crate::core::key::{key_id_hex, KeyId};
+use crate::core::keyed as core_keyed;
 use crate::core::Error;
 
 // ---- BloomIndex --------------------------------------------------------------------------
@@ -153,40 +151,14 @@ impl PyBloomIndex {
         }
         let tag_set: Option<&PyTagSet> = tag_set.as_deref();
         let kind = self.keyed.canon();
-        let (codes, exact) = with_write(py, col.len(), &self.state, |st| {
-            let mut valid = 0u64;
-            let mut exact = Vec::new();
-            let mut held = Vec::new();
-            let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
-                let c = match hold {
-                    Some(h) if h[start..start + c.len()].contains(&true) => {
-                        held.clear();
-                        held.extend(
-                            c.iter()
-                                .zip(&h[start..start + c.len()])
-                                .map(|(&code, &hold)| if hold && code == 0 { HELD } else { code }),
-                        );
-                        &held[..]
-                    }
-                    _ => c,
-                };
-                st.bloom.insert_tags_where(t, c);
-                valid += c.iter().filter(|&&c| c == 0).count() as u64;
-                if tag_set.is_some() {
-                    push_valid_tag64(&mut exact, c, t);
-                }
-            });
-            st.items += valid;
-            let mut codes = codes;
-            if let Some(h) = hold {
-                for (code, &hold) in codes.iter_mut().zip(h) {
-                    if hold && *code == 0 {
-                        *code = HELD;
-                    }
-                }
-            }
-            (codes, exact)
+        let want_tags64 = tag_set.is_some();
+        let added = with_write(py, col.len(), &self.state, |st| {
+            let added =
+                core_keyed::add_to_bloom(&mut st.bloom, kind, &prf, &col.parts, hold, want_tags64);
+            st.items += added.valid;
+            added
         });
+        let (codes, exact) = (added.codes, added.tags64);
         // The index's lock is released before the tag set's is taken: never two at once.
         if let Some(ts) = tag_set {
             with_write(py, exact.len(), &ts.state, |t| t.set.extend(exact));
@@ -210,9 +182,7 @@ impl PyBloomIndex {
             &self.state,
             values,
             reasons,
-            |st, t, c, out| {
-                st.bloom.contains_where(t, c, out);
-            },
+            |st, canon, prf, col| core_keyed::bloom_contains(&st.bloom, canon, prf, &col.parts),
         )
     }
 
@@ -232,21 +202,10 @@ impl PyBloomIndex {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("count_in")?;
         let kind = self.keyed.canon();
-        Ok(with_read(py, col.len(), &self.state, |st| {
-            let mut tags: Vec<[u8; 32]> = Vec::new();
-            for_each_tag(kind, &prf, &col, |_, c, t| {
-                tags.extend(c.iter().zip(t).filter(|(c, _)| **c == 0).map(|(_, t)| *t));
-            });
-            tags.sort_unstable();
-            tags.dedup();
-            let codes = vec![0u8; tags.len()];
-            let mut hit = vec![false; tags.len()];
-            st.bloom.contains_where(&tags, &codes, &mut hit);
-            let hits = hit.iter().filter(|&&h| h).count() as u64;
-            let eps = st.bloom.fill_fpr();
-            let n = tags.len() as u64;
-            (estimate::probe_count(n, hits, eps).into(), n, hits, eps)
-        }))
+        let (e, n, hits, eps) = with_read(py, col.len(), &self.state, |st| {
+            core_keyed::bloom_count_in(&st.bloom, kind, &prf, &col.parts)
+        });
+        Ok((e.into(), n, hits, eps))
     }
 
     /// Distinct values in the index, estimated from the share of set bits, with its 95 %
@@ -339,9 +298,7 @@ impl PyBloomIndex {
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<PyBloomIndex>().is_ok_and(|o| {
             let o = o.get();
-            o.keyed.canon() == self.keyed.canon()
-                && o.keyed.prf_id == self.keyed.prf_id
-                && o.keyed.key_id == self.keyed.key_id
+            o.keyed.meta() == self.keyed.meta()
                 && (std::ptr::eq(o, self)
                     || other.py().detach(|| {
                         let g = ReadMany::take(&[&o.state, &self.state]);

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use super::bloom::{BloomState, PyBloomIndex};
 use super::error::PyCoreError;
 use super::key::PyKey;
-use super::keyed::{for_each_tag, parse_canon, Keyed};
+use super::keyed::{parse_canon, Keyed};
 use super::lock::{maybe_detach, ReadMany};
 use super::results::PyEstimate;
 use super::tagset::{PyTagSet, TagState};
@@ -99,7 +99,7 @@ pub fn row_tags<'py>(
     let prf = key.inner.prf_for(kind.kind, kind.version);
     let (tags, codes) = maybe_detach(py, col.len(), || {
         let mut tags = Vec::with_capacity(col.len());
-        let codes = for_each_tag(kind, &prf, &col, |_, c, t| {
+        let codes = crate::core::keyed::tag_values(kind, &prf, &col.parts, |_, c, t| {
             tags.extend(
                 c.iter()
                     .zip(t)

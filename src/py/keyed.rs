@@ -8,19 +8,19 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use super::error::{key_mismatch, key_mismatch_between, PyCoreError, RejectedValuesWarning};
+use super::error::{key_mismatch, PyCoreError, RejectedValuesWarning};
 use super::key::PyKey;
 use super::lock::with_read;
 use super::values::{extract_column, Column};
-use crate::core::bulk::{tag_chunks, tally};
+use crate::core::bulk::tally;
 use crate::core::canon::{Canon, Kind, Reason};
 use crate::core::key::{key_id_hex, KeyId, Prf};
+use crate::core::keyed::Meta;
 use crate::core::prf::{PrfId, ALL_PRFS};
-use crate::core::tagset::tag64;
 use crate::core::Error;
 
 /// The code `add(hold=...)` gives a valid value it was asked to hold back (never a reason).
-pub const HELD: u8 = 255;
+pub use crate::core::keyed::HELD;
 
 // The PRF slot is held only to clone or set it, never across a wait, so taking it with the
 // GIL held cannot deadlock; object state goes through `super::lock`.
@@ -152,67 +152,23 @@ impl Keyed {
         prf_read(&self.prf).clone()
     }
 
-    /// Two artefacts may be combined only with one key, kind and canonicaliser version.
-    pub(crate) fn check_compatible(&self, other: &Keyed) -> PyResult<()> {
-        if self.key_id != other.key_id {
-            return Err(key_mismatch_between(
-                "one artefact",
-                &self.key_id,
-                "the other",
-                &other.key_id,
-            ));
+    /// What the object is made under.
+    pub(crate) fn meta(&self) -> Meta {
+        Meta {
+            kind: self.kind,
+            version: self.version,
+            prf: self.prf_id,
+            key_id: self.key_id,
         }
-        if self.kind != other.kind {
-            return Err(PyCoreError(Error::Incompatible(format!(
-                "one holds {} and the other {}",
-                self.kind.name(),
-                other.kind.name()
-            )))
-            .into());
-        }
-        if self.prf_id != other.prf_id {
-            return Err(PyCoreError(Error::Incompatible(format!(
-                "one was made with the PRF {} and the other with {}; tags of different PRFs \
-                 never match: build both with the same prf",
-                self.prf_id.name(),
-                other.prf_id.name()
-            )))
-            .into());
-        }
-        if self.version != other.version {
-            return Err(PyCoreError(Error::Incompatible(format!(
-                "one was made with {} canonicaliser version {} and the other with version {}; \
-                 rebuild one with canon_version={} (--canon-version {})",
-                self.kind.name(),
-                self.version,
-                other.version,
-                self.version.min(other.version),
-                self.version.min(other.version)
-            )))
-            .into());
-        }
-        Ok(())
     }
-}
 
-/// Tag every value of the column; `on_valid(i, tag)` for each usable one. Returns the reason
-/// codes (0 = used) for all values, in order.
-pub(crate) fn for_each_tag(
-    kind: Canon,
-    prf: &Prf,
-    col: &Column,
-    mut on_chunk: impl FnMut(usize, &[u8], &[[u8; 32]]),
-) -> Vec<u8> {
-    let mut codes = Vec::with_capacity(col.len());
-    let mut base = 0;
-    for part in &col.parts {
-        tag_chunks(kind, prf, part, |start, c, t| {
-            on_chunk(base + start, c, t);
-            codes.extend_from_slice(c);
-        });
-        base += crate::core::bulk::Values::len(part);
+    /// Two artefacts may be combined only with one key, kind, PRF and canonicaliser version
+    /// (`core::keyed::Meta`).
+    pub(crate) fn check_compatible(&self, other: &Keyed) -> PyResult<()> {
+        self.meta()
+            .check_compatible(&other.meta())
+            .map_err(|e| PyCoreError(e).into())
     }
-    codes
 }
 
 /// `contains` for any keyed structure: tag the values with the GIL released, let `probe` fill
@@ -224,18 +180,12 @@ pub(crate) fn bulk_contains<'py, S: Send + Sync>(
     state: &RwLock<S>,
     values: &Bound<'py, PyAny>,
     reasons: bool,
-    probe: impl Fn(&S, &[[u8; 32]], &[u8], &mut [bool]) + Send + Sync,
+    probe: impl Fn(&S, Canon, &Prf, &Column) -> (Vec<bool>, Vec<u8>) + Send + Sync,
 ) -> PyResult<Bound<'py, PyAny>> {
     let col = extract_column(values)?;
     let prf = keyed.prf("contains")?;
     let kind = keyed.canon();
-    let (hits, codes) = with_read(py, col.len(), state, |st| {
-        let mut hits = vec![false; col.len()];
-        let codes = for_each_tag(kind, &prf, &col, |start, c, t| {
-            probe(st, t, c, &mut hits[start..start + c.len()]);
-        });
-        (hits, codes)
-    });
+    let (hits, codes) = with_read(py, col.len(), state, |st| probe(st, kind, &prf, &col));
     let hits = PyArray1::from_vec(py, hits).into_any();
     if reasons {
         let codes = PyArray1::from_vec(py, codes).into_any();
@@ -243,17 +193,6 @@ pub(crate) fn bulk_contains<'py, S: Send + Sync>(
     }
     warn_rejected(py, &codes)?;
     Ok(hits)
-}
-
-/// The 64-bit tags of the values whose code is 0.
-pub(crate) fn push_valid_tag64(out: &mut Vec<u64>, codes: &[u8], tags: &[[u8; 32]]) {
-    out.extend(
-        codes
-            .iter()
-            .zip(tags)
-            .filter(|(c, _)| **c == 0)
-            .map(|(_, t)| tag64(t)),
-    );
 }
 
 pub(crate) fn warn_rejected(py: Python<'_>, codes: &[u8]) -> PyResult<()> {

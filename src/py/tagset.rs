@@ -7,9 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::key::PyKey;
-use super::keyed::{
-    bulk_contains, for_each_tag, now_unix, parse_canon, parse_prf, push_valid_tag64, tag_one, Keyed,
-};
+use super::keyed::{bulk_contains, now_unix, parse_canon, parse_prf, tag_one, Keyed};
 use super::lock::{self, maybe_detach, read_nogil, with_write, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
 use super::sections::{from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject};
@@ -17,6 +15,7 @@ use super::values::extract_column;
 use crate::core::estimate::Estimate;
 use crate::core::format::{PayloadRef, SectionRef};
 use crate::core::key::{key_id_hex, KeyId};
+use crate::core::keyed as core_keyed;
 use crate::core::tagset::{tag64, TagSet};
 
 // ---- TagSet ------------------------------------------------------------------------------
@@ -122,9 +121,7 @@ impl PyTagSet {
         let kind = self.keyed.canon();
         // Tags are made before the lock is taken: the lock guards only the merge.
         let (codes, new) = maybe_detach(py, col.len(), || {
-            let mut new = Vec::with_capacity(col.len());
-            let codes = for_each_tag(kind, &prf, &col, |_, c, t| push_valid_tag64(&mut new, c, t));
-            (codes, new)
+            core_keyed::tags_of(kind, &prf, &col.parts)
         });
         with_write(py, new.len(), &self.state, |st| st.set.extend(new));
         Ok(PyAddReport::new(py, codes))
@@ -144,12 +141,7 @@ impl PyTagSet {
             &self.state,
             values,
             reasons,
-            |st, t, c, out| {
-                let set = &st.set;
-                for ((tag, code), hit) in t.iter().zip(c).zip(out.iter_mut()) {
-                    *hit = *code == 0 && set.contains(tag64(tag));
-                }
-            },
+            |st, canon, prf, col| core_keyed::set_contains(&st.set, canon, prf, &col.parts),
         )
     }
 
@@ -172,15 +164,10 @@ impl PyTagSet {
         let col = extract_column(values)?;
         let prf = self.keyed.prf("count_in")?;
         let kind = self.keyed.canon();
-        Ok(py.detach(|| {
-            let mut mine = Vec::new();
-            for_each_tag(kind, &prf, &col, |_, c, t| {
-                push_valid_tag64(&mut mine, c, t)
-            });
-            let mine = TagSet::from_unsorted(mine);
-            let hits = mine.intersection_len(&read_nogil(&self.state).set) as u64;
-            (Estimate::exact(hits).into(), mine.len() as u64, hits, 0.0)
-        }))
+        let (e, n, hits, eps) = py.detach(|| {
+            core_keyed::set_count_in(&read_nogil(&self.state).set, kind, &prf, &col.parts)
+        });
+        Ok((e.into(), n, hits, eps))
     }
 
     /// The exact count as an Estimate (low == value == high).
@@ -241,9 +228,7 @@ impl PyTagSet {
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<PyTagSet>().is_ok_and(|o| {
             let o = o.get();
-            o.keyed.canon() == self.keyed.canon()
-                && o.keyed.prf_id == self.keyed.prf_id
-                && o.keyed.key_id == self.keyed.key_id
+            o.keyed.meta() == self.keyed.meta()
                 && (std::ptr::eq(o, self)
                     || other.py().detach(|| {
                         let g = ReadMany::take(&[&o.state, &self.state]);
