@@ -3,6 +3,7 @@ illegal gains and art. 6, the report as a document, pictures, outputs and messag
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 import shutil
@@ -306,6 +307,10 @@ def test_csv_outputs_open_in_excel(
         raw = pathlib.Path(f"{out}.rejects.csv").read_bytes()
         assert raw.startswith(b"\xef\xbb\xbf") == (enc == "utf-8-sig")
         assert "1.10105E+17" in raw.decode(expect)
+        # The manifest names both files by the SHA-256 their writers computed as they wrote.
+        man = json.loads(pathlib.Path(f"{out}.manifest.json").read_text("utf-8"))
+        assert man["rejects_sha256"] == hashlib.sha256(raw).hexdigest()
+        assert man["output_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
 
 
 def test_plan_advice_reproduces_its_layout(

@@ -13,7 +13,9 @@ place together, the manifest last (`outputs`): an interrupted build leaves the o
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import json
 import os
 import sys
@@ -38,7 +40,6 @@ from .outputs import (
     check_outputs,
     commit,
     naming,
-    sync_file,
 )
 
 REASONS: tuple[str, ...] = _core.REASONS
@@ -286,6 +287,13 @@ class Builder:
                 codes = self._add(kind, pa.array([r for _, r in held]))
             self.stats[kind].absorb_codes(codes)
 
+    def finish(self) -> list[BloomIndex | TagSet]:
+        """Decide whatever is still held back and return the sections: an index per kind, and
+        its tag set with `exact`."""
+        for path, _col in list(self.held):
+            self.end_source(path)
+        return self.sections()
+
     def sections(self) -> list[BloomIndex | TagSet]:
         out: list[BloomIndex | TagSet] = []
         for kind, _ in self.fields:
@@ -307,12 +315,6 @@ def csv_encoding(name: str) -> str:
         raise InputError(
             f"--output-encoding {name!r}: choose one of {', '.join(CSV_ENCODINGS)}"
         ) from None
-
-
-def _rejects_writer(f: IO[str]) -> Any:
-    w = csv.writer(f)
-    w.writerow(["file", "line", "column", "reason", "raw"])
-    return w
 
 
 def fpr_checks(blooms: dict[str, BloomIndex], target: float) -> list[str]:
@@ -382,36 +384,22 @@ def build(
     rows_counted = sum(s.count_rows() for s in sources)
     if capacity is None:
         capacity = max(rows_counted, 1)
-    rejects = Staged(rejects_path, mode=RAW_VALUES_MODE)
-    art_out = Staged(output, mode=OUTPUT_MODE)
-    manifest = Staged(manifest_path, mode=OUTPUT_MODE)
-    staged = [rejects, art_out, manifest]
-    try:
-        with naming(rejects_path), rejects.open_text(csv_encoding(output_encoding)) as rf:
-            writer = _rejects_writer(rf)
-            n_rejects = 0
-
-            def on_reject(row: RejectRow) -> None:
-                nonlocal n_rejects
-                n_rejects += 1
-                writer.writerow(row)
-
-            builder = Builder(
-                key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=on_reject,
-                canon_version=canon_version, prf=prf,
-            )  # fmt: skip
-            per_input = []
-            for src in sources:
-                for batch in src.batches():
-                    builder.feed(batch, src.path)
-                    progress.update(os.path.basename(src.path), len(batch))
-                builder.end_source(src.path)
-                for r in src.rejects:
-                    on_reject([r.file, r.line, r.column, r.reason, r.raw])
-                per_input.append(_input_facts(src))
-            rf.flush()
-            os.fsync(rf.fileno())
+    with BuildOutputs(output, rejects_path, output_encoding=output_encoding) as out:
+        builder = Builder(
+            key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=out.reject,
+            canon_version=canon_version, prf=prf,
+        )  # fmt: skip
+        per_input = []
+        for src in sources:
+            for batch in src.batches():
+                builder.feed(batch, src.path)
+                progress.update(os.path.basename(src.path), len(batch))
+            builder.end_source(src.path)
+            for r in src.rejects:
+                out.reject([r.file, r.line, r.column, r.reason, r.raw])
+            per_input.append(_input_facts(src))
         progress.done()
+        sections = builder.finish()
         warnings = fpr_checks(builder.blooms, fpr)
         for w in warnings:
             note("warning: " + w)
@@ -420,47 +408,119 @@ def build(
         )
         _check_accounting(summary)
         summary["warnings"] = warnings
-        with naming(output):
+        options_used = {
+            "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
+            "canon_version": canon_version, "prf": prf,
+            "encoding": options.encoding, "delimiter": options.delimiter,
+            "header": options.header, "sheet": options.sheet, "format": options.format,
+        }  # fmt: skip
+        out.write(sections, summary, options_used, authenticate_with=key if authenticate else None)
+    return summary
+
+
+class _HashingText:
+    """A text file whose bytes are hashed (SHA-256) as they are written, a BOM included."""
+
+    def __init__(self, f: IO[str], encoding: str):
+        self.f = f
+        self.codec = encoding.removesuffix("-sig")
+        self.hash = hashlib.sha256(codecs.BOM_UTF8 if encoding == "utf-8-sig" else b"")
+
+    def write(self, text: str) -> int:
+        self.f.write(text)
+        self.hash.update(text.encode(self.codec))
+        return len(text)
+
+
+class BuildOutputs:
+    """The files of one build — artefact, rejects file, manifest — staged beside their targets
+    and renamed together, the manifest last, only by `write`: the seam any builder of sections
+    (a single process, a Dask or Spark reduction) hands its result to. Use as a context
+    manager; leaving it without `write` discards everything.
+
+    The rejects file is streamed as rows come (`reject`), so memory does not grow with them;
+    its SHA-256, like the artefact's, is computed as it is written."""
+
+    def __init__(self, output: str, rejects_path: str, *, output_encoding: str = "utf-8-sig"):
+        self.output = output
+        self.default_rejects = output + ".rejects.csv"
+        self.rejects_path = rejects_path
+        self.manifest_path = output + ".manifest.json"
+        self.encoding = csv_encoding(output_encoding)
+        self._rejects = Staged(rejects_path, mode=RAW_VALUES_MODE)
+        self._artefact = Staged(output, mode=OUTPUT_MODE)
+        self._manifest = Staged(self.manifest_path, mode=OUTPUT_MODE)
+        self._file: IO[str] | None = None
+        self._tee: _HashingText | None = None
+        self._writer: Any = None
+        self.rejected_rows = 0
+
+    def __enter__(self) -> BuildOutputs:
+        with naming(self.rejects_path):
+            self._file = self._rejects.open_text(self.encoding)
+            self._tee = _HashingText(self._file, self.encoding)
+            self._writer = csv.writer(self._tee)
+            self._writer.writerow(["file", "line", "column", "reason", "raw"])
+        return self
+
+    def reject(self, row: RejectRow) -> None:
+        """One rejected value or unreadable record: file, line, column, reason, raw text."""
+        self.rejected_rows += 1
+        with naming(self.rejects_path):
+            self._writer.writerow(row)
+
+    def write(
+        self,
+        sections: list[BloomIndex | TagSet],
+        summary: dict[str, Any],
+        options: dict[str, Any],
+        *,
+        authenticate_with: Key | None = None,
+    ) -> None:
+        """Write the artefact and the manifest and rename all three into place. `summary` gets
+        `rejects_file`, `rejected_rows` and `manifest`."""
+        assert self._file is not None
+        with naming(self.rejects_path):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        with naming(self.output):
             # The SHA-256 the manifest names comes from the writer as it writes.
-            artefact_sha256 = Artefact(builder.sections()).save(
-                art_out.tmp, authenticate_with=key if authenticate else None
+            artefact_sha256 = Artefact(sections).save(
+                self._artefact.tmp, authenticate_with=authenticate_with
             )
-        have_rejects = n_rejects > 0 or rejects_path != default_rejects
-        summary["rejects_file"] = rejects_path if have_rejects else None
-        summary["rejected_rows"] = n_rejects
-        sync_file(rejects.tmp)
+        have_rejects = self.rejected_rows > 0 or self.rejects_path != self.default_rejects
+        summary["rejects_file"] = self.rejects_path if have_rejects else None
+        summary["rejected_rows"] = self.rejected_rows
         man = {
             "pi_match_version": _core.__version__,
             "format_version": _core.FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "output_sha256": artefact_sha256,
-            "rejects_sha256": sha256_file(rejects.tmp) if have_rejects else None,
-            "options": {
-                "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
-                "canon_version": canon_version, "prf": prf,
-                "encoding": options.encoding, "delimiter": options.delimiter,
-                "header": options.header, "sheet": options.sheet, "format": options.format,
-            },
+            "rejects_sha256": self._tee.hash.hexdigest() if self._tee and have_rejects else None,
+            "options": options,
             "note": "Kept by the agency that built the artefact; not sent with it (it names "
             "files). The set is complete when output_sha256 and rejects_sha256 match the files.",
             **summary,
-        }  # fmt: skip
-        with naming(manifest_path), manifest.open_text() as mf:
+        }
+        with naming(self.manifest_path), self._manifest.open_text() as mf:
             json.dump(man, mf, ensure_ascii=False, indent=1)
             mf.flush()
             os.fsync(mf.fileno())
         if have_rejects:
-            commit(staged)
+            commit([self._rejects, self._artefact, self._manifest])
         else:
-            rejects.discard()
+            self._rejects.discard()
             # A rejects file of an earlier build must not pass for this one's.
-            commit([art_out, manifest], remove=[default_rejects])
-    finally:
-        for s in staged:
+            commit([self._artefact, self._manifest], remove=[self.default_rejects])
+        summary["manifest"] = self.manifest_path
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        for s in (self._rejects, self._artefact, self._manifest):
             if not s.done:
                 s.discard()
-    summary["manifest"] = manifest_path
-    return summary
 
 
 def _input_facts(src: Source) -> dict[str, Any]:

@@ -8,7 +8,7 @@ use pyo3::types::PyBytes;
 
 use super::error::PyCoreError;
 use super::key::PyKey;
-use super::keyed::{bulk_contains, now_unix, parse_canon, parse_prf, tag_one, Keyed};
+use super::keyed::{bulk_contains, now_unix, parse_canon, parse_prf, tag_one, Tagging};
 use super::lock::{self, read_nogil, with_read, with_write, write_and_read, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
 use super::sections::{from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject};
@@ -39,12 +39,17 @@ pub(crate) struct BloomState {
 /// True
 #[pyclass(name = "BloomIndex", module = "pi_match._core", frozen)]
 pub struct PyBloomIndex {
-    pub(crate) keyed: Keyed,
+    pub(crate) keyed: Tagging,
     pub(crate) state: RwLock<BloomState>,
 }
 
 impl PyBloomIndex {
-    pub(crate) fn from_parts(keyed: Keyed, bloom: Bloom, items: u64, created: u64) -> PyBloomIndex {
+    pub(crate) fn from_parts(
+        keyed: Tagging,
+        bloom: Bloom,
+        items: u64,
+        created: u64,
+    ) -> PyBloomIndex {
         PyBloomIndex {
             keyed,
             state: RwLock::new(BloomState {
@@ -64,7 +69,7 @@ impl SectionObject for PyBloomIndex {
     const NAME: &'static str = "BloomIndex";
     const WHAT: &'static str = "this index";
 
-    fn keyed(&self) -> &Keyed {
+    fn keyed(&self) -> &Tagging {
         &self.keyed
     }
 
@@ -107,7 +112,7 @@ impl PyBloomIndex {
         let prf = parse_prf(prf)?;
         let bloom = Bloom::with_capacity(capacity, fpr).map_err(PyCoreError)?;
         Ok(PyBloomIndex::from_parts(
-            Keyed::from_key(kind, prf, &key),
+            Tagging::from_key(kind, prf, &key),
             bloom,
             0,
             now_unix(),

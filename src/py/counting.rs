@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use super::bloom::{BloomState, PyBloomIndex};
 use super::error::PyCoreError;
 use super::key::PyKey;
-use super::keyed::{parse_canon, Keyed};
+use super::keyed::{parse_canon, Tagging};
 use super::lock::{maybe_detach, ReadMany};
 use super::results::PyEstimate;
 use super::tagset::{PyTagSet, TagState};
@@ -72,7 +72,7 @@ pub fn membership_counts(
     }))
 }
 
-pub(crate) fn check_all<'a>(mut keyed: impl Iterator<Item = &'a Keyed>) -> PyResult<()> {
+pub(crate) fn check_all<'a>(mut keyed: impl Iterator<Item = &'a Tagging>) -> PyResult<()> {
     if let Some(first) = keyed.next() {
         for k in keyed {
             first.check_compatible(k)?;

@@ -1,5 +1,5 @@
 //! What a BloomIndex and a TagSet share: kind, canonicaliser version, PRF and key id
-//! (`Keyed`), and the tagging loops around the core that both call with the GIL released.
+//! (`Tagging`), and the tagging loops around the core that both call with the GIL released.
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -51,9 +51,10 @@ pub fn parse_kind(kind: &str) -> PyResult<Kind> {
     })
 }
 
-/// What every keyed artefact shares: its kind and canonicaliser version, the key id it was
-/// made with, and (when the caller supplied the key) the PRF.
-pub struct Keyed {
+/// How an object's values are tagged: its kind and canonicaliser version, its PRF and the key
+/// id it was made with (together the core's `Meta`), and, when the caller supplied the key, the
+/// PRF itself.
+pub struct Tagging {
     pub kind: Kind,
     pub version: u16,
     pub key_id: KeyId,
@@ -78,14 +79,14 @@ pub fn parse_canon(kind: &str, version: Option<u16>) -> PyResult<Canon> {
     Canon::new(parse_kind(kind)?, version).map_err(|e| PyCoreError(Error::Invalid(e)).into())
 }
 
-impl Keyed {
+impl Tagging {
     pub(crate) fn new(
         canon: Canon,
         prf_id: PrfId,
         key_id: KeyId,
         key: Option<&PyKey>,
-    ) -> PyResult<Keyed> {
-        let k = Keyed {
+    ) -> PyResult<Tagging> {
+        let k = Tagging {
             kind: canon.kind,
             version: canon.version,
             key_id,
@@ -98,8 +99,8 @@ impl Keyed {
         Ok(k)
     }
 
-    pub(crate) fn from_key(canon: Canon, prf_id: PrfId, key: &PyKey) -> Keyed {
-        Keyed {
+    pub(crate) fn from_key(canon: Canon, prf_id: PrfId, key: &PyKey) -> Tagging {
+        Tagging {
             kind: canon.kind,
             version: canon.version,
             key_id: *key.inner.id(),
@@ -116,8 +117,8 @@ impl Keyed {
     }
 
     /// The same kind, version and key id, with the PRF of either parent (a union's result).
-    pub(crate) fn joined(&self, other: &Keyed) -> Keyed {
-        Keyed {
+    pub(crate) fn joined(&self, other: &Tagging) -> Tagging {
+        Tagging {
             kind: self.kind,
             version: self.version,
             key_id: self.key_id,
@@ -164,7 +165,7 @@ impl Keyed {
 
     /// Two artefacts may be combined only with one key, kind, PRF and canonicaliser version
     /// (`core::keyed::Meta`).
-    pub(crate) fn check_compatible(&self, other: &Keyed) -> PyResult<()> {
+    pub(crate) fn check_compatible(&self, other: &Tagging) -> PyResult<()> {
         self.meta()
             .check_compatible(&other.meta())
             .map_err(|e| PyCoreError(e).into())
@@ -176,7 +177,7 @@ impl Keyed {
 /// warning counting the values that could not be used).
 pub(crate) fn bulk_contains<'py, S: Send + Sync>(
     py: Python<'py>,
-    keyed: &Keyed,
+    keyed: &Tagging,
     state: &RwLock<S>,
     values: &Bound<'py, PyAny>,
     reasons: bool,

@@ -11,7 +11,7 @@ use super::bloom::PyBloomIndex;
 use super::error::key_mismatch_between;
 use super::error::{key_mismatch, PyCoreError};
 use super::key::PyKey;
-use super::keyed::{now_unix, Keyed};
+use super::keyed::{now_unix, Tagging};
 use super::tagset::PyTagSet;
 use crate::core::canon::Canon;
 use crate::core::format::{
@@ -49,7 +49,7 @@ pub fn objects(art: Artefact, key: Option<&PyKey>) -> PyResult<Vec<Loaded>> {
                     kind,
                     version: canon_version,
                 };
-                let keyed = Keyed::new(canon, prf, kid, key)?;
+                let keyed = Tagging::new(canon, prf, kid, key)?;
                 Ok(match payload {
                     Payload::Bloom(b) => {
                         Loaded::Bloom(PyBloomIndex::from_parts(keyed, b, items, art.created))
@@ -86,7 +86,7 @@ pub(crate) trait SectionObject: Sized + Sync {
     const NAME: &'static str;
     /// "this index" / "this tag set", for key-mismatch messages.
     const WHAT: &'static str;
-    fn keyed(&self) -> &Keyed;
+    fn keyed(&self) -> &Tagging;
     /// `f` on the object as a section to write; call without the GIL (it waits for the lock).
     fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R;
     fn from_loaded(o: Loaded) -> Option<Self>;

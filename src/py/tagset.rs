@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::key::PyKey;
-use super::keyed::{bulk_contains, now_unix, parse_canon, parse_prf, tag_one, Keyed};
+use super::keyed::{bulk_contains, now_unix, parse_canon, parse_prf, tag_one, Tagging};
 use super::lock::{self, maybe_detach, read_nogil, with_write, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
 use super::sections::{from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject};
@@ -35,12 +35,12 @@ pub(crate) struct TagState {
 /// (1, 2)
 #[pyclass(name = "TagSet", module = "pi_match._core", frozen)]
 pub struct PyTagSet {
-    pub(crate) keyed: Keyed,
+    pub(crate) keyed: Tagging,
     pub(crate) state: RwLock<TagState>,
 }
 
 impl PyTagSet {
-    pub(crate) fn from_parts(keyed: Keyed, set: TagSet, created: u64) -> PyTagSet {
+    pub(crate) fn from_parts(keyed: Tagging, set: TagSet, created: u64) -> PyTagSet {
         PyTagSet {
             keyed,
             state: RwLock::new(TagState { set, created }),
@@ -71,7 +71,7 @@ impl SectionObject for PyTagSet {
     const NAME: &'static str = "TagSet";
     const WHAT: &'static str = "this tag set";
 
-    fn keyed(&self) -> &Keyed {
+    fn keyed(&self) -> &Tagging {
         &self.keyed
     }
 
@@ -108,7 +108,7 @@ impl PyTagSet {
         prf: &str,
     ) -> PyResult<PyTagSet> {
         Ok(PyTagSet::from_parts(
-            Keyed::from_key(parse_canon(kind, canon_version)?, parse_prf(prf)?, &key),
+            Tagging::from_key(parse_canon(kind, canon_version)?, parse_prf(prf)?, &key),
             TagSet::new(),
             now_unix(),
         ))
