@@ -83,9 +83,6 @@ class SectionStats:
                 self.rejected_by_reason[name] = self.rejected_by_reason.get(name, 0) + n
         return counts
 
-    def balanced(self) -> bool:
-        return self.rows == self.valid + self.missing + self.rejected
-
     def to_dict(self) -> dict[str, Any]:
         """The field's counts as the JSON of build, probe and report give them."""
         return {

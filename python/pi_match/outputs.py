@@ -218,14 +218,6 @@ class Staged:
             os.unlink(self.tmp)
 
 
-def sync_file(path: PathLike) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def commit(staged: Sequence[Staged], remove: Sequence[PathLike] = ()) -> None:
     """Rename every staged file into place, in order (the manifest last), then remove stale
     files of an earlier run. Ctrl-C is held off until the renames are done."""

@@ -64,6 +64,12 @@ impl Kind {
         }
     }
 
+    /// The versions as text, for messages: "1, 2".
+    pub fn versions_text(self) -> String {
+        let v: Vec<String> = self.versions().iter().map(u16::to_string).collect();
+        v.join(", ")
+    }
+
     /// The version of generation `n`: the newest version of this kind not after `n`.
     pub fn version_of_generation(self, n: u16) -> Option<u16> {
         self.versions().iter().rev().copied().find(|&v| v <= n)
@@ -85,11 +91,7 @@ impl Canon {
             return Err(format!(
                 "{} has canonicaliser versions {}, not {version}",
                 kind.name(),
-                kind.versions()
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                kind.versions_text()
             ));
         }
         Ok(Canon { kind, version })

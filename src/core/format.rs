@@ -441,11 +441,7 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
                 "section {n}: made with {} canonicaliser version {canon_version}, which this \
                  pi_match does not implement (it has {}); a newer pi_match reads it",
                 kind.name(),
-                kind.versions()
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                kind.versions_text()
             ));
         }
         let (l2, bpk) = (e[4], e[5]);

@@ -167,18 +167,31 @@ pub fn tags_of<P: Values>(canon: Canon, prf: &Prf, parts: &[P]) -> (Vec<u8>, Vec
     (codes, new)
 }
 
-/// Membership of every value in `bloom` (false where a value could not be used) and the codes.
+/// Membership of every value of `parts`, `probe` filling each chunk's hits from its tags and
+/// codes (false where a value could not be used), and every value's code.
+fn contains_with<P: Values>(
+    canon: Canon,
+    prf: &Prf,
+    parts: &[P],
+    probe: impl Fn(&[[u8; 32]], &[u8], &mut [bool]),
+) -> (Vec<bool>, Vec<u8>) {
+    let mut hits = vec![false; parts.iter().map(Values::len).sum()];
+    let codes = tag_values(canon, prf, parts, |start, c, t| {
+        probe(t, c, &mut hits[start..start + c.len()]);
+    });
+    (hits, codes)
+}
+
+/// Membership of every value in `bloom` and the codes.
 pub fn bloom_contains<P: Values>(
     bloom: &Bloom,
     canon: Canon,
     prf: &Prf,
     parts: &[P],
 ) -> (Vec<bool>, Vec<u8>) {
-    let mut hits = vec![false; parts.iter().map(Values::len).sum()];
-    let codes = tag_values(canon, prf, parts, |start, c, t| {
-        bloom.contains_where(t, c, &mut hits[start..start + c.len()]);
-    });
-    (hits, codes)
+    contains_with(canon, prf, parts, |t, c, out| {
+        bloom.contains_where(t, c, out)
+    })
 }
 
 /// As `bloom_contains`, exact, in a tag set.
@@ -188,13 +201,11 @@ pub fn set_contains<P: Values>(
     prf: &Prf,
     parts: &[P],
 ) -> (Vec<bool>, Vec<u8>) {
-    let mut hits = vec![false; parts.iter().map(Values::len).sum()];
-    let codes = tag_values(canon, prf, parts, |start, c, t| {
-        for ((tag, code), hit) in t.iter().zip(c).zip(&mut hits[start..start + c.len()]) {
+    contains_with(canon, prf, parts, |t, c, out| {
+        for ((tag, code), hit) in t.iter().zip(c).zip(out) {
             *hit = *code == 0 && set.contains(tag64(tag));
         }
-    });
-    (hits, codes)
+    })
 }
 
 /// How many of the distinct valid values of `parts` are in `bloom`, corrected for false
