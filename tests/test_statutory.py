@@ -11,6 +11,8 @@ import subprocess
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pi_match
 from pi_match.cli import main
@@ -431,3 +433,39 @@ def test_count_case_returns_a_typed_report(tmp_path: pathlib.Path) -> None:
     assert set(report.tags) == {d["path"] for d in report["datasets"]}
     assert public(report) == report.to_dict() and "tags" not in report.to_dict()
     json.dumps(report.to_dict())  # JSON-ready as it stands
+
+
+# ---- art. 11 in the core against a model of the rule over Python sets --------------------
+
+_members = st.lists(
+    st.tuples(
+        st.sampled_from(["obtained", "sold"]),
+        st.lists(st.sampled_from(["甲", "乙", "丙"]), max_size=3, unique=True),
+        st.lists(st.integers(0, 40), max_size=30),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_members)
+def test_art11_count_is_the_rule_over_sets(spec: list[tuple[str, list[str], list[int]]]) -> None:
+    from pi_match.report.counting import DatasetCount, art11_count
+
+    members = [DatasetCount(f"d{i}.csv", "c", role, buyers) for i, (role, buyers, _) in
+               enumerate(spec)]  # fmt: skip
+    items = [np.array(v, np.uint64) for _, _, v in spec]
+    got = art11_count(members, items)
+    obtained = set().union(*(set(v) for r, _, v in spec if r == "obtained"))
+    per_buyer = {b: set().union(*(set(v) for _, bs, v in spec if b in bs))
+                 for b in sorted({b for _, bs, _ in spec for b in bs})}  # fmt: skip
+    never_sold = obtained - set().union(*per_buyer.values())
+    assert got == {
+        "count": len(never_sold) + sum(map(len, per_buyer.values())),
+        "obtained_distinct": len(obtained),
+        "obtained_then_sold": len(obtained) - len(never_sold),
+        "obtained_never_sold": len(never_sold),
+        "sold_per_buyer": {b: len(v) for b, v in per_buyer.items()},
+        "units": len(obtained) + sum(map(len, per_buyer.values())),
+    }

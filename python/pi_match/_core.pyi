@@ -51,6 +51,7 @@ __all__ = [
     "encoding_mix",
     "link_components",
     "tag_membership_counts",
+    "group_distinct_counts",
     "excel_rounded_shape",
 ]
 
@@ -302,3 +303,6 @@ def link_components(
 ) -> npt.NDArray[np.uint64]: ...
 def excel_rounded_shape(values: _Values) -> npt.NDArray[np.bool_] | None: ...
 def tag_membership_counts(tags: list[npt.NDArray[np.uint64]]) -> dict[int, int]: ...
+def group_distinct_counts(
+    base: list[npt.NDArray[np.uint64]], groups: list[list[npt.NDArray[np.uint64]]]
+) -> tuple[int, list[int], int]: ...

@@ -1,16 +1,24 @@
-//! Keyed structures: what a keyed Bloom index or tag set is made under (`Meta`: kind,
-//! canonicaliser version, PRF, key id) and the algorithms over their values — add, contains,
-//! count_in — with the compatibility rules for combining two of them. The bindings hold these
-//! behind locks and convert arguments; the logic is here, tested by `cargo test`.
+//! Keyed structures: a keyed Bloom index (`KeyedBloom`) and a keyed tag set (`KeyedTagSet`),
+//! each a structure plus its `Tagging` — what it is made under (`Meta`: kind, canonicaliser
+//! version, PRF, key id) and, when its key is known, the PRF itself. Add, contains, count_in,
+//! union and the compatibility rules for combining two of them live here, tested by
+//! `cargo test`; the bindings hold these behind locks and only convert arguments.
 
-use super::bloom::Bloom;
+use super::bloom::{self, Bloom};
 use super::bulk::{tag_chunks, Values};
 use super::canon::{Canon, Kind};
 use super::error::{Error, Result};
 use super::estimate::{self, Estimate};
-use super::key::{key_id_hex, KeyId};
+use super::key::{key_id_hex, Key, KeyId};
 use super::prf::{Prf, PrfId};
 use super::tagset::{tag64, TagSet};
+
+/// Seconds since the Unix epoch (0 before it): the `created` of a new structure.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// The code `add` gives a valid value it was asked to hold back (never a reason code).
 pub const HELD: u8 = 255;
@@ -71,6 +79,312 @@ impl Meta {
     }
 }
 
+/// How a keyed structure tags its values: what it is made under and, when the key was given,
+/// the PRF. A structure loaded without its key can still be counted, merged and compared;
+/// adding or testing values needs the PRF (`KeyRequired` otherwise).
+#[derive(Clone)]
+pub struct Tagging {
+    meta: Meta,
+    prf: Option<Prf>,
+}
+
+impl Tagging {
+    /// Tagging under `key` with `prf` for values of `canon`.
+    pub fn with_key(key: &Key, canon: Canon, prf: PrfId) -> Tagging {
+        Tagging {
+            meta: Meta {
+                kind: canon.kind,
+                version: canon.version,
+                prf,
+                key_id: *key.id(),
+            },
+            prf: Some(key.prf_with(canon.kind, canon.version, prf)),
+        }
+    }
+
+    /// What a structure read from a file is made under, its key not (yet) given.
+    pub fn without_key(meta: Meta) -> Tagging {
+        Tagging { meta, prf: None }
+    }
+
+    pub fn meta(&self) -> Meta {
+        self.meta
+    }
+
+    pub fn canon(&self) -> Canon {
+        self.meta.canon()
+    }
+
+    pub fn has_key(&self) -> bool {
+        self.prf.is_some()
+    }
+
+    /// Give the key of a structure loaded without it; `what` names the structure in the
+    /// error when the key is another one.
+    pub fn attach(&mut self, key: &Key, what: &str) -> Result<()> {
+        if key.id() != &self.meta.key_id {
+            return Err(Error::KeyMismatch {
+                what: what.into(),
+                expected: key_id_hex(&self.meta.key_id),
+                other: "the key given".into(),
+                found: key.id_hex(),
+            });
+        }
+        self.prf = Some(key.prf_with(self.meta.kind, self.meta.version, self.meta.prf));
+        Ok(())
+    }
+
+    /// The PRF, or the error saying that `op` needs the key.
+    pub fn prf(&self, op: &str) -> Result<&Prf> {
+        self.prf.as_ref().ok_or_else(|| {
+            Error::KeyRequired(format!(
+                "{op} on an index loaded without its key (key id {})",
+                key_id_hex(&self.meta.key_id)
+            ))
+        })
+    }
+
+    /// The tagging of a structure made from `self`'s and `other`'s (a union): checked
+    /// compatible, with the PRF if either had it.
+    pub fn joined(&self, other: &Tagging) -> Result<Tagging> {
+        self.meta.check_compatible(&other.meta)?;
+        Ok(Tagging {
+            meta: self.meta,
+            prf: self.prf.clone().or_else(|| other.prf.clone()),
+        })
+    }
+
+    /// Every value's reason code and the 64-bit tags of the valid ones (for a tag set).
+    pub fn tags_of<P: Values>(&self, parts: &[P]) -> Result<(Vec<u8>, Vec<u64>)> {
+        Ok(tags_of(self.canon(), self.prf("add")?, parts))
+    }
+
+    /// The 32-byte tag of one value, None when it cannot be canonicalised.
+    pub fn tag_one(&self, value: &str, op: &str) -> Result<Option<[u8; 32]>> {
+        let prf = self.prf(op)?;
+        let (mut out, mut scratch) = (String::new(), String::new());
+        Ok(self
+            .canon()
+            .canonicalize_into(value, &mut out, &mut scratch)
+            .is_ok()
+            .then(|| prf.tag(out.as_bytes())))
+    }
+
+    /// As `tag_one`, for raw bytes (decoded as `pi_match` decodes a column of bytes).
+    pub fn tag_one_bytes(&self, value: &[u8], op: &str) -> Result<Option<[u8; 32]>> {
+        let prf = self.prf(op)?;
+        let (mut out, mut scratch) = (String::new(), String::new());
+        Ok(self
+            .canon()
+            .canonicalize_bytes_into(value, &mut out, &mut scratch)
+            .is_ok()
+            .then(|| prf.tag(out.as_bytes())))
+    }
+}
+
+/// How many of the distinct valid values probed are in a structure.
+#[derive(Clone, Debug)]
+pub struct CountIn {
+    /// The count, corrected for false positives (exact for a tag set).
+    pub estimate: Estimate,
+    /// Distinct valid values probed.
+    pub probed: u64,
+    /// Of those, how many were found.
+    pub hits: u64,
+    /// The structure's false-positive rate at its fill (0 for a tag set).
+    pub fpr: f64,
+}
+
+/// A keyed split-block Bloom index of one identifier kind.
+pub struct KeyedBloom {
+    pub tagging: Tagging,
+    pub bloom: Bloom,
+    /// Valid values added, repeats included.
+    pub items: u64,
+    /// Unix time it was made.
+    pub created: u64,
+}
+
+impl KeyedBloom {
+    /// An empty index for `capacity` distinct values at false-positive rate `fpr`.
+    pub fn new(key: &Key, canon: Canon, prf: PrfId, capacity: u64, fpr: f64) -> Result<Self> {
+        Ok(KeyedBloom {
+            tagging: Tagging::with_key(key, canon, prf),
+            bloom: Bloom::with_capacity(capacity, fpr)?,
+            items: 0,
+            created: now_unix(),
+        })
+    }
+
+    pub fn meta(&self) -> Meta {
+        self.tagging.meta()
+    }
+
+    /// Canonicalise, tag and insert the valid values of `parts`, except those `hold` marks
+    /// (code `HELD`, not inserted); with `want_tags64` their 64-bit tags come back too.
+    pub fn add<P: Values>(
+        &mut self,
+        parts: &[P],
+        hold: Option<&[bool]>,
+        want_tags64: bool,
+    ) -> Result<Added> {
+        let n: usize = parts.iter().map(Values::len).sum();
+        if let Some(h) = hold.filter(|h| h.len() != n) {
+            return Err(Error::Invalid(format!(
+                "hold has {} flags for {n} values",
+                h.len()
+            )));
+        }
+        let canon = self.tagging.canon();
+        let prf = self.tagging.prf("add")?;
+        let added = add_to_bloom(&mut self.bloom, canon, prf, parts, hold, want_tags64);
+        self.items += added.valid;
+        Ok(added)
+    }
+
+    /// Membership of every value (false where it cannot be used) and every value's code.
+    pub fn contains<P: Values>(&self, parts: &[P]) -> Result<(Vec<bool>, Vec<u8>)> {
+        let prf = self.tagging.prf("contains")?;
+        Ok(bloom_contains(
+            &self.bloom,
+            self.tagging.canon(),
+            prf,
+            parts,
+        ))
+    }
+
+    /// Whether one tag (from `Tagging::tag_one`) is in the index.
+    pub fn contains_tag(&self, tag: &[u8; 32]) -> bool {
+        self.bloom.contains_tag(tag)
+    }
+
+    /// How many of the distinct valid values of `parts` are in the index.
+    pub fn count_in<P: Values>(&self, parts: &[P]) -> Result<CountIn> {
+        let prf = self.tagging.prf("count_in")?;
+        Ok(bloom_count_in(
+            &self.bloom,
+            self.tagging.canon(),
+            prf,
+            parts,
+        ))
+    }
+
+    /// Distinct values in the index, from its fill, with the 95 % interval.
+    pub fn estimate_count(&self) -> Estimate {
+        estimate::bloom_count(&self.bloom)
+    }
+
+    /// The false-positive rate of a lookup once `n` distinct values are in.
+    pub fn expected_fpr(&self, n: f64) -> f64 {
+        bloom::expected_fpr(n, self.bloom.log2_blocks(), self.bloom.blocks_per_key())
+    }
+
+    /// The union with an index of the same key, kind, PRF, version and layout (the larger
+    /// folded to the smaller size first); it has the PRF if either had it.
+    pub fn union(&self, other: &KeyedBloom) -> Result<KeyedBloom> {
+        let tagging = self.tagging.joined(&other.tagging)?;
+        Ok(KeyedBloom {
+            tagging,
+            bloom: self.bloom.union(&other.bloom)?,
+            items: self.items + other.items,
+            created: now_unix(),
+        })
+    }
+
+    /// Union `other` into this index in place.
+    pub fn update(&mut self, other: &KeyedBloom) -> Result<()> {
+        self.meta().check_compatible(&other.meta())?;
+        self.bloom.union_in_place(&other.bloom)?;
+        self.items += other.items;
+        Ok(())
+    }
+
+    /// The overlap with another index: inclusion–exclusion over the fills.
+    pub fn overlap(&self, other: &KeyedBloom) -> Result<Estimate> {
+        self.meta().check_compatible(&other.meta())?;
+        estimate::bloom_overlap(&self.bloom, &other.bloom)
+    }
+}
+
+/// A keyed exact tag set of one identifier kind.
+pub struct KeyedTagSet {
+    pub tagging: Tagging,
+    pub set: TagSet,
+    /// Unix time it was made.
+    pub created: u64,
+}
+
+impl KeyedTagSet {
+    pub fn new(key: &Key, canon: Canon, prf: PrfId) -> KeyedTagSet {
+        KeyedTagSet {
+            tagging: Tagging::with_key(key, canon, prf),
+            set: TagSet::new(),
+            created: now_unix(),
+        }
+    }
+
+    pub fn meta(&self) -> Meta {
+        self.tagging.meta()
+    }
+
+    /// Canonicalise, tag and add `parts`: every value's code. (`Tagging::tags_of` then
+    /// `merge` is the same in two steps, for callers that tag outside a lock.)
+    pub fn add<P: Values>(&mut self, parts: &[P]) -> Result<Vec<u8>> {
+        let (codes, new) = self.tagging.tags_of(parts)?;
+        self.merge(new);
+        Ok(codes)
+    }
+
+    /// Add 64-bit tags made by this set's tagging (any order, repeats allowed).
+    pub fn merge(&mut self, tags64: Vec<u64>) {
+        self.set.extend(tags64);
+    }
+
+    pub fn contains<P: Values>(&self, parts: &[P]) -> Result<(Vec<bool>, Vec<u8>)> {
+        let prf = self.tagging.prf("contains")?;
+        Ok(set_contains(&self.set, self.tagging.canon(), prf, parts))
+    }
+
+    pub fn contains_tag(&self, tag: &[u8; 32]) -> bool {
+        self.set.contains(tag64(tag))
+    }
+
+    pub fn count_in<P: Values>(&self, parts: &[P]) -> Result<CountIn> {
+        let prf = self.tagging.prf("count_in")?;
+        Ok(set_count_in(&self.set, self.tagging.canon(), prf, parts))
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    fn combine(&self, other: &KeyedTagSet, op: fn(&TagSet, &TagSet) -> TagSet) -> Result<Self> {
+        Ok(KeyedTagSet {
+            tagging: self.tagging.joined(&other.tagging)?,
+            set: op(&self.set, &other.set),
+            created: now_unix(),
+        })
+    }
+
+    pub fn union(&self, other: &KeyedTagSet) -> Result<KeyedTagSet> {
+        self.combine(other, TagSet::union)
+    }
+
+    pub fn intersection(&self, other: &KeyedTagSet) -> Result<KeyedTagSet> {
+        self.combine(other, TagSet::intersection)
+    }
+
+    /// The exact overlap with another set.
+    pub fn overlap(&self, other: &KeyedTagSet) -> Result<u64> {
+        self.meta().check_compatible(&other.meta())?;
+        Ok(self.set.intersection_len(&other.set) as u64)
+    }
+}
+
 /// Canonicalise and tag every value of `parts`, calling `on_chunk(start, codes, tags)` for
 /// consecutive chunks; returns every value's reason code (0 = used), in order.
 pub fn tag_values<P: Values>(
@@ -92,7 +406,7 @@ pub fn tag_values<P: Values>(
 }
 
 /// The 64-bit tags of the values whose code is 0.
-pub fn push_valid_tag64(out: &mut Vec<u64>, codes: &[u8], tags: &[[u8; 32]]) {
+fn push_valid_tag64(out: &mut Vec<u64>, codes: &[u8], tags: &[[u8; 32]]) {
     out.extend(
         codes
             .iter()
@@ -103,6 +417,7 @@ pub fn push_valid_tag64(out: &mut Vec<u64>, codes: &[u8], tags: &[[u8; 32]]) {
 }
 
 /// What adding values did.
+#[derive(Debug)]
 pub struct Added {
     /// Every value's code: 0 used, a reason code, or `HELD`.
     pub codes: Vec<u8>,
@@ -114,7 +429,7 @@ pub struct Added {
 
 /// Insert the valid values of `parts` into `bloom`, except those `hold` marks (they get code
 /// `HELD` and are left out).
-pub fn add_to_bloom<P: Values>(
+fn add_to_bloom<P: Values>(
     bloom: &mut Bloom,
     canon: Canon,
     prf: &Prf,
@@ -159,7 +474,7 @@ pub fn add_to_bloom<P: Values>(
 }
 
 /// The reason codes of `parts` and the 64-bit tags of the valid ones (to merge into a set).
-pub fn tags_of<P: Values>(canon: Canon, prf: &Prf, parts: &[P]) -> (Vec<u8>, Vec<u64>) {
+fn tags_of<P: Values>(canon: Canon, prf: &Prf, parts: &[P]) -> (Vec<u8>, Vec<u64>) {
     let mut new = Vec::new();
     let codes = tag_values(canon, prf, parts, |_, c, t| {
         push_valid_tag64(&mut new, c, t)
@@ -183,7 +498,7 @@ fn contains_with<P: Values>(
 }
 
 /// Membership of every value in `bloom` and the codes.
-pub fn bloom_contains<P: Values>(
+fn bloom_contains<P: Values>(
     bloom: &Bloom,
     canon: Canon,
     prf: &Prf,
@@ -195,7 +510,7 @@ pub fn bloom_contains<P: Values>(
 }
 
 /// As `bloom_contains`, exact, in a tag set.
-pub fn set_contains<P: Values>(
+fn set_contains<P: Values>(
     set: &TagSet,
     canon: Canon,
     prf: &Prf,
@@ -209,13 +524,8 @@ pub fn set_contains<P: Values>(
 }
 
 /// How many of the distinct valid values of `parts` are in `bloom`, corrected for false
-/// positives: `(estimate, distinct probed, hits, false-positive rate)`.
-pub fn bloom_count_in<P: Values>(
-    bloom: &Bloom,
-    canon: Canon,
-    prf: &Prf,
-    parts: &[P],
-) -> (Estimate, u64, u64, f64) {
+/// positives.
+fn bloom_count_in<P: Values>(bloom: &Bloom, canon: Canon, prf: &Prf, parts: &[P]) -> CountIn {
     let mut tags: Vec<[u8; 32]> = Vec::new();
     tag_values(canon, prf, parts, |_, c, t| {
         tags.extend(c.iter().zip(t).filter(|(c, _)| **c == 0).map(|(_, t)| *t));
@@ -228,27 +538,31 @@ pub fn bloom_count_in<P: Values>(
     let hits = hit.iter().filter(|&&h| h).count() as u64;
     let eps = bloom.fill_fpr();
     let n = tags.len() as u64;
-    (estimate::probe_count(n, hits, eps), n, hits, eps)
+    CountIn {
+        estimate: estimate::probe_count(n, hits, eps),
+        probed: n,
+        hits,
+        fpr: eps,
+    }
 }
 
-/// As `bloom_count_in`, exact: `(estimate, distinct probed, hits, 0.0)`.
-pub fn set_count_in<P: Values>(
-    set: &TagSet,
-    canon: Canon,
-    prf: &Prf,
-    parts: &[P],
-) -> (Estimate, u64, u64, f64) {
+/// As `bloom_count_in`, exact (`fpr` 0).
+fn set_count_in<P: Values>(set: &TagSet, canon: Canon, prf: &Prf, parts: &[P]) -> CountIn {
     let (_, mine) = tags_of(canon, prf, parts);
     let mine = TagSet::from_unsorted(mine);
     let hits = mine.intersection_len(set) as u64;
-    (Estimate::exact(hits), mine.len() as u64, hits, 0.0)
+    CountIn {
+        estimate: Estimate::exact(hits),
+        probed: mine.len() as u64,
+        hits,
+        fpr: 0.0,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::bulk::Packed;
-    use crate::core::key::Key;
 
     fn packed(values: &[&str]) -> Packed {
         let mut p = Packed::with_capacity(values.len(), 64);
@@ -258,30 +572,119 @@ mod tests {
         p
     }
 
+    fn key(b: u8) -> Key {
+        Key::from_bytes(&[b; 32]).unwrap()
+    }
+
     #[test]
     fn add_contains_count_in_on_both_structures() {
-        let key = Key::from_bytes(&(0u8..32).collect::<Vec<_>>()).unwrap();
+        let key = key(7);
         let canon = Canon::from(Kind::CnRic);
-        let prf = key.prf_with(canon.kind, canon.version, PrfId::HmacSha256);
+        let mut bloom = KeyedBloom::new(&key, canon, PrfId::HmacSha256, 100, 1e-6).unwrap();
+        let mut set = KeyedTagSet::new(&key, canon, PrfId::HmacSha256);
         let ids = packed(&["11010519491231002X", "440305199003071236", "1.10105E+17"]);
-        let mut bloom = Bloom::with_capacity(100, 1e-6).unwrap();
         let hold = [false, true, false];
-        let added = add_to_bloom(&mut bloom, canon, &prf, &[ids], Some(&hold), true);
+        let added = bloom
+            .add(std::slice::from_ref(&ids), Some(&hold), true)
+            .unwrap();
         assert_eq!(added.codes[0], 0);
         assert_eq!(added.codes[1], HELD); // valid, held back: not inserted
         assert_ne!(added.codes[2], 0);
-        assert_eq!((added.valid, added.tags64.len()), (1, 1));
+        assert_eq!((added.valid, added.tags64.len(), bloom.items), (1, 1, 1));
+        set.merge(added.tags64);
         let probe = packed(&["11010519491231002x", "440305199003071236"]);
-        let (hits, _) = bloom_contains(&bloom, canon, &prf, std::slice::from_ref(&probe));
-        assert_eq!(hits, [true, false]);
-        let set = TagSet::from_unsorted(added.tags64);
-        let (hits, _) = set_contains(&set, canon, &prf, std::slice::from_ref(&probe));
-        assert_eq!(hits, [true, false]);
-        let (e, n, h, _) = set_count_in(&set, canon, &prf, std::slice::from_ref(&probe));
-        assert_eq!((e.value, n, h), (1.0, 2, 1));
-        let (e, n, h, _) = bloom_count_in(&bloom, canon, &prf, &[probe]);
-        assert_eq!((n, h), (2, 1));
-        assert!(e.low <= 1.0 && 1.0 <= e.high);
+        let one = std::slice::from_ref(&probe);
+        assert_eq!(bloom.contains(one).unwrap().0, [true, false]);
+        assert_eq!(set.contains(one).unwrap().0, [true, false]);
+        let c = set.count_in(one).unwrap();
+        assert_eq!(
+            (c.estimate.value, c.probed, c.hits, c.fpr),
+            (1.0, 2, 1, 0.0)
+        );
+        let c = bloom.count_in(one).unwrap();
+        assert_eq!((c.probed, c.hits), (2, 1));
+        assert!(c.estimate.low <= 1.0 && 1.0 <= c.estimate.high);
+        // `add` on the set itself: the same tags as through the index
+        let codes = set.add(std::slice::from_ref(&ids)).unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(codes[1], 0);
+        let t = bloom
+            .tagging
+            .tag_one("440305199003071236", "in")
+            .unwrap()
+            .unwrap();
+        assert!(set.contains_tag(&t) && !bloom.contains_tag(&t));
+        assert_eq!(bloom.tagging.tag_one("12345", "in").unwrap(), None);
+        // a hold of the wrong length is refused before anything is added
+        let e = bloom.add(&[ids], Some(&[true]), false).unwrap_err();
+        assert!(
+            e.to_string().contains("hold has 1 flags for 3 values"),
+            "{e}"
+        );
+        assert_eq!(bloom.items, 1);
+    }
+
+    #[test]
+    fn union_and_overlap_check_compatibility_and_keep_the_key() {
+        let canon = Canon::from(Kind::Email);
+        let mut a = KeyedTagSet::new(&key(1), canon, PrfId::HmacSha256);
+        a.add(&[packed(&["a@example.com", "b@example.com"])])
+            .unwrap();
+        let mut b = KeyedTagSet::new(&key(1), canon, PrfId::HmacSha256);
+        b.add(&[packed(&["B@example.com", "c@example.com"])])
+            .unwrap();
+        assert_eq!(a.union(&b).unwrap().len(), 3);
+        assert_eq!(a.intersection(&b).unwrap().len(), 1);
+        assert_eq!(a.overlap(&b).unwrap(), 1);
+        // a set read without its key: counting works, tagging needs the key
+        let mut loaded = KeyedTagSet {
+            tagging: Tagging::without_key(b.meta()),
+            set: b.set.clone(),
+            created: 0,
+        };
+        assert!(matches!(
+            loaded.add(&[packed(&["d@example.com"])]),
+            Err(Error::KeyRequired(_))
+        ));
+        assert!(a.union(&loaded).unwrap().tagging.has_key());
+        assert!(matches!(
+            loaded.tagging.attach(&key(2), "this tag set"),
+            Err(Error::KeyMismatch { .. })
+        ));
+        loaded.tagging.attach(&key(1), "this tag set").unwrap();
+        assert!(loaded.contains(&[packed(&["c@example.com"])]).unwrap().0[0]);
+        // other key, other PRF: refused
+        let other_key = KeyedTagSet::new(&key(2), canon, PrfId::HmacSha256);
+        assert!(matches!(
+            a.union(&other_key),
+            Err(Error::KeyMismatch { .. })
+        ));
+        let sm3 = KeyedTagSet::new(&key(1), canon, PrfId::HmacSm3);
+        assert!(matches!(a.intersection(&sm3), Err(Error::Incompatible(_))));
+
+        let mut x = KeyedBloom::new(&key(1), canon, PrfId::HmacSha256, 1000, 1e-4).unwrap();
+        let mut y = KeyedBloom::new(&key(1), canon, PrfId::HmacSha256, 1000, 1e-4).unwrap();
+        x.add(&[packed(&["a@example.com", "b@example.com"])], None, false)
+            .unwrap();
+        y.add(&[packed(&["b@example.com", "c@example.com"])], None, false)
+            .unwrap();
+        let u = x.union(&y).unwrap();
+        assert_eq!(u.items, 4);
+        assert!((u.estimate_count().value - 3.0).abs() < 0.5);
+        let o = x.overlap(&y).unwrap();
+        assert!(o.low <= 1.0 && 1.0 <= o.high, "{o:?}");
+        x.update(&y).unwrap();
+        assert!(x.bloom == u.bloom && x.items == 4);
+        let z = KeyedBloom::new(
+            &key(1),
+            Canon::from(Kind::CnMobile),
+            PrfId::HmacSha256,
+            1000,
+            1e-4,
+        )
+        .unwrap();
+        assert!(matches!(x.update(&z), Err(Error::Incompatible(_))));
+        assert!(x.expected_fpr(3.0) < 1e-4);
     }
 
     #[test]

@@ -165,6 +165,25 @@ pub fn membership_counts(sets: &[&TagSet]) -> std::collections::HashMap<u64, u64
     counts
 }
 
+/// Distinct counts over groups of tag arrays (each group the union of its arrays): of the
+/// `base` group, of each of `groups`, and of the base tags in none of `groups`. This is the
+/// shape of the statutory count (obtained, sold per buyer, obtained and never sold) and
+/// takes any number of groups.
+pub fn group_counts(base: &[&[u64]], groups: &[Vec<&[u64]>]) -> (u64, Vec<u64>, u64) {
+    fn union_of(parts: &[&[u64]]) -> TagSet {
+        TagSet::from_unsorted(parts.concat())
+    }
+    let base = union_of(base);
+    let sets: Vec<TagSet> = groups.par_iter().map(|g| union_of(g)).collect();
+    let any = sets.iter().fold(TagSet::new(), |acc, s| acc.union(s));
+    let only_base = base.len() - base.intersection_len(&any);
+    (
+        base.len() as u64,
+        sets.iter().map(|s| s.len() as u64).collect(),
+        only_base as u64,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +206,15 @@ mod tests {
         assert_eq!(counts.get(&0b01), Some(&2)); // 1, 9
         assert_eq!(counts.get(&0b10), Some(&1)); // 4
         assert_eq!(counts.get(&0b11), Some(&2)); // 3, 5
+    }
+
+    #[test]
+    fn group_counts_union_each_group() {
+        let (b1, b2): (&[u64], &[u64]) = (&[1, 2, 3, 3], &[3, 4]);
+        let (g1, g2, g3): (&[u64], &[u64], &[u64]) = (&[2, 9], &[9, 2, 2], &[4, 5, 6]);
+        // base {1,2,3,4}; groups {2,9}, {2,9,4,5,6}, {}; base tags in no group: 1 and 3
+        let (n, per, only) = group_counts(&[b1, b2], &[vec![g1], vec![g2, g3], vec![]]);
+        assert_eq!((n, per, only), (4, vec![2, 5, 0], 2));
+        assert_eq!(group_counts(&[], &[]), (0, vec![], 0));
     }
 }

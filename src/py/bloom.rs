@@ -1,33 +1,28 @@
-//! `BloomIndex`: argument handling, GIL release and error mapping around `core::bloom`.
+//! `BloomIndex`: argument handling, GIL release and error mapping around the core's
+//! `KeyedBloom`.
 
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::error::PyCoreError;
 use super::key::PyKey;
-use super::keyed::{bulk_contains, now_unix, parse_canon, parse_prf, tag_one, Tagging};
+use super::keyed::{bulk_contains, parse_canon, parse_prf, tag_one};
 use super::lock::{self, read_nogil, with_read, with_write, write_and_read, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
-use super::sections::{from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject};
+use super::sections::{
+    attach, from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject,
+};
 use super::tagset::PyTagSet;
 use super::values::extract_column;
-use crate::core::bloom::{self, Bloom};
-use crate::core::estimate::{self};
 use crate::core::format::{PayloadRef, SectionRef};
-use crate::core::key::{key_id_hex, KeyId};
-use crate::core::keyed as core_keyed;
+use crate::core::key::key_id_hex;
+use crate::core::keyed::{KeyedBloom, Meta, Tagging};
 use crate::core::Error;
 
 // ---- BloomIndex --------------------------------------------------------------------------
-
-pub(crate) struct BloomState {
-    pub(crate) bloom: Bloom,
-    pub(crate) items: u64,
-    pub(crate) created: u64,
-}
 
 /// A keyed split-block Bloom index of one identifier kind.
 ///
@@ -39,29 +34,18 @@ pub(crate) struct BloomState {
 /// True
 #[pyclass(name = "BloomIndex", module = "pi_match._core", frozen)]
 pub struct PyBloomIndex {
-    pub(crate) keyed: Tagging,
-    pub(crate) state: RwLock<BloomState>,
+    /// What the index is made under: a copy of `state`'s, which never changes, so that
+    /// getters and compatibility checks need no lock.
+    pub(crate) meta: Meta,
+    pub(crate) state: RwLock<KeyedBloom>,
 }
 
-impl PyBloomIndex {
-    pub(crate) fn from_parts(
-        keyed: Tagging,
-        bloom: Bloom,
-        items: u64,
-        created: u64,
-    ) -> PyBloomIndex {
+impl From<KeyedBloom> for PyBloomIndex {
+    fn from(k: KeyedBloom) -> PyBloomIndex {
         PyBloomIndex {
-            keyed,
-            state: RwLock::new(BloomState {
-                bloom,
-                items,
-                created,
-            }),
+            meta: k.meta(),
+            state: RwLock::new(k),
         }
-    }
-
-    pub fn raw_key_id(&self) -> KeyId {
-        self.keyed.key_id
     }
 }
 
@@ -69,17 +53,25 @@ impl SectionObject for PyBloomIndex {
     const NAME: &'static str = "BloomIndex";
     const WHAT: &'static str = "this index";
 
-    fn keyed(&self) -> &Tagging {
-        &self.keyed
+    fn meta(&self) -> Meta {
+        self.meta
+    }
+
+    fn tagging_mut(&mut self) -> &mut Tagging {
+        &mut self
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tagging
     }
 
     fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
         let st = read_nogil(&self.state);
         f(
             SectionRef {
-                kind: self.keyed.kind,
-                canon_version: self.keyed.version,
-                prf: self.keyed.prf_id,
+                kind: self.meta.kind,
+                canon_version: self.meta.version,
+                prf: self.meta.prf,
                 items: st.items,
                 payload: PayloadRef::Bloom(&st.bloom),
             },
@@ -108,15 +100,11 @@ impl PyBloomIndex {
         canon_version: Option<u16>,
         prf: &str,
     ) -> PyResult<PyBloomIndex> {
-        let kind = parse_canon(kind, canon_version)?;
+        let canon = parse_canon(kind, canon_version)?;
         let prf = parse_prf(prf)?;
-        let bloom = Bloom::with_capacity(capacity, fpr).map_err(PyCoreError)?;
-        Ok(PyBloomIndex::from_parts(
-            Tagging::from_key(kind, prf, &key),
-            bloom,
-            0,
-            now_unix(),
-        ))
+        Ok(KeyedBloom::new(&key.inner, canon, prf, capacity, fpr)
+            .map_err(PyCoreError)?
+            .into())
     }
 
     /// Canonicalise, tag and insert `values` (a list of str, a numpy array of str/bytes, or
@@ -135,9 +123,8 @@ impl PyBloomIndex {
         hold: Option<numpy::PyReadonlyArray1<'_, bool>>,
     ) -> PyResult<PyAddReport> {
         let col = extract_column(values)?;
-        let prf = self.keyed.prf("add")?;
         if let Some(t) = &tag_set {
-            self.keyed.check_compatible(&t.keyed)?;
+            self.meta.check_compatible(&t.meta).map_err(PyCoreError)?;
         }
         let hold = match &hold {
             Some(h) => Some(
@@ -146,27 +133,16 @@ impl PyBloomIndex {
             ),
             None => None,
         };
-        if hold.is_some_and(|h| h.len() != col.len()) {
-            return Err(PyCoreError(Error::Invalid(format!(
-                "hold has {} flags for {} values",
-                hold.map_or(0, <[bool]>::len),
-                col.len()
-            )))
-            .into());
-        }
         let tag_set: Option<&PyTagSet> = tag_set.as_deref();
-        let kind = self.keyed.canon();
         let want_tags64 = tag_set.is_some();
         let added = with_write(py, col.len(), &self.state, |st| {
-            let added =
-                core_keyed::add_to_bloom(&mut st.bloom, kind, &prf, &col.parts, hold, want_tags64);
-            st.items += added.valid;
-            added
-        });
+            st.add(&col.parts, hold, want_tags64)
+        })
+        .map_err(PyCoreError)?;
         let (codes, exact) = (added.codes, added.tags64);
         // The index's lock is released before the tag set's is taken: never two at once.
         if let Some(ts) = tag_set {
-            with_write(py, exact.len(), &ts.state, |t| t.set.extend(exact));
+            with_write(py, exact.len(), &ts.state, |t| t.merge(exact));
         }
         Ok(PyAddReport::new(py, codes))
     }
@@ -181,20 +157,14 @@ impl PyBloomIndex {
         values: &Bound<'py, PyAny>,
         reasons: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        bulk_contains(
-            py,
-            &self.keyed,
-            &self.state,
-            values,
-            reasons,
-            |st, canon, prf, col| core_keyed::bloom_contains(&st.bloom, canon, prf, &col.parts),
-        )
+        bulk_contains(py, &self.state, values, reasons, |st, col| {
+            st.contains(&col.parts)
+        })
     }
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let prf = self.keyed.prf("`in`")?;
-        Ok(tag_one(self.keyed.canon(), &prf, value)?
-            .is_some_and(|t| lock::read(value.py(), &self.state).bloom.contains_tag(&t)))
+        let st = lock::read(value.py(), &self.state);
+        Ok(tag_one(&st.tagging, value)?.is_some_and(|t| st.contains_tag(&t)))
     }
 
     /// How many of the distinct valid `values` are in this index, corrected for false
@@ -205,18 +175,15 @@ impl PyBloomIndex {
         values: &Bound<'_, PyAny>,
     ) -> PyResult<(PyEstimate, u64, u64, f64)> {
         let col = extract_column(values)?;
-        let prf = self.keyed.prf("count_in")?;
-        let kind = self.keyed.canon();
-        let (e, n, hits, eps) = with_read(py, col.len(), &self.state, |st| {
-            core_keyed::bloom_count_in(&st.bloom, kind, &prf, &col.parts)
-        });
-        Ok((e.into(), n, hits, eps))
+        let c = with_read(py, col.len(), &self.state, |st| st.count_in(&col.parts))
+            .map_err(PyCoreError)?;
+        Ok((c.estimate.into(), c.probed, c.hits, c.fpr))
     }
 
     /// Distinct values in the index, estimated from the share of set bits, with its 95 %
     /// interval.
     fn estimate_count(&self, py: Python<'_>) -> PyEstimate {
-        py.detach(|| estimate::bloom_count(&read_nogil(&self.state).bloom).into())
+        py.detach(|| read_nogil(&self.state).estimate_count().into())
     }
 
     /// The expected false-positive rate of a lookup once `n` distinct values are in the index
@@ -224,23 +191,21 @@ impl PyBloomIndex {
     #[pyo3(signature = (n = None))]
     fn expected_fpr(&self, py: Python<'_>, n: Option<f64>) -> f64 {
         let n = n.unwrap_or_else(|| self.estimate_count(py).value);
-        let st = lock::read(py, &self.state);
-        bloom::expected_fpr(n, st.bloom.log2_blocks(), st.bloom.blocks_per_key())
+        lock::read(py, &self.state).expected_fpr(n)
     }
 
     /// Union with another index of the same key, kind and layout (the larger is folded to the
     /// smaller size first). The result has the key if either input had it.
     fn union(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<PyBloomIndex> {
-        self.keyed.check_compatible(&other.keyed)?;
+        self.meta
+            .check_compatible(&other.meta)
+            .map_err(PyCoreError)?;
         let other: &PyBloomIndex = &other;
-        let (bloom, items) = py.detach(|| {
+        let u = py.detach(|| {
             let g = ReadMany::take(&[&self.state, &other.state]);
-            let (a, b) = (g.get(0), g.get(1));
-            (a.bloom.union(&b.bloom), a.items + b.items)
+            g.get(0).union(g.get(1))
         });
-        let bloom = bloom.map_err(PyCoreError)?;
-        let keyed = self.keyed.joined(&other.keyed);
-        Ok(PyBloomIndex::from_parts(keyed, bloom, items, now_unix()))
+        Ok(u.map_err(PyCoreError)?.into())
     }
 
     fn __or__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -252,15 +217,16 @@ impl PyBloomIndex {
 
     /// Union `other` into this index in place (`a |= b`): no new memory when the sizes match.
     fn update(&self, py: Python<'_>, other: PyRef<'_, PyBloomIndex>) -> PyResult<()> {
-        self.keyed.check_compatible(&other.keyed)?;
+        self.meta
+            .check_compatible(&other.meta)
+            .map_err(PyCoreError)?;
         let other: &PyBloomIndex = &other;
         if std::ptr::eq(self, other) {
             return Ok(()); // a ∪ a = a (and one lock cannot be held twice)
         }
         py.detach(|| {
             let (mut st, o) = write_and_read(&self.state, &other.state);
-            st.items += o.items;
-            st.bloom.union_in_place(&o.bloom)
+            st.update(&o)
         })
         .map_err(PyCoreError)?;
         Ok(())
@@ -272,7 +238,7 @@ impl PyBloomIndex {
 
     /// Attach the key to an index loaded without one (checks the key id).
     fn attach_key(&self, key: PyRef<'_, PyKey>) -> PyResult<()> {
-        self.keyed.attach(&key, "this index")
+        attach(key.py(), &self.state, &key, Self::WHAT)
     }
 
     /// Write the index to `path` (atomically: a temporary file, then rename).
@@ -303,7 +269,7 @@ impl PyBloomIndex {
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<PyBloomIndex>().is_ok_and(|o| {
             let o = o.get();
-            o.keyed.meta() == self.keyed.meta()
+            o.meta == self.meta
                 && (std::ptr::eq(o, self)
                     || other.py().detach(|| {
                         let g = ReadMany::take(&[&o.state, &self.state]);
@@ -314,24 +280,24 @@ impl PyBloomIndex {
 
     #[getter]
     fn kind(&self) -> &'static str {
-        self.keyed.kind.name()
+        self.meta.kind.name()
     }
     #[getter]
     fn key_id(&self) -> String {
-        key_id_hex(&self.keyed.key_id)
+        key_id_hex(&self.meta.key_id)
     }
     #[getter]
-    fn has_key(&self) -> bool {
-        self.keyed.has_key()
+    fn has_key(&self, py: Python<'_>) -> bool {
+        lock::read(py, &self.state).tagging.has_key()
     }
     #[getter]
     fn canon_version(&self) -> u16 {
-        self.keyed.version
+        self.meta.version
     }
     /// The PRF the tags are made with: "hmac-sha256" or "hmac-sm3".
     #[getter]
     fn prf(&self) -> &'static str {
-        self.keyed.prf_id.name()
+        self.meta.prf.name()
     }
     #[getter]
     fn num_blocks(&self, py: Python<'_>) -> u64 {
@@ -366,12 +332,12 @@ impl PyBloomIndex {
         let st = lock::read(py, &self.state);
         format!(
             "BloomIndex(kind='{}', key_id='{}', blocks=2^{}, blocks_per_key={}, items_added={}{})",
-            self.keyed.kind.name(),
-            key_id_hex(&self.keyed.key_id),
+            self.meta.kind.name(),
+            key_id_hex(&self.meta.key_id),
             st.bloom.log2_blocks(),
             st.bloom.blocks_per_key(),
             st.items,
-            if self.keyed.has_key() { "" } else { ", no key" }
+            if st.tagging.has_key() { "" } else { ", no key" }
         )
     }
 }

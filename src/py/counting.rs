@@ -6,16 +6,17 @@ use numpy::PyArray1;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use super::bloom::{BloomState, PyBloomIndex};
+use super::bloom::PyBloomIndex;
 use super::error::PyCoreError;
 use super::key::PyKey;
-use super::keyed::{parse_canon, Tagging};
+use super::keyed::{check_all, parse_canon};
 use super::lock::{maybe_detach, ReadMany};
 use super::results::PyEstimate;
-use super::tagset::{PyTagSet, TagState};
+use super::tagset::PyTagSet;
 use super::values::extract_column;
 use crate::core::bloom::Bloom;
 use crate::core::estimate::{self, Estimate};
+use crate::core::keyed::{KeyedBloom, KeyedTagSet};
 use crate::core::tagset::{tag64, TagSet};
 use crate::core::Error;
 
@@ -28,7 +29,7 @@ pub fn bloom_linear(
     terms: Vec<(u64, f64)>,
     method: String,
 ) -> PyResult<PyEstimate> {
-    check_all(indices.iter().map(|i| &i.keyed))?;
+    check_all(indices.iter().map(|i| i.meta))?;
     if indices.is_empty() || indices.len() > 64 {
         return Err(
             PyCoreError(Error::Invalid("bloom_linear takes 1 to 64 indices".into())).into(),
@@ -41,7 +42,7 @@ pub fn bloom_linear(
         "bloom_combination" => "bloom_combination",
         _ => "bloom_inclusion_exclusion",
     };
-    let locks: Vec<&RwLock<BloomState>> = indices.iter().map(|i| &i.state).collect();
+    let locks: Vec<&RwLock<KeyedBloom>> = indices.iter().map(|i| &i.state).collect();
     let e = py.detach(|| {
         let g = ReadMany::take(&locks);
         let filters: Vec<&Bloom> = g.all().into_iter().map(|s| &s.bloom).collect();
@@ -57,28 +58,19 @@ pub fn membership_counts(
     py: Python<'_>,
     sets: Vec<PyRef<'_, PyTagSet>>,
 ) -> PyResult<std::collections::HashMap<u64, u64>> {
-    check_all(sets.iter().map(|s| &s.keyed))?;
+    check_all(sets.iter().map(|s| s.meta))?;
     if sets.is_empty() || sets.len() > 64 {
         return Err(PyCoreError(Error::Invalid(
             "membership_counts takes 1 to 64 tag sets".into(),
         ))
         .into());
     }
-    let locks: Vec<&RwLock<TagState>> = sets.iter().map(|s| &s.state).collect();
+    let locks: Vec<&RwLock<KeyedTagSet>> = sets.iter().map(|s| &s.state).collect();
     Ok(py.detach(|| {
         let g = ReadMany::take(&locks);
         let refs: Vec<&TagSet> = g.all().into_iter().map(|s| &s.set).collect();
         crate::core::tagset::membership_counts(&refs)
     }))
-}
-
-pub(crate) fn check_all<'a>(mut keyed: impl Iterator<Item = &'a Tagging>) -> PyResult<()> {
-    if let Some(first) = keyed.next() {
-        for k in keyed {
-            first.check_compatible(k)?;
-        }
-    }
-    Ok(())
 }
 
 type TagsAndCodes<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u8>>);
@@ -120,21 +112,19 @@ pub fn estimate_overlap(
 ) -> PyResult<PyEstimate> {
     if let (Ok(a), Ok(b)) = (a.cast::<PyBloomIndex>(), b.cast::<PyBloomIndex>()) {
         let (a, b) = (a.get(), b.get());
-        a.keyed.check_compatible(&b.keyed)?;
         let e = py.detach(|| {
             let g = ReadMany::take(&[&a.state, &b.state]);
-            estimate::bloom_overlap(&g.get(0).bloom, &g.get(1).bloom)
+            g.get(0).overlap(g.get(1))
         });
         return Ok(e.map_err(PyCoreError)?.into());
     }
     if let (Ok(a), Ok(b)) = (a.cast::<PyTagSet>(), b.cast::<PyTagSet>()) {
         let (a, b) = (a.get(), b.get());
-        a.keyed.check_compatible(&b.keyed)?;
         let n = py.detach(|| {
             let g = ReadMany::take(&[&a.state, &b.state]);
-            g.get(0).set.intersection_len(&g.get(1).set)
+            g.get(0).overlap(g.get(1))
         });
-        return Ok(Estimate::exact(n as u64).into());
+        return Ok(Estimate::exact(n.map_err(PyCoreError)?).into());
     }
     Err(PyTypeError::new_err(format!(
         "estimate_overlap takes two BloomIndex or two TagSet objects, got {} and {}",
@@ -167,4 +157,30 @@ pub fn tag_membership_counts(
         let refs: Vec<&TagSet> = sets.iter().collect();
         crate::core::tagset::membership_counts(&refs)
     }))
+}
+
+/// Distinct counts over groups of 64-bit tag or item arrays, each group the union of its
+/// arrays: `(distinct in base, [distinct in each group], distinct in base and in no group)`.
+/// The report's art. 11 count (obtained, per buyer, obtained and never sold) is this.
+#[pyfunction]
+pub fn group_distinct_counts(
+    py: Python<'_>,
+    base: Vec<numpy::PyReadonlyArray1<'_, u64>>,
+    groups: Vec<Vec<numpy::PyReadonlyArray1<'_, u64>>>,
+) -> PyResult<(u64, Vec<u64>, u64)> {
+    fn slices<'a>(arrays: &'a [numpy::PyReadonlyArray1<'_, u64>]) -> PyResult<Vec<&'a [u64]>> {
+        arrays
+            .iter()
+            .map(|a| {
+                a.as_slice()
+                    .map_err(|e| PyCoreError(Error::Invalid(e.to_string())).into())
+            })
+            .collect()
+    }
+    let base = slices(&base)?;
+    let groups = groups
+        .iter()
+        .map(|g| slices(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(py.detach(|| crate::core::tagset::group_counts(&base, &groups)))
 }

@@ -220,6 +220,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(counting::membership_counts, m)?)?;
     m.add_function(wrap_pyfunction!(counting::row_tags, m)?)?;
     m.add_function(wrap_pyfunction!(counting::tag_membership_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(counting::group_distinct_counts, m)?)?;
     m.add_function(wrap_pyfunction!(sections::load_artefact, m)?)?;
     m.add_function(wrap_pyfunction!(sections::artefact_from_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(sections::save_artefact, m)?)?;

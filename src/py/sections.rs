@@ -11,13 +11,13 @@ use super::bloom::PyBloomIndex;
 use super::error::key_mismatch_between;
 use super::error::{key_mismatch, PyCoreError};
 use super::key::PyKey;
-use super::keyed::{now_unix, Tagging};
+use super::lock;
 use super::tagset::PyTagSet;
-use crate::core::canon::Canon;
 use crate::core::format::{
     self, Artefact, Payload, ReadOptions, Section, SectionRef, WriteOptions,
 };
 use crate::core::key::{key_id_hex, KeyId};
+use crate::core::keyed::{now_unix, KeyedBloom, KeyedTagSet, Meta, Tagging};
 use crate::core::Error;
 
 // ---- artefacts with several sections -----------------------------------------------------
@@ -45,16 +45,35 @@ pub fn objects(art: Artefact, key: Option<&PyKey>) -> PyResult<Vec<Loaded>> {
                  payload,
                  ..
              }| {
-                let canon = Canon {
+                let mut tagging = Tagging::without_key(Meta {
                     kind,
                     version: canon_version,
-                };
-                let keyed = Tagging::new(canon, prf, kid, key)?;
+                    prf,
+                    key_id: kid,
+                });
+                if let Some(k) = key {
+                    tagging
+                        .attach(&k.inner, "this artefact")
+                        .map_err(PyCoreError)?;
+                }
                 Ok(match payload {
-                    Payload::Bloom(b) => {
-                        Loaded::Bloom(PyBloomIndex::from_parts(keyed, b, items, art.created))
-                    }
-                    Payload::Tags(t) => Loaded::Tags(PyTagSet::from_parts(keyed, t, art.created)),
+                    Payload::Bloom(bloom) => Loaded::Bloom(
+                        KeyedBloom {
+                            tagging,
+                            bloom,
+                            items,
+                            created: art.created,
+                        }
+                        .into(),
+                    ),
+                    Payload::Tags(set) => Loaded::Tags(
+                        KeyedTagSet {
+                            tagging,
+                            set,
+                            created: art.created,
+                        }
+                        .into(),
+                    ),
                 })
             },
         )
@@ -86,7 +105,10 @@ pub(crate) trait SectionObject: Sized + Sync {
     const NAME: &'static str;
     /// "this index" / "this tag set", for key-mismatch messages.
     const WHAT: &'static str;
-    fn keyed(&self) -> &Tagging;
+    /// What the object is made under (fixed for its life).
+    fn meta(&self) -> Meta;
+    /// The tagging of an object not yet shared (just loaded).
+    fn tagging_mut(&mut self) -> &mut Tagging;
     /// `f` on the object as a section to write; call without the GIL (it waits for the lock).
     fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R;
     fn from_loaded(o: Loaded) -> Option<Self>;
@@ -94,7 +116,7 @@ pub(crate) trait SectionObject: Sized + Sync {
 
 /// Write one object as an artefact file (atomically, with the GIL released).
 pub(crate) fn save_one<T: SectionObject>(py: Python<'_>, obj: &T, path: PathBuf) -> PyResult<()> {
-    let kid = obj.keyed().key_id;
+    let kid = obj.meta().key_id;
     py.detach(|| {
         obj.section_ref(|s, created| {
             format::save(
@@ -117,7 +139,7 @@ pub(crate) fn to_bytes_one<'py, T: SectionObject>(
     py: Python<'py>,
     obj: &T,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let kid = obj.keyed().key_id;
+    let kid = obj.meta().key_id;
     let v = py
         .detach(|| {
             obj.section_ref(|s, created| {
@@ -146,16 +168,49 @@ pub(crate) fn from_bytes_one<T: SectionObject>(
     } else {
         "BloomIndex"
     };
-    let obj = T::from_loaded(single(art, T::NAME)?).ok_or_else(|| {
+    let mut obj = T::from_loaded(single(art, T::NAME)?).ok_or_else(|| {
         PyErr::from(PyCoreError(Error::format(format!(
             "these bytes hold a {other}, not a {}; use {other}.from_bytes or pi_match.load",
             T::NAME
         ))))
     })?;
     if let Some(k) = key {
-        obj.keyed().attach(&k, T::WHAT)?;
+        obj.tagging_mut()
+            .attach(&k.inner, T::WHAT)
+            .map_err(PyCoreError)?;
     }
     Ok(obj)
+}
+
+/// Give the key to a shared object loaded without it (the write lock taken as
+/// `super::lock` says); `what` names it in a key-mismatch error.
+pub(crate) fn attach<T: Send + Sync + HasTagging>(
+    py: Python<'_>,
+    state: &std::sync::RwLock<T>,
+    key: &PyKey,
+    what: &str,
+) -> PyResult<()> {
+    lock::write(py, state)
+        .tagging_mut()
+        .attach(&key.inner, what)
+        .map_err(|e| PyCoreError(e).into())
+}
+
+/// The core structures that carry a `Tagging`.
+pub(crate) trait HasTagging {
+    fn tagging_mut(&mut self) -> &mut Tagging;
+}
+
+impl HasTagging for KeyedBloom {
+    fn tagging_mut(&mut self) -> &mut Tagging {
+        &mut self.tagging
+    }
+}
+
+impl HasTagging for KeyedTagSet {
+    fn tagging_mut(&mut self) -> &mut Tagging {
+        &mut self.tagging
+    }
 }
 
 type Reduced<'py> = (Bound<'py, PyAny>, (Bound<'py, PyBytes>,));
@@ -227,8 +282,8 @@ enum SectionObj<'a> {
 impl SectionObj<'_> {
     fn key_id(&self) -> KeyId {
         match self {
-            SectionObj::Bloom(b) => b.raw_key_id(),
-            SectionObj::Tags(t) => t.raw_key_id(),
+            SectionObj::Bloom(b) => b.meta.key_id,
+            SectionObj::Tags(t) => t.meta.key_id,
         }
     }
 

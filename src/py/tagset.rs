@@ -1,29 +1,27 @@
-//! `TagSet`: argument handling, GIL release and error mapping around `core::tagset`.
+//! `TagSet`: argument handling, GIL release and error mapping around the core's
+//! `KeyedTagSet`.
 
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::error::PyCoreError;
 use super::key::PyKey;
-use super::keyed::{bulk_contains, now_unix, parse_canon, parse_prf, tag_one, Tagging};
-use super::lock::{self, maybe_detach, read_nogil, with_write, ReadMany};
+use super::keyed::{bulk_contains, parse_canon, parse_prf, tag_one};
+use super::lock::{self, maybe_detach, read_nogil, with_read, with_write, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
-use super::sections::{from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject};
+use super::sections::{
+    attach, from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject,
+};
 use super::values::extract_column;
 use crate::core::estimate::Estimate;
 use crate::core::format::{PayloadRef, SectionRef};
-use crate::core::key::{key_id_hex, KeyId};
-use crate::core::keyed as core_keyed;
-use crate::core::tagset::{tag64, TagSet};
+use crate::core::key::key_id_hex;
+use crate::core::keyed::{KeyedTagSet, Meta, Tagging};
 
 // ---- TagSet ------------------------------------------------------------------------------
-
-pub(crate) struct TagState {
-    pub(crate) set: TagSet,
-    pub(crate) created: u64,
-}
 
 /// An exact set of 64-bit keyed tags of one identifier kind: exact counts, intersections and
 /// unions among artefacts made with one key.
@@ -35,35 +33,35 @@ pub(crate) struct TagState {
 /// (1, 2)
 #[pyclass(name = "TagSet", module = "pi_match._core", frozen)]
 pub struct PyTagSet {
-    pub(crate) keyed: Tagging,
-    pub(crate) state: RwLock<TagState>,
+    /// What the set is made under: a copy of `state`'s, which never changes.
+    pub(crate) meta: Meta,
+    pub(crate) state: RwLock<KeyedTagSet>,
+}
+
+impl From<KeyedTagSet> for PyTagSet {
+    fn from(k: KeyedTagSet) -> PyTagSet {
+        PyTagSet {
+            meta: k.meta(),
+            state: RwLock::new(k),
+        }
+    }
 }
 
 impl PyTagSet {
-    pub(crate) fn from_parts(keyed: Tagging, set: TagSet, created: u64) -> PyTagSet {
-        PyTagSet {
-            keyed,
-            state: RwLock::new(TagState { set, created }),
-        }
-    }
-
-    pub fn raw_key_id(&self) -> KeyId {
-        self.keyed.key_id
-    }
-
     fn combine(
         &self,
         py: Python<'_>,
         other: &PyTagSet,
-        op: fn(&TagSet, &TagSet) -> TagSet,
+        op: fn(&KeyedTagSet, &KeyedTagSet) -> crate::core::Result<KeyedTagSet>,
     ) -> PyResult<PyTagSet> {
-        self.keyed.check_compatible(&other.keyed)?;
+        self.meta
+            .check_compatible(&other.meta)
+            .map_err(PyCoreError)?;
         let set = py.detach(|| {
             let g = ReadMany::take(&[&self.state, &other.state]);
-            op(&g.get(0).set, &g.get(1).set)
+            op(g.get(0), g.get(1))
         });
-        let keyed = self.keyed.joined(&other.keyed);
-        Ok(PyTagSet::from_parts(keyed, set, now_unix()))
+        Ok(set.map_err(PyCoreError)?.into())
     }
 }
 
@@ -71,17 +69,25 @@ impl SectionObject for PyTagSet {
     const NAME: &'static str = "TagSet";
     const WHAT: &'static str = "this tag set";
 
-    fn keyed(&self) -> &Tagging {
-        &self.keyed
+    fn meta(&self) -> Meta {
+        self.meta
+    }
+
+    fn tagging_mut(&mut self) -> &mut Tagging {
+        &mut self
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tagging
     }
 
     fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
         let st = read_nogil(&self.state);
         f(
             SectionRef {
-                kind: self.keyed.kind,
-                canon_version: self.keyed.version,
-                prf: self.keyed.prf_id,
+                kind: self.meta.kind,
+                canon_version: self.meta.version,
+                prf: self.meta.prf,
                 items: st.set.len() as u64,
                 payload: PayloadRef::Tags(&st.set),
             },
@@ -107,23 +113,19 @@ impl PyTagSet {
         canon_version: Option<u16>,
         prf: &str,
     ) -> PyResult<PyTagSet> {
-        Ok(PyTagSet::from_parts(
-            Tagging::from_key(parse_canon(kind, canon_version)?, parse_prf(prf)?, &key),
-            TagSet::new(),
-            now_unix(),
-        ))
+        let canon = parse_canon(kind, canon_version)?;
+        Ok(KeyedTagSet::new(&key.inner, canon, parse_prf(prf)?).into())
     }
 
     /// Canonicalise, tag and add `values` (as for `BloomIndex.add`).
     fn add(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<PyAddReport> {
         let col = extract_column(values)?;
-        let prf = self.keyed.prf("add")?;
-        let kind = self.keyed.canon();
-        // Tags are made before the lock is taken: the lock guards only the merge.
-        let (codes, new) = maybe_detach(py, col.len(), || {
-            core_keyed::tags_of(kind, &prf, &col.parts)
-        });
-        with_write(py, new.len(), &self.state, |st| st.set.extend(new));
+        // Tags are made outside the lock (from a copy of the tagging): the lock guards only
+        // the merge, so threads adding to one set tag in parallel.
+        let tagging = lock::read(py, &self.state).tagging.clone();
+        let (codes, new) =
+            maybe_detach(py, col.len(), || tagging.tags_of(&col.parts)).map_err(PyCoreError)?;
+        with_write(py, new.len(), &self.state, |st| st.merge(new));
         Ok(PyAddReport::new(py, codes))
     }
 
@@ -135,20 +137,14 @@ impl PyTagSet {
         values: &Bound<'py, PyAny>,
         reasons: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        bulk_contains(
-            py,
-            &self.keyed,
-            &self.state,
-            values,
-            reasons,
-            |st, canon, prf, col| core_keyed::set_contains(&st.set, canon, prf, &col.parts),
-        )
+        bulk_contains(py, &self.state, values, reasons, |st, col| {
+            st.contains(&col.parts)
+        })
     }
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let prf = self.keyed.prf("`in`")?;
-        Ok(tag_one(self.keyed.canon(), &prf, value)?
-            .is_some_and(|t| lock::read(value.py(), &self.state).set.contains(tag64(&t))))
+        let st = lock::read(value.py(), &self.state);
+        Ok(tag_one(&st.tagging, value)?.is_some_and(|t| st.contains_tag(&t)))
     }
 
     fn __len__(&self, py: Python<'_>) -> usize {
@@ -162,12 +158,9 @@ impl PyTagSet {
         values: &Bound<'_, PyAny>,
     ) -> PyResult<(PyEstimate, u64, u64, f64)> {
         let col = extract_column(values)?;
-        let prf = self.keyed.prf("count_in")?;
-        let kind = self.keyed.canon();
-        let (e, n, hits, eps) = py.detach(|| {
-            core_keyed::set_count_in(&read_nogil(&self.state).set, kind, &prf, &col.parts)
-        });
-        Ok((e.into(), n, hits, eps))
+        let c = with_read(py, col.len(), &self.state, |st| st.count_in(&col.parts))
+            .map_err(PyCoreError)?;
+        Ok((c.estimate.into(), c.probed, c.hits, c.fpr))
     }
 
     /// The exact count as an Estimate (low == value == high).
@@ -176,11 +169,11 @@ impl PyTagSet {
     }
 
     fn intersection(&self, py: Python<'_>, other: PyRef<'_, PyTagSet>) -> PyResult<PyTagSet> {
-        self.combine(py, &other, TagSet::intersection)
+        self.combine(py, &other, KeyedTagSet::intersection)
     }
 
     fn union(&self, py: Python<'_>, other: PyRef<'_, PyTagSet>) -> PyResult<PyTagSet> {
-        self.combine(py, &other, TagSet::union)
+        self.combine(py, &other, KeyedTagSet::union)
     }
 
     fn __and__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -198,7 +191,7 @@ impl PyTagSet {
     }
 
     fn attach_key(&self, key: PyRef<'_, PyKey>) -> PyResult<()> {
-        self.keyed.attach(&key, "this tag set")
+        attach(key.py(), &self.state, &key, Self::WHAT)
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
@@ -228,7 +221,7 @@ impl PyTagSet {
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<PyTagSet>().is_ok_and(|o| {
             let o = o.get();
-            o.keyed.meta() == self.keyed.meta()
+            o.meta == self.meta
                 && (std::ptr::eq(o, self)
                     || other.py().detach(|| {
                         let g = ReadMany::take(&[&o.state, &self.state]);
@@ -239,24 +232,24 @@ impl PyTagSet {
 
     #[getter]
     fn kind(&self) -> &'static str {
-        self.keyed.kind.name()
+        self.meta.kind.name()
     }
     #[getter]
     fn key_id(&self) -> String {
-        key_id_hex(&self.keyed.key_id)
+        key_id_hex(&self.meta.key_id)
     }
     #[getter]
-    fn has_key(&self) -> bool {
-        self.keyed.has_key()
+    fn has_key(&self, py: Python<'_>) -> bool {
+        lock::read(py, &self.state).tagging.has_key()
     }
     #[getter]
     fn canon_version(&self) -> u16 {
-        self.keyed.version
+        self.meta.version
     }
     /// The PRF the tags are made with: "hmac-sha256" or "hmac-sm3".
     #[getter]
     fn prf(&self) -> &'static str {
-        self.keyed.prf_id.name()
+        self.meta.prf.name()
     }
     #[getter]
     fn created(&self, py: Python<'_>) -> u64 {
@@ -264,12 +257,13 @@ impl PyTagSet {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
+        let st = lock::read(py, &self.state);
         format!(
             "TagSet(kind='{}', key_id='{}', len={}{})",
-            self.keyed.kind.name(),
-            key_id_hex(&self.keyed.key_id),
-            lock::read(py, &self.state).set.len(),
-            if self.keyed.has_key() { "" } else { ", no key" }
+            self.meta.kind.name(),
+            key_id_hex(&self.meta.key_id),
+            st.len(),
+            if st.tagging.has_key() { "" } else { ", no key" }
         )
     }
 }

@@ -104,10 +104,6 @@ def count_dataset(
     return out
 
 
-def _union(arrays: list[npt.NDArray[np.uint64]]) -> npt.NDArray[np.uint64]:
-    return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.uint64)
-
-
 def person_items(members: list[DatasetCount]) -> list[npt.NDArray[np.uint64]]:
     """Per dataset of one category, the distinct persons among its rows: rows linked by any
     shared valid identifier, across the datasets, are one person."""
@@ -136,22 +132,21 @@ def person_items(members: list[DatasetCount]) -> list[npt.NDArray[np.uint64]]:
 
 def art11_count(members: list[DatasetCount], items: list[npt.NDArray[np.uint64]]) -> dict[str, Any]:
     """Art. 11 over one category: obtained then sold counts once, sold to different buyers
-    counts once per buyer."""
-    obtained = _union([i for c, i in zip(members, items, strict=True) if c.role == "obtained"])
+    counts once per buyer. The set algebra runs in the core (`group_distinct_counts`)."""
+    pairs = list(zip(members, items, strict=True))
     buyers = sorted({b for c in members for b in c.buyers})
-    per_buyer = {
-        b: _union([i for c, i in zip(members, items, strict=True) if b in c.buyers]) for b in buyers
-    }
-    sold_any = _union(list(per_buyer.values()))
-    never_sold = np.setdiff1d(obtained, sold_any, assume_unique=True)
-    units = len(obtained) + sum(len(v) for v in per_buyer.values())
+    obtained, per_buyer, never_sold = _core.group_distinct_counts(
+        [i for c, i in pairs if c.role == "obtained"],
+        [[i for c, i in pairs if b in c.buyers] for b in buyers],
+    )
+    sold = dict(zip(buyers, per_buyer, strict=True))
     return {
-        "count": len(never_sold) + sum(len(v) for v in per_buyer.values()),
-        "obtained_distinct": len(obtained),
-        "obtained_then_sold": int(len(obtained) - len(never_sold)),
-        "obtained_never_sold": len(never_sold),
-        "sold_per_buyer": {b: len(v) for b, v in per_buyer.items()},
-        "units": units,
+        "count": never_sold + sum(per_buyer),
+        "obtained_distinct": obtained,
+        "obtained_then_sold": obtained - never_sold,
+        "obtained_never_sold": never_sold,
+        "sold_per_buyer": sold,
+        "units": obtained + sum(per_buyer),
     }
 
 
