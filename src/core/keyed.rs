@@ -9,6 +9,7 @@ use super::bulk::{tag_chunks, Values};
 use super::canon::{Canon, Kind};
 use super::error::{Error, Result};
 use super::estimate::{self, Estimate};
+use super::format::{Artefact, Payload, PayloadRef, SectionRef};
 use super::key::{key_id_hex, Key, KeyId};
 use super::prf::{Prf, PrfId};
 use super::tagset::{tag64, TagSet};
@@ -299,6 +300,17 @@ impl KeyedBloom {
         Ok(())
     }
 
+    /// The index as a section of an artefact to write (borrowed: nothing is copied).
+    pub fn as_section(&self) -> SectionRef<'_> {
+        SectionRef {
+            kind: self.tagging.meta.kind,
+            canon_version: self.tagging.meta.version,
+            prf: self.tagging.meta.prf,
+            items: self.items,
+            payload: PayloadRef::Bloom(&self.bloom),
+        }
+    }
+
     /// The overlap with another index: inclusion–exclusion over the fills.
     pub fn overlap(&self, other: &KeyedBloom) -> Result<Estimate> {
         self.meta().check_compatible(&other.meta())?;
@@ -378,11 +390,78 @@ impl KeyedTagSet {
         self.combine(other, TagSet::intersection)
     }
 
+    /// The set as a section of an artefact to write.
+    pub fn as_section(&self) -> SectionRef<'_> {
+        SectionRef {
+            kind: self.tagging.meta.kind,
+            canon_version: self.tagging.meta.version,
+            prf: self.tagging.meta.prf,
+            items: self.set.len() as u64,
+            payload: PayloadRef::Tags(&self.set),
+        }
+    }
+
     /// The exact overlap with another set.
     pub fn overlap(&self, other: &KeyedTagSet) -> Result<u64> {
         self.meta().check_compatible(&other.meta())?;
         Ok(self.set.intersection_len(&other.set) as u64)
     }
+}
+
+/// One section of an artefact as a keyed structure.
+pub enum Structure {
+    Bloom(KeyedBloom),
+    Tags(KeyedTagSet),
+}
+
+impl Structure {
+    pub fn meta(&self) -> Meta {
+        match self {
+            Structure::Bloom(b) => b.meta(),
+            Structure::Tags(t) => t.meta(),
+        }
+    }
+}
+
+/// The sections of a read artefact as keyed structures; with `key` (which must be the one
+/// the artefact was made with) they can add and test values.
+pub fn structures(art: Artefact, key: Option<&Key>) -> Result<Vec<Structure>> {
+    let (kid, created) = (art.key_id, art.created);
+    if let Some(k) = key.filter(|k| k.id() != &kid) {
+        return Err(Error::KeyMismatch {
+            what: "this artefact".into(),
+            expected: key_id_hex(&kid),
+            other: "the key given".into(),
+            found: k.id_hex(),
+        });
+    }
+    art.sections
+        .into_iter()
+        .map(|s| {
+            let mut tagging = Tagging::without_key(Meta {
+                kind: s.kind,
+                version: s.canon_version,
+                prf: s.prf,
+                key_id: kid,
+            });
+            if let Some(k) = key {
+                tagging.attach(k, "this artefact")?;
+            }
+            Ok(match s.payload {
+                Payload::Bloom(bloom) => Structure::Bloom(KeyedBloom {
+                    tagging,
+                    bloom,
+                    items: s.items,
+                    created,
+                }),
+                Payload::Tags(set) => Structure::Tags(KeyedTagSet {
+                    tagging,
+                    set,
+                    created,
+                }),
+            })
+        })
+        .collect()
 }
 
 /// Canonicalise and tag every value of `parts`, calling `on_chunk(start, codes, tags)` for
@@ -685,6 +764,40 @@ mod tests {
         .unwrap();
         assert!(matches!(x.update(&z), Err(Error::Incompatible(_))));
         assert!(x.expected_fpr(3.0) < 1e-4);
+    }
+
+    #[test]
+    fn structures_come_back_from_an_artefact_with_or_without_the_key() {
+        use crate::core::format::{to_bytes, WriteOptions};
+        let canon = Canon::from(Kind::CnMobile);
+        let mut b = KeyedBloom::new(&key(3), canon, PrfId::HmacSm3, 100, 1e-6).unwrap();
+        b.add(&[packed(&["13800138000"])], None, false).unwrap();
+        let mut t = KeyedTagSet::new(&key(3), canon, PrfId::HmacSm3);
+        t.add(&[packed(&["13900000000", "13800138000"])]).unwrap();
+        let opts = WriteOptions {
+            created: 1234,
+            mac_key: None,
+        };
+        let bytes = to_bytes(key(3).id(), &[b.as_section(), t.as_section()], &opts).unwrap();
+        let read = || Artefact::from_bytes(&bytes).unwrap();
+        assert!(matches!(
+            structures(read(), Some(&key(4))),
+            Err(Error::KeyMismatch { .. })
+        ));
+        let without = structures(read(), None).unwrap();
+        assert!(without.iter().all(|s| s.meta() == b.meta()));
+        let [Structure::Bloom(b2), Structure::Tags(t2)] =
+            &structures(read(), Some(&key(3))).unwrap()[..]
+        else {
+            panic!("a Bloom section then a tag set");
+        };
+        assert_eq!(
+            (b2.items, b2.created, t2.len(), t2.created),
+            (1, 1234, 2, 1234)
+        );
+        assert!(b2.bloom == b.bloom && t2.set == t.set);
+        let probe = [packed(&["+86 138 0013 8000"])];
+        assert!(b2.contains(&probe).unwrap().0[0] && t2.contains(&probe).unwrap().0[0]);
     }
 
     #[test]

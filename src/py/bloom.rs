@@ -2,7 +2,7 @@
 //! `KeyedBloom`.
 
 use std::path::PathBuf;
-use std::sync::{PoisonError, RwLock};
+use std::sync::RwLock;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -12,14 +12,11 @@ use super::key::PyKey;
 use super::keyed::{bulk_contains, parse_canon, parse_prf, tag_one};
 use super::lock::{self, read_nogil, with_read, with_write, write_and_read, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
-use super::sections::{
-    attach, from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject,
-};
+use super::section::{from_bytes_one, reduce_one, save_one, to_bytes_one, SectionObject};
 use super::tagset::PyTagSet;
 use super::values::extract_column;
-use crate::core::format::{PayloadRef, SectionRef};
 use crate::core::key::key_id_hex;
-use crate::core::keyed::{KeyedBloom, Meta, Tagging};
+use crate::core::keyed::{KeyedBloom, Meta, Structure};
 use crate::core::Error;
 
 // ---- BloomIndex --------------------------------------------------------------------------
@@ -50,6 +47,7 @@ impl From<KeyedBloom> for PyBloomIndex {
 }
 
 impl SectionObject for PyBloomIndex {
+    type Core = KeyedBloom;
     const NAME: &'static str = "BloomIndex";
     const WHAT: &'static str = "this index";
 
@@ -57,31 +55,13 @@ impl SectionObject for PyBloomIndex {
         self.meta
     }
 
-    fn tagging_mut(&mut self) -> &mut Tagging {
-        &mut self
-            .state
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tagging
+    fn state(&self) -> &RwLock<KeyedBloom> {
+        &self.state
     }
 
-    fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
-        let st = read_nogil(&self.state);
-        f(
-            SectionRef {
-                kind: self.meta.kind,
-                canon_version: self.meta.version,
-                prf: self.meta.prf,
-                items: st.items,
-                payload: PayloadRef::Bloom(&st.bloom),
-            },
-            st.created,
-        )
-    }
-
-    fn from_loaded(o: Loaded) -> Option<Self> {
-        match o {
-            Loaded::Bloom(x) => Some(x),
+    fn from_structure(s: Structure) -> Option<Self> {
+        match s {
+            Structure::Bloom(x) => Some(x.into()),
             _ => None,
         }
     }
@@ -238,7 +218,7 @@ impl PyBloomIndex {
 
     /// Attach the key to an index loaded without one (checks the key id).
     fn attach_key(&self, key: PyRef<'_, PyKey>) -> PyResult<()> {
-        attach(key.py(), &self.state, &key, Self::WHAT)
+        self.give_key(key.py(), &key)
     }
 
     /// Write the index to `path` (atomically: a temporary file, then rename).

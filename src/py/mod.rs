@@ -1,5 +1,6 @@
 //! The `pi_match._core` extension module: bindings only.
 
+mod artefact;
 mod bloom;
 mod counting;
 mod error;
@@ -9,7 +10,7 @@ mod keyed;
 mod link;
 mod lock;
 mod results;
-mod sections;
+mod section;
 mod tagset;
 mod values;
 
@@ -221,12 +222,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(counting::row_tags, m)?)?;
     m.add_function(wrap_pyfunction!(counting::tag_membership_counts, m)?)?;
     m.add_function(wrap_pyfunction!(counting::group_distinct_counts, m)?)?;
-    m.add_function(wrap_pyfunction!(sections::load_artefact, m)?)?;
-    m.add_function(wrap_pyfunction!(sections::artefact_from_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(sections::save_artefact, m)?)?;
-    m.add_function(wrap_pyfunction!(sections::verify_artefact, m)?)?;
-    m.add_function(wrap_pyfunction!(sections::artefact_to_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(sections::_restore, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact::load_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact::artefact_from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact::save_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact::verify_artefact, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact::artefact_to_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact::_restore, m)?)?;
     m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
     m.add_function(wrap_pyfunction!(plan_layout, m)?)?;
     m.add_function(wrap_pyfunction!(expected_overlap_sd, m)?)?;

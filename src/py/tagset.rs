@@ -2,7 +2,7 @@
 //! `KeyedTagSet`.
 
 use std::path::PathBuf;
-use std::sync::{PoisonError, RwLock};
+use std::sync::RwLock;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -10,16 +10,13 @@ use pyo3::types::PyBytes;
 use super::error::PyCoreError;
 use super::key::PyKey;
 use super::keyed::{bulk_contains, parse_canon, parse_prf, tag_one};
-use super::lock::{self, maybe_detach, read_nogil, with_read, with_write, ReadMany};
+use super::lock::{self, maybe_detach, with_read, with_write, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
-use super::sections::{
-    attach, from_bytes_one, reduce_one, save_one, to_bytes_one, Loaded, SectionObject,
-};
+use super::section::{from_bytes_one, reduce_one, save_one, to_bytes_one, SectionObject};
 use super::values::extract_column;
 use crate::core::estimate::Estimate;
-use crate::core::format::{PayloadRef, SectionRef};
 use crate::core::key::key_id_hex;
-use crate::core::keyed::{KeyedTagSet, Meta, Tagging};
+use crate::core::keyed::{KeyedTagSet, Meta, Structure};
 
 // ---- TagSet ------------------------------------------------------------------------------
 
@@ -66,6 +63,7 @@ impl PyTagSet {
 }
 
 impl SectionObject for PyTagSet {
+    type Core = KeyedTagSet;
     const NAME: &'static str = "TagSet";
     const WHAT: &'static str = "this tag set";
 
@@ -73,31 +71,13 @@ impl SectionObject for PyTagSet {
         self.meta
     }
 
-    fn tagging_mut(&mut self) -> &mut Tagging {
-        &mut self
-            .state
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tagging
+    fn state(&self) -> &RwLock<KeyedTagSet> {
+        &self.state
     }
 
-    fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R {
-        let st = read_nogil(&self.state);
-        f(
-            SectionRef {
-                kind: self.meta.kind,
-                canon_version: self.meta.version,
-                prf: self.meta.prf,
-                items: st.set.len() as u64,
-                payload: PayloadRef::Tags(&st.set),
-            },
-            st.created,
-        )
-    }
-
-    fn from_loaded(o: Loaded) -> Option<Self> {
-        match o {
-            Loaded::Tags(x) => Some(x),
+    fn from_structure(s: Structure) -> Option<Self> {
+        match s {
+            Structure::Tags(x) => Some(x.into()),
             _ => None,
         }
     }
@@ -191,7 +171,7 @@ impl PyTagSet {
     }
 
     fn attach_key(&self, key: PyRef<'_, PyKey>) -> PyResult<()> {
-        attach(key.py(), &self.state, &key, Self::WHAT)
+        self.give_key(key.py(), &key)
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {

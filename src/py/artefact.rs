@@ -1,5 +1,5 @@
-//! Artefacts as Python objects: the sections of a loaded file turned into BloomIndex and
-//! TagSet objects, and the save / to_bytes / pickle code both classes share.
+//! Artefact files of several sections: loading them as BloomIndex and TagSet objects, saving
+//! and authenticating several objects as one file.
 
 use pyo3::prelude::*;
 
@@ -11,217 +11,24 @@ use super::bloom::PyBloomIndex;
 use super::error::key_mismatch_between;
 use super::error::{key_mismatch, PyCoreError};
 use super::key::PyKey;
-use super::lock;
+use super::section::SectionObject;
 use super::tagset::PyTagSet;
-use crate::core::format::{
-    self, Artefact, Payload, ReadOptions, Section, SectionRef, WriteOptions,
-};
+use crate::core::format::{self, Artefact, ReadOptions, SectionRef, WriteOptions};
 use crate::core::key::{key_id_hex, KeyId};
-use crate::core::keyed::{now_unix, KeyedBloom, KeyedTagSet, Meta, Tagging};
+use crate::core::keyed::{self, now_unix, Structure};
 use crate::core::Error;
 
-// ---- artefacts with several sections -----------------------------------------------------
-
-pub enum Loaded {
-    Bloom(PyBloomIndex),
-    Tags(PyTagSet),
+/// The sections of an artefact as BloomIndex and TagSet objects.
+pub fn objects(py: Python<'_>, art: Artefact, key: Option<&PyKey>) -> PyResult<Vec<Py<PyAny>>> {
+    let structures = keyed::structures(art, key.map(|k| &*k.inner)).map_err(PyCoreError)?;
+    structures.into_iter().map(|s| into_py(py, s)).collect()
 }
 
-pub fn objects(art: Artefact, key: Option<&PyKey>) -> PyResult<Vec<Loaded>> {
-    let kid = art.key_id;
-    if let Some(k) = key {
-        if k.inner.id() != &kid {
-            return Err(key_mismatch("this artefact", &kid, k.inner.id()));
-        }
-    }
-    art.sections
-        .into_iter()
-        .map(
-            |Section {
-                 kind,
-                 canon_version,
-                 prf,
-                 items,
-                 payload,
-                 ..
-             }| {
-                let mut tagging = Tagging::without_key(Meta {
-                    kind,
-                    version: canon_version,
-                    prf,
-                    key_id: kid,
-                });
-                if let Some(k) = key {
-                    tagging
-                        .attach(&k.inner, "this artefact")
-                        .map_err(PyCoreError)?;
-                }
-                Ok(match payload {
-                    Payload::Bloom(bloom) => Loaded::Bloom(
-                        KeyedBloom {
-                            tagging,
-                            bloom,
-                            items,
-                            created: art.created,
-                        }
-                        .into(),
-                    ),
-                    Payload::Tags(set) => Loaded::Tags(
-                        KeyedTagSet {
-                            tagging,
-                            set,
-                            created: art.created,
-                        }
-                        .into(),
-                    ),
-                })
-            },
-        )
-        .collect()
-}
-
-pub(crate) fn single(art: Artefact, want: &str) -> PyResult<Loaded> {
-    let n = art.sections.len();
-    if n != 1 {
-        return Err(PyCoreError(Error::format(format!(
-            "this artefact holds {n} sections, not one {want}; use pi_match.load to get all of them"
-        )))
-        .into());
-    }
-    Ok(objects(art, None)?.pop().expect("one section"))
-}
-
-pub fn into_py(py: Python<'_>, o: Loaded) -> PyResult<Py<PyAny>> {
-    Ok(match o {
-        Loaded::Bloom(b) => Py::new(py, b)?.into_any(),
-        Loaded::Tags(t) => Py::new(py, t)?.into_any(),
+pub fn into_py(py: Python<'_>, s: Structure) -> PyResult<Py<PyAny>> {
+    Ok(match s {
+        Structure::Bloom(b) => Py::new(py, PyBloomIndex::from(b))?.into_any(),
+        Structure::Tags(t) => Py::new(py, PyTagSet::from(t))?.into_any(),
     })
-}
-
-/// What BloomIndex and TagSet share as sections of an artefact file: their save, to_bytes,
-/// from_bytes and pickling are written once, here, over this trait.
-pub(crate) trait SectionObject: Sized + Sync {
-    /// The Python class name, for messages.
-    const NAME: &'static str;
-    /// "this index" / "this tag set", for key-mismatch messages.
-    const WHAT: &'static str;
-    /// What the object is made under (fixed for its life).
-    fn meta(&self) -> Meta;
-    /// The tagging of an object not yet shared (just loaded).
-    fn tagging_mut(&mut self) -> &mut Tagging;
-    /// `f` on the object as a section to write; call without the GIL (it waits for the lock).
-    fn section_ref<R>(&self, f: impl FnOnce(SectionRef<'_>, u64) -> R) -> R;
-    fn from_loaded(o: Loaded) -> Option<Self>;
-}
-
-/// Write one object as an artefact file (atomically, with the GIL released).
-pub(crate) fn save_one<T: SectionObject>(py: Python<'_>, obj: &T, path: PathBuf) -> PyResult<()> {
-    let kid = obj.meta().key_id;
-    py.detach(|| {
-        obj.section_ref(|s, created| {
-            format::save(
-                &path,
-                &kid,
-                &[s],
-                &WriteOptions {
-                    created,
-                    mac_key: None,
-                },
-            )
-        })
-    })
-    .map_err(PyCoreError)?;
-    Ok(())
-}
-
-/// One object's artefact bytes (built with the GIL released).
-pub(crate) fn to_bytes_one<'py, T: SectionObject>(
-    py: Python<'py>,
-    obj: &T,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let kid = obj.meta().key_id;
-    let v = py
-        .detach(|| {
-            obj.section_ref(|s, created| {
-                format::to_bytes(
-                    &kid,
-                    &[s],
-                    &WriteOptions {
-                        created,
-                        mac_key: None,
-                    },
-                )
-            })
-        })
-        .map_err(PyCoreError)?;
-    Ok(PyBytes::new(py, &v))
-}
-
-/// The object held by artefact bytes of exactly one section of type `T`.
-pub(crate) fn from_bytes_one<T: SectionObject>(
-    data: &[u8],
-    key: Option<PyRef<'_, PyKey>>,
-) -> PyResult<T> {
-    let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
-    let other = if T::NAME == "BloomIndex" {
-        "TagSet"
-    } else {
-        "BloomIndex"
-    };
-    let mut obj = T::from_loaded(single(art, T::NAME)?).ok_or_else(|| {
-        PyErr::from(PyCoreError(Error::format(format!(
-            "these bytes hold a {other}, not a {}; use {other}.from_bytes or pi_match.load",
-            T::NAME
-        ))))
-    })?;
-    if let Some(k) = key {
-        obj.tagging_mut()
-            .attach(&k.inner, T::WHAT)
-            .map_err(PyCoreError)?;
-    }
-    Ok(obj)
-}
-
-/// Give the key to a shared object loaded without it (the write lock taken as
-/// `super::lock` says); `what` names it in a key-mismatch error.
-pub(crate) fn attach<T: Send + Sync + HasTagging>(
-    py: Python<'_>,
-    state: &std::sync::RwLock<T>,
-    key: &PyKey,
-    what: &str,
-) -> PyResult<()> {
-    lock::write(py, state)
-        .tagging_mut()
-        .attach(&key.inner, what)
-        .map_err(|e| PyCoreError(e).into())
-}
-
-/// The core structures that carry a `Tagging`.
-pub(crate) trait HasTagging {
-    fn tagging_mut(&mut self) -> &mut Tagging;
-}
-
-impl HasTagging for KeyedBloom {
-    fn tagging_mut(&mut self) -> &mut Tagging {
-        &mut self.tagging
-    }
-}
-
-impl HasTagging for KeyedTagSet {
-    fn tagging_mut(&mut self) -> &mut Tagging {
-        &mut self.tagging
-    }
-}
-
-type Reduced<'py> = (Bound<'py, PyAny>, (Bound<'py, PyBytes>,));
-
-/// Pickling reuses the artefact bytes (never with the key).
-pub(crate) fn reduce_one<'py, T: SectionObject>(
-    py: Python<'py>,
-    obj: &T,
-) -> PyResult<Reduced<'py>> {
-    let f = py.import("pi_match._core")?.getattr("_restore")?;
-    Ok((f, (to_bytes_one(py, obj)?,)))
 }
 
 // ---- artefact files of several sections ---------------------------------------------
@@ -264,10 +71,7 @@ pub(crate) fn artefact_from_bytes(
 
 fn artefact_out(py: Python<'_>, art: Artefact, key: Option<&PyKey>) -> PyResult<ArtefactParts> {
     let (kid, created, auth) = (key_id_hex(&art.key_id), art.created, art.authenticated);
-    let objs = objects(art, key)?
-        .into_iter()
-        .map(|o| into_py(py, o))
-        .collect::<PyResult<Vec<_>>>()?;
+    let objs = objects(py, art, key)?;
     Ok((kid, created, PyList::new(py, objs)?.unbind(), auth))
 }
 
@@ -458,7 +262,7 @@ pub(crate) fn artefact_to_bytes<'py>(
 #[pyfunction]
 pub(crate) fn _restore(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
     let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
-    let mut objs = objects(art, None)?;
+    let mut objs = keyed::structures(art, None).map_err(PyCoreError)?;
     if objs.len() != 1 {
         return Err(PyCoreError(Error::format("a pickled index holds exactly one section")).into());
     }
