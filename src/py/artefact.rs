@@ -78,36 +78,38 @@ fn artefact_out(py: Python<'_>, art: Artefact, key: Option<&PyKey>) -> PyResult<
 /// (key id, created, sections, authenticated)
 type ArtefactParts = (String, u64, Py<PyList>, bool);
 
-enum SectionObj<'a> {
+enum ObjectToWrite<'a> {
     Bloom(&'a PyBloomIndex),
     Tags(&'a PyTagSet),
 }
 
-impl SectionObj<'_> {
+impl ObjectToWrite<'_> {
     fn key_id(&self) -> KeyId {
         match self {
-            SectionObj::Bloom(b) => b.meta.key_id,
-            SectionObj::Tags(t) => t.meta.key_id,
+            ObjectToWrite::Bloom(b) => b.meta.key_id,
+            ObjectToWrite::Tags(t) => t.meta.key_id,
         }
     }
 
     /// The object's address: the global lock order.
     fn addr(&self) -> usize {
         match self {
-            SectionObj::Bloom(b) => std::ptr::from_ref(*b) as usize,
-            SectionObj::Tags(t) => std::ptr::from_ref(*t) as usize,
+            ObjectToWrite::Bloom(b) => std::ptr::from_ref(*b) as usize,
+            ObjectToWrite::Tags(t) => std::ptr::from_ref(*t) as usize,
         }
     }
 }
 
 /// The objects of an artefact to write (all made with one key) and that key id.
-fn section_objs<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<(KeyId, Vec<SectionObj<'a>>)> {
+fn objects_to_write<'a>(
+    items: &'a [Bound<'_, PyAny>],
+) -> PyResult<(KeyId, Vec<ObjectToWrite<'a>>)> {
     let mut sections = Vec::with_capacity(items.len());
     for o in items {
         if let Ok(b) = o.cast::<PyBloomIndex>() {
-            sections.push(SectionObj::Bloom(b.get()));
+            sections.push(ObjectToWrite::Bloom(b.get()));
         } else if let Ok(t) = o.cast::<PyTagSet>() {
-            sections.push(SectionObj::Tags(t.get()));
+            sections.push(ObjectToWrite::Tags(t.get()));
         } else {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "an artefact holds BloomIndex and TagSet objects, got {}",
@@ -115,7 +117,7 @@ fn section_objs<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<(KeyId, Vec<Secti
             )));
         }
     }
-    let Some(first) = sections.first().map(SectionObj::key_id) else {
+    let Some(first) = sections.first().map(ObjectToWrite::key_id) else {
         return Err(PyCoreError(Error::Invalid(
             "an artefact needs at least one section".into(),
         ))
@@ -123,7 +125,7 @@ fn section_objs<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<(KeyId, Vec<Secti
     };
     if let Some(other) = sections
         .iter()
-        .map(SectionObj::key_id)
+        .map(ObjectToWrite::key_id)
         .find(|&k| k != first)
     {
         return Err(key_mismatch_between(
@@ -140,7 +142,7 @@ fn section_objs<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<(KeyId, Vec<Secti
 /// object's read lock is held for the call, taken once per object and in address order
 /// (`super::lock`'s rule), so an artefact that names one object twice, or a save beside
 /// `a |= b`, cannot deadlock.
-fn with_sections<R>(objs: &[SectionObj<'_>], f: impl FnOnce(&[SectionRef<'_>]) -> R) -> R {
+fn with_sections<R>(objs: &[ObjectToWrite<'_>], f: impl FnOnce(&[SectionRef<'_>]) -> R) -> R {
     let mut order: Vec<(usize, usize)> = objs
         .iter()
         .enumerate()
@@ -149,7 +151,7 @@ fn with_sections<R>(objs: &[SectionObj<'_>], f: impl FnOnce(&[SectionRef<'_>]) -
     order.sort_unstable();
     order.dedup_by_key(|(addr, _)| *addr);
     fn go<R>(
-        objs: &[SectionObj<'_>],
+        objs: &[ObjectToWrite<'_>],
         rest: &[(usize, usize)],
         acc: &mut Vec<(usize, SectionRef<'_>)>,
         f: impl FnOnce(&[SectionRef<'_>]) -> R,
@@ -171,8 +173,8 @@ fn with_sections<R>(objs: &[SectionObj<'_>], f: impl FnOnce(&[SectionRef<'_>]) -
             go(objs, rest, &mut acc, f)
         };
         match &objs[*head] {
-            SectionObj::Bloom(b) => b.section_ref(next),
-            SectionObj::Tags(t) => t.section_ref(next),
+            ObjectToWrite::Bloom(b) => b.section_ref(next),
+            ObjectToWrite::Tags(t) => t.section_ref(next),
         }
     }
     go(objs, &order, &mut Vec::new(), f)
@@ -200,7 +202,7 @@ pub(crate) fn save_artefact(
 ) -> PyResult<String> {
     let created = now_unix();
     let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
-    let (kid, objs) = section_objs(&items)?;
+    let (kid, objs) = objects_to_write(&items)?;
     let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
     let n = py.detach(|| {
         with_sections(&objs, |s| {
@@ -244,7 +246,7 @@ pub(crate) fn artefact_to_bytes<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let created = now_unix();
     let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
-    let (kid, objs) = section_objs(&items)?;
+    let (kid, objs) = objects_to_write(&items)?;
     let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
     let v = py.detach(|| {
         with_sections(&objs, |s| {

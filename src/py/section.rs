@@ -18,7 +18,7 @@ use crate::core::Error;
 /// from_bytes and pickling are written once, here, over this trait.
 pub(crate) trait SectionObject: Sized + Sync {
     /// The core structure the object holds behind its lock.
-    type Core: Keyed + Send + Sync;
+    type Core: CoreStructure + Send + Sync;
     /// The Python class name, for messages.
     const NAME: &'static str;
     /// "this index" / "this tag set", for key-mismatch messages.
@@ -46,13 +46,13 @@ pub(crate) trait SectionObject: Sized + Sync {
 }
 
 /// What the section code needs of a core keyed structure.
-pub(crate) trait Keyed {
+pub(crate) trait CoreStructure {
     fn tagging_mut(&mut self) -> &mut Tagging;
     fn as_section(&self) -> SectionRef<'_>;
     fn created(&self) -> u64;
 }
 
-impl Keyed for KeyedBloom {
+impl CoreStructure for KeyedBloom {
     fn tagging_mut(&mut self) -> &mut Tagging {
         &mut self.tagging
     }
@@ -64,7 +64,7 @@ impl Keyed for KeyedBloom {
     }
 }
 
-impl Keyed for KeyedTagSet {
+impl CoreStructure for KeyedTagSet {
     fn tagging_mut(&mut self) -> &mut Tagging {
         &mut self.tagging
     }
