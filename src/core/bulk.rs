@@ -180,6 +180,50 @@ where
     }
 }
 
+/// Canonicalise every value in parallel tasks and hand each task's canonical forms to `f`,
+/// which returns one output per form (the keyless mode hashes them to the group and blinds
+/// them there). Returns every value's reason code (0 = used) and the outputs of the used
+/// values, in input order.
+pub fn map_canonical<V, T, F>(canon: impl Into<Canon>, values: &V, f: F) -> (Vec<u8>, Vec<T>)
+where
+    V: Values + ?Sized,
+    T: Send,
+    F: Fn(&[&str]) -> Vec<T> + Sync,
+{
+    let canon = canon.into();
+    let n = values.len();
+    let task = |range: std::ops::Range<usize>| {
+        let mut s = Scratch::default();
+        let mut codes = Vec::with_capacity(range.len());
+        let mut forms: Vec<String> = Vec::with_capacity(range.len());
+        for i in range {
+            let c = canon_one(canon, values, i, &mut s);
+            codes.push(c);
+            if c == 0 {
+                forms.push(s.out.clone());
+            }
+        }
+        let refs: Vec<&str> = forms.iter().map(String::as_str).collect();
+        let out = f(&refs);
+        debug_assert_eq!(out.len(), refs.len());
+        (codes, out)
+    };
+    let ranges: Vec<std::ops::Range<usize>> =
+        (0..n).step_by(TASK).map(|a| a..(a + TASK).min(n)).collect();
+    let parts: Vec<(Vec<u8>, Vec<T>)> = if n < PARALLEL_MIN {
+        ranges.into_iter().map(task).collect()
+    } else {
+        ranges.into_par_iter().map(task).collect()
+    };
+    let mut codes = Vec::with_capacity(n);
+    let mut out = Vec::new();
+    for (c, o) in parts {
+        codes.extend(c);
+        out.extend(o);
+    }
+    (codes, out)
+}
+
 /// `pred` of every value's raw bytes (false for nulls and non-text), in parallel.
 pub fn raw_mask<V: Values + ?Sized>(values: &V, pred: impl Fn(&[u8]) -> bool + Sync) -> Vec<bool> {
     let one = |i: usize, s: &mut String| {

@@ -26,6 +26,12 @@ pub const MAX_SECTIONS: u32 = 256;
 
 pub const SECTION_BLOOM: u8 = 1;
 pub const SECTION_TAGSET: u8 = 2;
+/// Keyless-mode messages (docs/PSI.md): who made it, for which operation, blinded by whom.
+pub const SECTION_PSI_INFO: u8 = 3;
+/// Keyless mode: a set of blinded ristretto255 points, 32 bytes each, strictly ascending.
+pub const SECTION_PSI_POINTS: u8 = 4;
+/// Keyless mode: a fully blinded set truncated to 64 bits, u64 little-endian, ascending.
+pub const SECTION_PSI_FINAL: u8 = 5;
 
 /// Files at least this large are memory-mapped by `open` instead of read.
 pub const MMAP_THRESHOLD: u64 = 16 << 20;
@@ -130,6 +136,9 @@ fn checksum(bytes: &[u8]) -> u64 {
 pub const TRAILER_LEN: usize = 64;
 /// Header byte 40, bit 0: the file ends with an authentication trailer.
 pub const FLAG_AUTHENTICATED: u8 = 1;
+/// Header byte 40, bit 1: a keyless-mode message (sections 3–5), not a keyed artefact; bytes
+/// 24..32 then hold the operation digest instead of a key id.
+pub const FLAG_PSI: u8 = 2;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -196,36 +205,72 @@ fn write_to_with<W: Write>(
     sections: &[SectionRef<'_>],
     mac_key: Option<&[u8; 32]>,
 ) -> Result<u64> {
+    let entries: Vec<RawEntry<'_>> = sections
+        .iter()
+        .map(|s| {
+            let (stype, l2, bpk) = match s.payload {
+                PayloadRef::Bloom(b) => (SECTION_BLOOM, b.log2_blocks(), b.blocks_per_key()),
+                PayloadRef::Tags(_) => (SECTION_TAGSET, 0, 0),
+            };
+            let mut head = [0u8; 16];
+            head[0] = stype;
+            head[1] = s.kind.code();
+            head[2..4].copy_from_slice(&s.canon_version.to_le_bytes());
+            head[4] = l2;
+            head[5] = bpk;
+            head[6] = s.prf.code();
+            head[8..16].copy_from_slice(&s.items.to_le_bytes());
+            RawEntry {
+                head,
+                payload: s.payload.bytes(),
+            }
+        })
+        .collect();
+    let flags = if mac_key.is_some() {
+        FLAG_AUTHENTICATED
+    } else {
+        0
+    };
+    write_container(w, key_id, created, flags, &entries, mac_key)
+}
+
+/// One section to write in the container: bytes 0..16 of its table entry (type, kind,
+/// version, parameters, items) are the caller's; offset, length and checksum are filled in.
+pub struct RawEntry<'a> {
+    pub head: [u8; 16],
+    pub payload: &'a [u8],
+}
+
+/// The container of §5 around any sections: header, table, aligned payloads, checksums, and
+/// with `mac_key` the authentication trailer. Keyed artefacts and keyless messages share it.
+pub fn write_container<W: Write>(
+    w: &mut W,
+    id: &[u8; 8],
+    created: u64,
+    flags: u8,
+    entries: &[RawEntry<'_>],
+    mac_key: Option<&[u8; 32]>,
+) -> Result<u64> {
     let mac = mac_key.map(|k| {
         <HmacSha256 as hmac::KeyInit>::new_from_slice(k).expect("HMAC takes any key length")
     });
     let mut w = MacWriter { inner: w, mac };
     let w = &mut w;
     let io = |e| Error::io("writing artefact", e);
-    if sections.is_empty() || sections.len() > MAX_SECTIONS as usize {
+    if entries.is_empty() || entries.len() > MAX_SECTIONS as usize {
         return Err(Error::Invalid(format!(
             "an artefact holds 1 to {MAX_SECTIONS} sections, got {}",
-            sections.len()
+            entries.len()
         )));
     }
-    let table_end = (HEADER_LEN + ENTRY_LEN * sections.len()) as u64;
+    let table_end = (HEADER_LEN + ENTRY_LEN * entries.len()) as u64;
     let mut offset = align_up(table_end);
-    let mut table = Vec::with_capacity(ENTRY_LEN * sections.len());
-    let mut layout = Vec::with_capacity(sections.len());
-    for s in sections {
-        let bytes = s.payload.bytes();
-        let (stype, l2, bpk) = match s.payload {
-            PayloadRef::Bloom(b) => (SECTION_BLOOM, b.log2_blocks(), b.blocks_per_key()),
-            PayloadRef::Tags(_) => (SECTION_TAGSET, 0, 0),
-        };
+    let mut table = Vec::with_capacity(ENTRY_LEN * entries.len());
+    let mut layout = Vec::with_capacity(entries.len());
+    for s in entries {
+        let bytes = s.payload;
         let mut e = [0u8; ENTRY_LEN];
-        e[0] = stype;
-        e[1] = s.kind.code();
-        e[2..4].copy_from_slice(&s.canon_version.to_le_bytes());
-        e[4] = l2;
-        e[5] = bpk;
-        e[6] = s.prf.code();
-        e[8..16].copy_from_slice(&s.items.to_le_bytes());
+        e[..16].copy_from_slice(&s.head);
         e[16..24].copy_from_slice(&offset.to_le_bytes());
         e[24..32].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
         e[32..40].copy_from_slice(&checksum(bytes).to_le_bytes());
@@ -244,13 +289,11 @@ fn write_to_with<W: Write>(
     h[..8].copy_from_slice(&MAGIC);
     h[8..10].copy_from_slice(&VERSION.to_le_bytes());
     h[10..12].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-    h[12..16].copy_from_slice(&(sections.len() as u32).to_le_bytes());
+    h[12..16].copy_from_slice(&(entries.len() as u32).to_le_bytes());
     h[16..24].copy_from_slice(&file_len.to_le_bytes());
-    h[24..32].copy_from_slice(key_id);
+    h[24..32].copy_from_slice(id);
     h[32..40].copy_from_slice(&created.to_le_bytes());
-    if mac_key.is_some() {
-        h[40] = FLAG_AUTHENTICATED;
-    }
+    h[40] = flags;
     let mut hh = Xxh3::new();
     hh.update(&h[..56]);
     hh.update(&table);
@@ -307,9 +350,9 @@ pub fn save(
 }
 
 /// A writer that hashes what passes through it.
-struct Sha256Writer<'a, W: Write> {
-    inner: &'a mut W,
-    hash: sha2::Sha256,
+pub(crate) struct Sha256Writer<'a, W: Write> {
+    pub(crate) inner: &'a mut W,
+    pub(crate) hash: sha2::Sha256,
 }
 
 impl<W: Write> Write for Sha256Writer<'_, W> {
@@ -354,6 +397,8 @@ pub struct Header {
     pub sections: Vec<SectionInfo>,
     /// The MAC of an authenticated file and the length of the bytes it covers.
     pub mac: Option<([u8; 32], usize)>,
+    /// A keyless-mode message (flag bit 1): `key_id` is then the operation digest.
+    pub psi: bool,
 }
 
 /// Check everything about a file's bytes; on success every section's payload is exactly where
@@ -416,10 +461,14 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
             "header checksum mismatch: the artefact's header or section table is damaged".into(),
         );
     }
-    if b[40] & !FLAG_AUTHENTICATED != 0 || b[41..56].iter().any(|&x| x != 0) {
+    if b[40] & !(FLAG_AUTHENTICATED | FLAG_PSI) != 0 || b[41..56].iter().any(|&x| x != 0) {
         return bad("reserved header bytes are not zero".into());
     }
     let authenticated = b[40] & FLAG_AUTHENTICATED != 0;
+    let psi = b[40] & FLAG_PSI != 0;
+    if psi && authenticated {
+        return bad("a keyless message cannot carry a MAC (there is no shared key)".into());
+    }
     let mut key_id = [0u8; KEY_ID_LEN];
     key_id.copy_from_slice(&b[24..32]);
     let created = rd_u64(b, 32);
@@ -429,6 +478,61 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
         let e = &b[HEADER_LEN + ENTRY_LEN * i..HEADER_LEN + ENTRY_LEN * (i + 1)];
         let n = i + 1;
         let stype = e[0];
+        let keyless = matches!(
+            stype,
+            SECTION_PSI_INFO | SECTION_PSI_POINTS | SECTION_PSI_FINAL
+        );
+        if keyless != psi && (keyless || matches!(stype, SECTION_BLOOM | SECTION_TAGSET)) {
+            return bad(if psi {
+                format!("section {n}: a keyed section (type {stype}) in a keyless message")
+            } else {
+                format!("section {n}: a keyless-mode section (type {stype}) in a keyed artefact")
+            });
+        }
+        if psi && (stype == SECTION_PSI_INFO) != (i == 0) {
+            return bad(format!(
+                "section {n}: a keyless message has its info section first, and only there"
+            ));
+        }
+        if stype == SECTION_PSI_INFO {
+            if e[1..8].iter().any(|&x| x != 0) || e[40..].iter().any(|&x| x != 0) {
+                return bad(format!("section {n}: reserved bytes are not zero"));
+            }
+            let (items, offset, len) = (rd_u64(e, 8), rd_u64(e, 16), rd_u64(e, 24));
+            if offset != expected_offset || items != len {
+                return bad(format!(
+                    "section {n}: info of {len} bytes at {offset} (expected offset \
+                     {expected_offset}, items = length)"
+                ));
+            }
+            let end = offset.checked_add(len).filter(|&x| x <= file_len);
+            let Some(end) = end else {
+                return bad(format!("section {n}: info runs past the end of the file"));
+            };
+            let payload = &b[offset as usize..end as usize];
+            if checksum(payload) != rd_u64(e, 32) {
+                return bad(format!(
+                    "section {n} (info): checksum mismatch: the data is damaged"
+                ));
+            }
+            let pad_end = align_up(end) as usize;
+            if pad_end > b.len() || b[end as usize..pad_end].iter().any(|&x| x != 0) {
+                return bad(format!("section {n}: padding after the payload is damaged"));
+            }
+            expected_offset = pad_end as u64;
+            sections.push(SectionInfo {
+                stype,
+                kind: Kind::Raw,
+                canon_version: 1,
+                prf: PrfId::HmacSha256,
+                log2_blocks: 0,
+                blocks_per_key: 0,
+                items,
+                offset: offset as usize,
+                len: len as usize,
+            });
+            continue;
+        }
         let kind = Kind::from_code(e[1]).ok_or_else(|| {
             Error::format(format!(
                 "section {n}: unknown identifier kind code {}",
@@ -493,6 +597,18 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
                     ));
                 }
             }
+            SECTION_PSI_POINTS | SECTION_PSI_FINAL => {
+                let width: u64 = if stype == SECTION_PSI_POINTS { 32 } else { 8 };
+                if l2 != 0 || bpk != 0 || e[6] != 0 {
+                    return bad(format!("section {n}: keyless set with keyed parameters"));
+                }
+                if len % width != 0 || items != len / width {
+                    return bad(format!(
+                        "section {n}: a keyless set of {items} items cannot have a {len}-byte \
+                         payload ({width} bytes each)"
+                    ));
+                }
+            }
             other => return bad(format!("section {n}: unknown section type {other}")),
         }
         let payload = &b[offset as usize..end as usize];
@@ -547,6 +663,7 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
         created,
         sections,
         mac,
+        psi,
     })
 }
 
@@ -557,6 +674,12 @@ fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Art
             verify_payloads: verify,
         },
     )?;
+    if h.psi {
+        return Err(Error::format(
+            "this is a keyless-mode message (pi-match psi), not a keyed artefact: read it with \
+             pi_match.psi or pi-match psi",
+        ));
+    }
     let mut sections = Vec::with_capacity(h.sections.len());
     for s in &h.sections {
         let bytes = &b[s.offset..s.offset + s.len];
@@ -597,6 +720,11 @@ pub enum MacStatus {
 /// another id is a key mismatch, not an invalid MAC.
 pub fn verify_mac(b: &[u8], key: &crate::core::key::Key) -> Result<MacStatus> {
     let h = parse(b, &ReadOptions::default())?;
+    if h.psi {
+        return Err(Error::format(
+            "this is a keyless-mode message: it carries no MAC and no key id",
+        ));
+    }
     if &h.key_id != key.id() {
         return Err(Error::KeyMismatch {
             what: "this artefact".into(),

@@ -11,6 +11,7 @@ pub mod key;
 pub mod keyed;
 pub mod link;
 pub mod prf;
+pub mod psi;
 mod sha_x2;
 pub mod split;
 pub mod tagset;
