@@ -10,6 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pi_match::core::format::Artefact;
+use pi_match::core::psi::Message;
 use pi_match::core::Error;
 
 struct Counting;
@@ -172,4 +173,50 @@ fn corpus_replays() {
         }
     }
     assert!(n >= 10, "corpus has only {n} cases");
+}
+
+fn check_message(data: &[u8], what: &str) {
+    LARGEST.store(0, Ordering::Relaxed);
+    match Message::from_bytes(data) {
+        Ok(_) | Err(Error::Format(_)) => {}
+        Err(other) => panic!("{what}: not a FormatError: {other:?}"),
+    }
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest <= 2 * data.len() + 64 * 1024,
+        "{what}: allocated {largest} bytes for a {}-byte input",
+        data.len()
+    );
+}
+
+/// The keyless messages (golden files of tests/data/psi_v1) through the same mutations, and
+/// the keyed golden files through the message reader (which must refuse them by name).
+#[test]
+fn mutated_keyless_messages_never_panic() {
+    let iters: usize = std::env::var("PI_MATCH_FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
+        / 4;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/psi_v1");
+    let bases: Vec<Vec<u8>> = ["first_A.pim", "final_A.pim"]
+        .iter()
+        .map(|f| std::fs::read(format!("{dir}/{f}")).expect("golden message"))
+        .collect();
+    for b in &bases {
+        Message::from_bytes(b).expect("the golden messages load");
+        assert!(Artefact::from_bytes(b).is_err());
+    }
+    for g in golden() {
+        assert!(matches!(Message::from_bytes(&g), Err(Error::Format(_))));
+    }
+    let mut rng = Rng(0x5EED_1234_ABCD_0002);
+    for i in 0..iters {
+        let mut input = mutate(&mut rng, &bases[i % bases.len()]);
+        if i % 2 == 1 {
+            refix(&mut input);
+        }
+        check_message(&input, &format!("message iteration {i}"));
+        check(&input, &format!("message as artefact, iteration {i}"));
+    }
 }

@@ -206,16 +206,24 @@ class Builder:
         self.tags = (
             {k: TagSet(key, k, canon_version=v[k], prf=prf) for k, _ in fields} if exact else {}
         )
-        self.stats = {k: SectionStats(k, c) for k, c in fields}
+        self._account(on_reject)
+
+    def _account(self, on_reject: Callable[[RejectRow], None]) -> None:
+        """The accounting every builder shares, whatever its sections are."""
+        self.stats = {k: SectionStats(k, c) for k, c in self.fields}
         self.on_reject = on_reject
         self.damaged: set[tuple[str, str]] = set()
         # (path, column) -> [values showing Excel damage, values present]
         self.damage: dict[tuple[str, str], list[int]] = {}
         self.held: dict[tuple[str, str], list[tuple[int, Any]]] = {}
 
-    def _add(self, kind: str, values: pa.Array) -> npt.NDArray[np.uint8]:
-        rep = self.blooms[kind].add(values, tag_set=self.tags.get(kind))
-        return np.asarray(rep.codes, dtype=np.uint8)
+    def _add(
+        self, kind: str, values: pa.Array, hold: npt.NDArray[np.bool_] | None = None
+    ) -> npt.NDArray[np.uint8]:
+        """Put `values` into the sections of `kind`; every value's code. The one place a
+        builder's sections are filled: the keyless `PsiBuilder` blinds here instead."""
+        rep = self.blooms[kind].add(values, tag_set=self.tags.get(kind), hold=hold)
+        return np.array(rep.codes, dtype=np.uint8)
 
     def feed(self, batch: Any, path: str) -> None:
         for kind, col in self.fields:
@@ -255,8 +263,7 @@ class Builder:
         for m in (shape, known):
             if m is not None:
                 suspect |= m
-        rep = self.blooms[kind].add(values, tag_set=self.tags.get(kind), hold=suspect)
-        codes = np.array(rep.codes, dtype=np.uint8)
+        codes = self._add(kind, values, suspect)
         key = (path, col)
         if known is not None and known.any():
             self.damaged.add(key)
@@ -284,11 +291,15 @@ class Builder:
                 codes = self._add(kind, pa.array([r for _, r in held]))
             self.stats[kind].absorb_codes(codes)
 
+    def decide_held(self) -> None:
+        """Decide whatever is still held back."""
+        for path, _col in list(self.held):
+            self.end_source(path)
+
     def finish(self) -> list[BloomIndex | TagSet]:
         """Decide whatever is still held back and return the sections: an index per kind, and
         its tag set with `exact`."""
-        for path, _col in list(self.held):
-            self.end_source(path)
+        self.decide_held()
         return self.sections()
 
     def sections(self) -> list[BloomIndex | TagSet]:
@@ -394,7 +405,7 @@ def build(
             builder.end_source(src.path)
             for r in src.rejects:
                 out.reject([r.file, r.line, r.column, r.reason, r.raw])
-            per_input.append(_input_facts(src))
+            per_input.append(input_facts(src))
         progress.done()
         sections = builder.finish()
         warnings = fpr_checks(builder.blooms, fpr)
@@ -403,7 +414,7 @@ def build(
         summary = _summary(
             output, builder, chosen, per_input, notes, key, capacity, exact, fpr, authenticate
         )
-        _check_accounting(summary)
+        check_accounting(summary)
         summary["warnings"] = warnings
         options_used = {
             "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
@@ -468,14 +479,16 @@ class BuildOutputs:
 
     def write(
         self,
-        sections: list[BloomIndex | TagSet],
+        sections: list[BloomIndex | TagSet] | Callable[[str], str],
         summary: dict[str, Any],
         options: dict[str, Any],
         *,
         authenticate_with: Key | None = None,
     ) -> None:
         """Write the artefact and the manifest and rename all three into place. `summary` gets
-        `rejects_file`, `rejected_rows` and `manifest`."""
+        `rejects_file`, `rejected_rows` and `manifest`. `sections` may instead be a function
+        that writes the output to the path it is given and returns its SHA-256 (a keyless
+        message is written so)."""
         assert self._file is not None
         with naming(self.rejects_path):
             self._file.flush()
@@ -483,9 +496,12 @@ class BuildOutputs:
             self._file.close()
         with naming(self.output):
             # The SHA-256 the manifest names comes from the writer as it writes.
-            artefact_sha256 = Artefact(sections).save(
-                self._artefact.tmp, authenticate_with=authenticate_with
-            )
+            if callable(sections):
+                artefact_sha256 = sections(self._artefact.tmp)
+            else:
+                artefact_sha256 = Artefact(sections).save(
+                    self._artefact.tmp, authenticate_with=authenticate_with
+                )
         have_rejects = self.rejected_rows > 0 or self.rejects_path != self.default_rejects
         summary["rejects_file"] = self.rejects_path if have_rejects else None
         summary["rejected_rows"] = self.rejected_rows
@@ -520,7 +536,7 @@ class BuildOutputs:
                 s.discard()
 
 
-def _input_facts(src: Source) -> dict[str, Any]:
+def input_facts(src: Source) -> dict[str, Any]:
     by_reason: dict[str, int] = {}
     for r in src.rejects:
         by_reason[r.reason] = by_reason.get(r.reason, 0) + r.rows
@@ -594,7 +610,7 @@ def _summary(
     }
 
 
-def _check_accounting(summary: dict[str, Any]) -> None:
+def check_accounting(summary: dict[str, Any]) -> None:
     """Refuse to write a build whose counts do not add up (a bug, never the user's fault)."""
     acc = summary["accounting"]
     problems = []

@@ -37,8 +37,8 @@ __all__ = [
 MAX_COMBINATION_INPUTS = 6
 
 
-def _exact(n: float) -> Estimate:
-    return Estimate(float(n), float(n), float(n), "exact")
+def _exact(n: float, method: str = "exact") -> Estimate:
+    return Estimate(float(n), float(n), float(n), method)
 
 
 @dataclass
@@ -112,22 +112,31 @@ def _exactly_terms(n: int, members: tuple[int, ...]) -> list[tuple[int, float]]:
 
 
 def _from_members(
-    kind: str, names: list[str], sizes: list[int], members: dict[int, int], with_combinations: bool
+    kind: str,
+    names: list[str],
+    sizes: list[int],
+    members: dict[int, int],
+    with_combinations: bool,
+    method: str = "exact",
 ) -> Overlaps:
-    """Exact Overlaps from {membership mask: distinct items with exactly that membership}."""
+    """Exact Overlaps from {membership mask: distinct items with exactly that membership};
+    `method` names where the exact sets came from ("exact": tag sets, "psi": the keyless
+    mode's fully blinded sets)."""
     n = len(names)
 
     def total(pred: Any) -> Estimate:
-        return _exact(sum(c for m, c in members.items() if pred(m)))
+        return _exact(sum(c for m, c in members.items() if pred(m)), method)
 
     combos: dict[tuple[int, ...], Estimate] = {}
     if with_combinations and n <= MAX_COMBINATION_INPUTS:
         for mask in range(1, (1 << n)):
-            combos[tuple(i for i in range(n) if mask >> i & 1)] = _exact(members.get(mask, 0))
+            combos[tuple(i for i in range(n) if mask >> i & 1)] = _exact(
+                members.get(mask, 0), method
+            )
     return Overlaps(
         kind,
         names,
-        [_exact(s) for s in sizes],
+        [_exact(s, method) for s in sizes],
         [[total(lambda m, i=i, j=j: m >> i & 1 and m >> j & 1) for j in range(n)]
          for i in range(n)],
         total(lambda m: True),

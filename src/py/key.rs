@@ -19,7 +19,60 @@ pub struct PyKey {
 }
 
 fn io_err(path: &std::path::Path, what: &str, e: std::io::Error) -> PyErr {
-    PyCoreError(Error::io(format!("{what} key file {}", path.display()), e)).into()
+    PyCoreError(Error::io(format!("reading {what} {}", path.display()), e)).into()
+}
+
+/// The text of a small secret file (a key, a keyless secret), warning when other users can
+/// read it. Anything but a small regular file is refused (a FIFO would hang, /dev/zero never
+/// end).
+pub(crate) fn read_secret_file(
+    py: Python<'_>,
+    path: &std::path::Path,
+    what: &str,
+) -> PyResult<zeroize::Zeroizing<String>> {
+    let (mut f, _) =
+        crate::core::files::open_regular(path, Some(64 << 10), what).map_err(PyCoreError)?;
+    let meta = f.metadata().map_err(|e| io_err(path, what, e))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        PyErr::warn(
+            py,
+            &py.get_type::<InsecureKeyFileWarning>(),
+            &std::ffi::CString::new(format!(
+                "{what} {} can be read by other users (mode {:o}); run: chmod 600 {}",
+                path.display(),
+                meta.permissions().mode() & 0o777,
+                path.display()
+            ))
+            .unwrap_or_default(),
+            1,
+        )?;
+    }
+    let mut text = zeroize::Zeroizing::new(String::new());
+    std::io::Read::read_to_string(&mut f, &mut text).map_err(|e| io_err(path, what, e))?;
+    Ok(text)
+}
+
+/// Write a secret file (mode 0600, atomically); without `overwrite` an existing file is a
+/// FileExistsError.
+pub(crate) fn write_secret_file(
+    path: &std::path::Path,
+    text: &str,
+    overwrite: bool,
+    what: &str,
+) -> PyResult<()> {
+    crate::core::files::write_atomic(path, 0o600, overwrite, |w| {
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::io(format!("writing {what} {}", path.display()), e))
+    })
+    .map_err(|e| match e {
+        Error::Io { source, .. } if source.kind == std::io::ErrorKind::AlreadyExists => {
+            PyFileExistsError::new_err(format!(
+                "{} already exists; pass overwrite=True to replace it",
+                path.display()
+            ))
+        }
+        other => PyCoreError(other).into(),
+    })
 }
 
 #[pymethods]
@@ -48,28 +101,7 @@ impl PyKey {
     /// (`InsecureKeyFileWarning`) when the file is readable by group or others.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyKey> {
-        // A key file is about 100 bytes; anything but a small regular file is a mistake (a
-        // FIFO would hang, /dev/zero would never end).
-        let (mut f, _) = crate::core::files::open_regular(&path, Some(64 << 10), "key file")
-            .map_err(PyCoreError)?;
-        let meta = f.metadata().map_err(|e| io_err(&path, "reading", e))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            PyErr::warn(
-                py,
-                &py.get_type::<InsecureKeyFileWarning>(),
-                &std::ffi::CString::new(format!(
-                    "key file {} can be read by other users (mode {:o}); run: chmod 600 {}",
-                    path.display(),
-                    meta.permissions().mode() & 0o777,
-                    path.display()
-                ))
-                .unwrap_or_default(),
-                1,
-            )?;
-        }
-        let mut text = zeroize::Zeroizing::new(String::new());
-        std::io::Read::read_to_string(&mut f, &mut text)
-            .map_err(|e| io_err(&path, "reading", e))?;
+        let text = read_secret_file(py, &path, "key file")?;
         let key = Key::from_file_text(&text).map_err(|e| match e {
             Error::Invalid(m) => PyCoreError(Error::Invalid(format!("{}: {m}", path.display()))),
             other => PyCoreError(other),
@@ -83,31 +115,9 @@ impl PyKey {
     /// `overwrite=True` (then it is replaced atomically).
     #[pyo3(signature = (path, *, overwrite = false))]
     fn save(&self, path: PathBuf, overwrite: bool) -> PyResult<()> {
-        let text = self.inner.to_file_text();
-        crate::core::files::write_atomic(&path, 0o600, overwrite, |w| {
-            w.write_all(text.as_bytes())
-                .map_err(|e| Error::io(format!("writing key file {}", path.display()), e))
-        })
-        .map_err(|e| match e {
-            Error::Io { source, .. } if source.kind == std::io::ErrorKind::AlreadyExists => {
-                PyFileExistsError::new_err(format!(
-                    "{} already exists; pass overwrite=True to replace it",
-                    path.display()
-                ))
-            }
-            other => PyCoreError(other).into(),
-        })
+        write_secret_file(&path, &self.inner.to_file_text(), overwrite, "key file")
     }
 
-    /// A key for one joint operation, derived from this master key (HKDF-SHA256 with the
-    /// operation id as salt), so one distributed master key can serve several operations
-    /// without their artefacts being linkable.
-    ///
-    /// >>> master = Key.from_bytes(bytes(range(32)))
-    /// >>> master.derive("2026-浙-001") == master.derive("2026-浙-001")
-    /// True
-    /// >>> master.derive("2026-浙-001").id != master.derive("2026-浙-002").id
-    /// True
     fn derive(&self, operation_id: &str) -> PyResult<PyKey> {
         Ok(PyKey {
             inner: Arc::new(self.inner.derive(operation_id).map_err(PyCoreError)?),

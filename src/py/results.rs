@@ -55,7 +55,7 @@ impl PyEstimate {
     /// True when low == value == high came from exact sets.
     #[getter]
     fn exact(&self) -> bool {
-        self.method == "exact"
+        self.method == "exact" || self.method == "psi"
     }
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

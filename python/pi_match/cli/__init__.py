@@ -212,6 +212,47 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", required=True)
     m.set_defaults(command_module="merge")
 
+    ps = sub.add_parser(
+        "psi",
+        help="keyless mode: exact shared counts among agencies that share no key",
+        description="Keyless mode (ECDH-PSI on ristretto255, exchanged as files). Each party "
+        "runs `psi init` on its lists, sends its message to the next party, who runs `psi "
+        "blind`, until every party has blinded every set; then anyone runs `psi count` on the "
+        "fully blinded messages. See docs/PSI.md.",
+    )
+    pss = ps.add_subparsers(dest="psi_command", required=True, metavar="STEP")
+    pi = pss.add_parser(
+        "init", parents=[common, reading], help="this party's secret and first message"
+    )
+    pi.add_argument("inputs", nargs="+", metavar="INPUT")
+    pi.add_argument("--operation", required=True, metavar="ID", help="the operation id")
+    pi.add_argument("--party", required=True, metavar="NAME", help="this party's name")
+    pi.add_argument(
+        "--parties", required=True, metavar="A,B,C", help="every party, in the agreed order"
+    )
+    pi.add_argument(
+        "--secret", required=True, metavar="S", help="secret file to create (mode 0600)"
+    )
+    pi.add_argument("-o", "--output", required=True, metavar="M", help="message to write")
+    pi.add_argument("--rejects", help="rejects CSV (default: M.rejects.csv)")
+    pi.add_argument(
+        "--canon-version", type=int, metavar="N", help="identifier rules of generation N"
+    )
+    pb = pss.add_parser("blind", parents=[common], help="apply this party's secret to a message")
+    pb.add_argument("message", metavar="M")
+    pb.add_argument("--secret", required=True, metavar="S", help="this party's secret file")
+    pb.add_argument("-o", "--output", required=True, metavar="OUT", help="message to write")
+    pb.add_argument(
+        "--max-items",
+        type=count,
+        metavar="N",
+        help="refuse a set of more than N items (the operation's agreed cap)",
+    )
+    pc = pss.add_parser("count", parents=[common], help="count fully blinded messages")
+    pc.add_argument("messages", nargs="+", metavar="M")
+    pc.add_argument("--plot", metavar="PNG", help="write an overlap heatmap and combination bars")
+    ps.set_defaults(command_module="psi")
+
     d = sub.add_parser(
         "demo", parents=[common], help="index two synthetic breach lists and compare them"
     )

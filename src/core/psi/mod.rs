@@ -201,7 +201,7 @@ pub fn blind(secret: &Secret, msg: &Message, max_items: Option<u64>) -> Result<M
 
 /// Fully blinded messages that can be counted together: one operation and party list, every
 /// one blinded by every party, each party's set at most once, at least two.
-pub fn check_countable(msgs: &[Message]) -> Result<()> {
+pub fn check_countable(msgs: &[&Message]) -> Result<()> {
     let Some(first) = msgs.first() else {
         return Err(Error::Invalid(
             "counting needs at least two messages".into(),
@@ -303,7 +303,7 @@ mod tests {
             let back = Message::from_bytes(&m.to_bytes().unwrap()).unwrap();
             assert_eq!(&back, m);
         }
-        check_countable(&[a.clone(), b.clone(), c.clone()]).unwrap();
+        check_countable(&[&a, &b, &c]).unwrap();
         let set = |m: &Message| match &m.sets[0].items {
             Items::Final(t) => t.iter().copied().collect::<BTreeSet<u64>>(),
             Items::Points(_) => unreachable!(),
@@ -328,9 +328,9 @@ mod tests {
         let e = blind(&sb, &firsts[0], Some(2)).unwrap_err();
         assert!(e.to_string().contains("more than the 2"), "{e}");
         let half = blind(&sb, &firsts[0], None).unwrap();
-        let e = check_countable(&[half, b.clone()]).unwrap_err();
+        let e = check_countable(&[&half, &b]).unwrap_err();
         assert!(e.to_string().contains("lacks the blinding of C"), "{e}");
-        let e = check_countable(&[b.clone(), b.clone()]).unwrap_err();
+        let e = check_countable(&[&b, &b]).unwrap_err();
         assert!(e.to_string().contains("given twice"), "{e}");
     }
 
