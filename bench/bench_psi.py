@@ -2,7 +2,7 @@
 
     python bench/bench_psi.py [--n 100000] [--repeat 3] [--ring-n 0] [--out bench/results]
 
-- Per pass, items/s on 1 core and on 2 (a child process per thread count: rayon's pool is
+- Per pass, items/s on 1 core and on 2, beside the floor (the scalar multiplications alone) (a child process per thread count: rayon's pool is
   fixed at its first use): the first pass (canonicalise + SHA-512 + hash to the group +
   scalar multiplication + batch encoding) and a further pass (decode + multiplication +
   batch encoding).
@@ -33,8 +33,9 @@ from pi_match import psi
 PASS_CHILD = r"""
 import json, sys, time
 import numpy as np
-from pi_match import psi
+from pi_match import _core, psi
 n = int(sys.argv[1]); repeat = int(sys.argv[2])
+floor = sorted(_core._psi_floor(n) for _ in range(repeat))[repeat // 2]
 rng = np.random.default_rng(1)
 vals = [f"1{x:010d}" for x in np.unique(rng.integers(3 * 10**9, 10**10, 2 * n))[:n]]
 a = psi.PsiSecret.generate("bench", "A", ["A", "B"])
@@ -44,7 +45,8 @@ for _ in range(repeat):
     t = time.perf_counter(); m, _ = psi.init(a, {"cn_mobile": vals}); first.append(time.perf_counter() - t)
     t = time.perf_counter(); f = psi.blind(m, b); second.append(time.perf_counter() - t)
     assert m.sizes["cn_mobile"] == n and f.sizes["cn_mobile"] == n
-print(json.dumps({"first": sorted(first)[len(first) // 2], "second": sorted(second)[len(second) // 2]}))
+print(json.dumps({"first": sorted(first)[len(first) // 2], "second": sorted(second)[len(second) // 2],
+                  "mul_floor": floor}))
 """
 
 
@@ -153,6 +155,8 @@ def main() -> None:
         "|---|---:|---:|",
         f"| first pass (hash to group + multiply + encode) | {p1['first']:,.0f} | {p2['first']:,.0f} |",
         f"| further pass (decode + multiply + encode) | {p1['second']:,.0f} | {p2['second']:,.0f} |",
+        f"| floor: scalar multiplication alone (curve25519-dalek, constant time) | "
+        f"{p1['mul_floor']:,.0f} | {p2['mul_floor']:,.0f} |",
         "",
         "| two-party count end to end | items/s | wire bytes/item | correct |",
         "|---|---:|---:|:---:|",
@@ -161,6 +165,8 @@ def main() -> None:
         f"{tp['openmined_wire_bytes_per_item']:.1f} | yes |",
         "",
         f"- pi_match / OpenMined PSI, two-party count: {tp['ratio']:.2f}x",
+        f"- first pass / multiplication floor, 1 core: {p1['first'] / p1['mul_floor']:.2f}; "
+        f"further pass: {p1['second'] / p1['mul_floor']:.2f}",
     ]
     if "ring" in res:
         r = res["ring"]

@@ -58,6 +58,7 @@ __all__ = [
     "psi_first_message",
     "psi_blind",
     "psi_check_countable",
+    "_psi_floor",
     "excel_rounded_shape",
 ]
 
@@ -371,3 +372,4 @@ def psi_blind(
     message: PsiMessage, secret: PsiSecret, *, max_items: int | None = None
 ) -> PsiMessage: ...
 def psi_check_countable(messages: list[PsiMessage]) -> None: ...
+def _psi_floor(n: int) -> float: ...

@@ -217,6 +217,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(psi::psi_first_message, m)?)?;
     m.add_function(wrap_pyfunction!(psi::psi_blind, m)?)?;
     m.add_function(wrap_pyfunction!(psi::psi_check_countable, m)?)?;
+    m.add_function(wrap_pyfunction!(psi::_psi_floor, m)?)?;
     m.add_class::<results::PyEstimate>()?;
     m.add_class::<results::PyAddReport>()?;
     m.add_class::<io::PySplit>()?;

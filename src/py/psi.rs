@@ -322,3 +322,9 @@ pub fn psi_check_countable(messages: Vec<PyRef<'_, PyPsiMessage>>) -> PyResult<(
     let msgs: Vec<&Message> = messages.iter().map(|m| &m.inner).collect();
     psi::check_countable(&msgs).map_err(|e| PyCoreError(e).into())
 }
+
+/// Benchmark floor: seconds for `n` scalar multiplications alone, in parallel.
+#[pyfunction]
+pub fn _psi_floor(py: Python<'_>, n: usize) -> f64 {
+    py.detach(|| crate::core::psi::group::mul_floor(n))
+}

@@ -153,6 +153,25 @@ pub fn random_scalar() -> crate::core::Result<Scalar> {
     }
 }
 
+/// Benchmark floor: the seconds `n` constant-time scalar multiplications alone take (in
+/// parallel, as a pass runs them): what a pass costs at least.
+pub fn mul_floor(n: usize) -> f64 {
+    let k = random_scalar().unwrap_or(Scalar::ONE);
+    let canon = Canon::from(crate::core::canon::Kind::Raw);
+    let pts: Vec<RistrettoPoint> = (0..n as u64)
+        .into_par_iter()
+        .map(|i| hash_to_group("floor", canon, &i.to_le_bytes()))
+        .collect();
+    let t = std::time::Instant::now();
+    let out: Vec<RistrettoPoint> = pts
+        .par_chunks(BATCH)
+        .flat_map_iter(|c| c.iter().map(|p| p * k))
+        .collect();
+    let s = t.elapsed().as_secs_f64();
+    std::hint::black_box(out);
+    s
+}
+
 /// The 64-bit truncation of a fully blinded point: its first 8 bytes, little-endian.
 pub fn truncate(p: &Point) -> u64 {
     u64::from_le_bytes(p[..8].try_into().expect("8 bytes"))
