@@ -92,3 +92,20 @@ def fmt_est(e: Any) -> str:
 
 def one_line(msg: str) -> str:
     return " ".join(msg.split("\n"))
+
+
+def write_plot(path: str, overlaps: Any, data: dict[str, Any], lines: list[str]) -> None:
+    """The overlap figure of `compare` and `psi count`, and what the output says about it."""
+    from ..outputs import write_bytes
+    from ..plot import overlap_plot, stack_pngs
+
+    plots = [overlap_plot(ov) for ov in overlaps]
+    write_bytes(path, stack_pngs([p.png for p in plots]))
+    data["plot"] = path
+    lines.append(f"plot: {path}")
+    legend = {k: v for p in plots for k, v in p.legend.items()}
+    if legend:
+        # No CJK font: the figure names inputs by letter; say which is which.
+        data["plot_legend"] = legend
+        lines += [f"  {k} = {v}" for k, v in legend.items()]
+        lines.append("  (install fonts-noto-cjk to see the names in the figure)")

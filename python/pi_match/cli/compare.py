@@ -6,12 +6,13 @@ import argparse
 import os
 
 from .. import PiMatchError, _core
-from ..outputs import check_outputs, write_bytes
+from ..outputs import check_outputs
 from ._common import (
     UserError,
     fmt_est,
     load_artefact,
     out,
+    write_plot,
 )
 
 
@@ -37,17 +38,6 @@ def run(args: argparse.Namespace) -> int:
             lines.append(f"    only in {os.path.basename(name)}: {fmt_est(u)}")
     data = c.to_dict()
     if args.plot:
-        from ..plot import overlap_plot, stack_pngs
-
-        plots = [overlap_plot(ov) for ov in c.overlaps]
-        write_bytes(args.plot, stack_pngs([p.png for p in plots]))
-        data["plot"] = args.plot
-        lines.append(f"plot: {args.plot}")
-        legend = {k: v for p in plots for k, v in p.legend.items()}
-        if legend:
-            # No CJK font: the figure names inputs by letter; say which is which.
-            data["plot_legend"] = legend
-            lines += [f"  {k} = {v}" for k, v in legend.items()]
-            lines.append("  (install fonts-noto-cjk to see the names in the figure)")
+        write_plot(args.plot, c.overlaps, data, lines)
     out(args, data, "\n".join(lines))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from .. import PiMatchError
-from ._common import UserError, fmt_est, note, out, read_options
+from ._common import UserError, fmt_est, note, out, read_options, write_plot
 
 
 def _load_secret(path: str):  # type: ignore[no-untyped-def]
@@ -109,13 +109,7 @@ def _count(args: argparse.Namespace) -> int:
     data["method"] = "psi"
     data["operation"] = msgs[0].operation
     if args.plot:
-        from ..outputs import write_bytes
-        from ..plot import overlap_plot, stack_pngs
-
-        plots = [overlap_plot(ov) for ov in c.overlaps]
-        write_bytes(args.plot, stack_pngs([p.png for p in plots]))
-        data["plot"] = args.plot
-        lines.append(f"plot: {args.plot}")
+        write_plot(args.plot, c.overlaps, data, lines)
     out(args, data, "\n".join(lines))
     return 0
 
