@@ -192,6 +192,13 @@ def test_the_secret_never_leaves_its_file(tmp_path: pathlib.Path) -> None:
 def test_three_party_ring_on_the_command_line(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    seen: list[str] = []
+
+    def read() -> pytest.CaptureResult[str]:
+        r = capsys.readouterr()
+        seen.append(r.out + r.err)
+        return r
+
     rows = {"A": POOL[:30], "B": POOL[20:45], "C": POOL[40:60] + POOL[:5]}
     for p, vals in rows.items():
         (tmp_path / f"{p}.csv").write_text("姓名,手机\n" + "".join(f"某,{v}\n" for v in vals)
@@ -202,12 +209,12 @@ def test_three_party_ring_on_the_command_line(
                      "--parties", "A,B,C", "--secret", f"{p}.secret", "-o", f"{p}.1.pim",
                      "--field", "cn_mobile=手机", "--json"])  # fmt: skip
         assert code == 0
-        s = json.loads(capsys.readouterr().out)
+        s = json.loads(read().out)
         assert s["sections"][0]["valid"] == len(rows[p]) and s["sections"][0]["rejected"] == 1
         assert s["accounting"]["balanced"] and s["rejects_file"] == f"{p}.1.pim.rejects.csv"
     assert main(["psi", "init", "A.csv", "--operation", "op-cli", "--party", "A", "--parties",
                  "A,B,C", "--secret", "A.secret", "-o", "A.again.pim"]) == 1  # fmt: skip
-    assert "already exists" in capsys.readouterr().err
+    assert "already exists" in read().err
     order = {"A": "BC", "B": "CA", "C": "AB"}
     for p, others in order.items():
         cur = f"{p}.1.pim"
@@ -215,14 +222,14 @@ def test_three_party_ring_on_the_command_line(
             nxt = f"{p}.{i + 2}.pim"
             assert main(["psi", "blind", cur, "--secret", f"{q}.secret", "-o", nxt]) == 0
             cur = nxt
-    capsys.readouterr()
+    read()
     assert main(["psi", "blind", "A.3.pim", "--secret", "A.secret", "-o", "x.pim"]) == 1
-    assert "already been blinded by A" in capsys.readouterr().err
+    assert "already been blinded by A" in read().err
     assert main(["psi", "count", "A.2.pim", "B.3.pim"]) == 1
-    assert "lacks the blinding of C" in capsys.readouterr().err
+    assert "lacks the blinding of C" in read().err
     assert main(["psi", "count", "C.3.pim", "A.3.pim", "B.3.pim", "--json",
                  "--plot", "psi.png"]) == 0  # fmt: skip
-    r = json.loads(capsys.readouterr().out)
+    r = json.loads(read().out)
     sets = {p: set(v) for p, v in rows.items()}
     got = {(p["a"], p["b"]): p["exact"] for p in r["pairs"]}
     for (x, y), n in got.items():
@@ -231,9 +238,19 @@ def test_three_party_ring_on_the_command_line(
         set().union(*sets.values())
     )
     assert pathlib.Path("psi.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["inspect", "B.2.pim", "--json"]) == 0
+    info = json.loads(read().out)
+    assert (info["origin"], info["applied"], info["final"]) == ("B", ["B", "C"], False)
+    scalars = [re.search(r"scalar: (\w+)", pathlib.Path(f"{p}.secret").read_text())[1]
+               for p in "ABC"]  # fmt: skip
+    read()
+    for f in pathlib.Path(".").glob("*.pim*"):  # messages, rejects files, manifests
+        body = f.read_bytes()
+        assert all(k.encode() not in body and bytes.fromhex(k) not in body for k in scalars), f
+    assert all(k not in "".join(seen) for k in scalars)  # nor in anything printed
     assert main(["psi", "count", "A.3.pim", "A.3.pim"]) == 1  # the same party twice
     assert main(["psi", "blind", "A.1.pim", "--secret", "B.secret", "-o", "A.1.pim"]) == 1
-    assert "never written" in capsys.readouterr().err  # an input is evidence
+    assert "never written" in read().err  # an input is evidence
 
 
 def test_golden_messages_load_forever() -> None:

@@ -13,7 +13,41 @@ from ._common import (
 )
 
 
+def _is_message(path: str) -> bool:
+    """A keyless-mode message (header flag bit 1, docs/PSI.md), not a keyed artefact."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(41)
+    except OSError:
+        return False
+    return len(head) == 41 and head[:8] == b"\x89PIM\r\n\x1a\n" and bool(head[40] & 2)
+
+
+def _message(args: argparse.Namespace) -> int:
+    from ..psi import PsiMessage
+
+    m = PsiMessage.load(args.artefact)
+    missing = [p for p in m.parties if p not in m.applied]
+    data = {
+        "path": args.artefact, "file_size": os.path.getsize(args.artefact), "type": "psi_message",
+        "operation": m.operation, "parties": m.parties, "origin": m.origin,
+        "applied": m.applied, "round": m.round, "final": m.is_final, "created": m.created,
+        "sets": [{"kind": k, "items": m.sizes[k], "canon_version": m.canon_versions[k]}
+                 for k in m.kinds],
+    }  # fmt: skip
+    lines = [f"{args.artefact}: keyless-mode message of operation {m.operation!r}: "
+             f"{m.origin}'s sets, blinded by {', '.join(m.applied)}"
+             + ("; final (ready to count)" if m.is_final else
+                f"; still to be blinded by {', '.join(missing)}")]  # fmt: skip
+    lines += [f"  {s['kind']} (rules v{s['canon_version']}): {s['items']:,} items"
+              for s in data["sets"]]  # fmt: skip
+    out(args, data, "\n".join(lines))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if _is_message(args.artefact):
+        return _message(args)
     art = load_artefact(args.artefact)
     data = {"path": args.artefact, "file_size": os.path.getsize(args.artefact), **art.describe()}
     lines = [
