@@ -103,11 +103,19 @@ class Artefact:
                 )
         merged: dict[tuple[str, str], Section] = {}
         count: dict[tuple[str, str], int] = {}
+        ours: set[tuple[str, str]] = set()  # merged objects made here, safe to update in place
         for art in arts:
             for s in art:
                 k = (s.kind, type(s).__name__)
                 count[k] = count.get(k, 0) + 1
-                merged[k] = merged[k] | s if k in merged else s  # type: ignore[operator]
+                m = merged.get(k)
+                if m is None:
+                    merged[k] = s
+                elif k in ours and isinstance(m, BloomIndex) and isinstance(s, BloomIndex):
+                    m |= s  # no new memory: the N-way union allocates one index, not N − 1
+                else:
+                    merged[k] = m | s  # type: ignore[operator]
+                    ours.add(k)
         dropped = [k for k in merged if k[1] == "TagSet" and count[k] < len(arts)]
         notes = [
             f"not every input has an exact {k[0]} tag set; the union keeps only the {k[0]} "

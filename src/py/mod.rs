@@ -167,6 +167,29 @@ fn _prf_floor(
     }))
 }
 
+/// How many of `values` are valid identifiers of `kind` (canonicalised in parallel, nothing
+/// tagged): the cheap first pass that sizes a distributed build's indices.
+#[pyfunction]
+#[pyo3(signature = (kind, values, *, canon_version = None))]
+fn count_valid(
+    py: Python<'_>,
+    kind: &str,
+    values: &Bound<'_, PyAny>,
+    canon_version: Option<u16>,
+) -> PyResult<u64> {
+    let canon = keyed::parse_canon(kind, canon_version)?;
+    let col = values::extract_column(values)?;
+    Ok(lock::maybe_detach(py, col.len(), || {
+        col.parts
+            .iter()
+            .map(|p| {
+                let (codes, _) = crate::core::bulk::map_canonical(canon, p, |f| vec![(); f.len()]);
+                codes.iter().filter(|&&c| c == 0).count() as u64
+            })
+            .sum()
+    }))
+}
+
 /// (num_blocks, blocks_per_key) that `BloomIndex` picks for `capacity` and `fpr`.
 #[pyfunction]
 fn plan_layout(capacity: u64, fpr: f64) -> PyResult<(u64, u8)> {
@@ -238,6 +261,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(artefact::_restore, m)?)?;
     m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
     m.add_function(wrap_pyfunction!(plan_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(count_valid, m)?)?;
     m.add_function(wrap_pyfunction!(expected_overlap_sd, m)?)?;
     m.add_function(wrap_pyfunction!(_prf_floor, m)?)?;
     m.add_function(wrap_pyfunction!(io::split_delimited, m)?)?;

@@ -1,0 +1,250 @@
+"""Scale-out on Dask (`pip install pi_match[dask]`): one shard per partition, built in the Rust
+core with the GIL released, merged by a tree of unions into the artefact a single process
+would build from the same rows — the same sections, bit for bit.
+
+The key never enters the task graph (graph arguments pass through the scheduler): every task
+loads it from `key_path`, a path on a file system the workers share, and every shard's key id
+is checked against the key's. Shards travel as artefact bytes; a merge ORs Bloom shards (they
+have one layout, sized once for the whole build) and merges tag sets.
+
+>>> import dask.dataframe as dd, pandas as pd                       # doctest: +SKIP
+>>> ddf = dd.from_pandas(pd.DataFrame({"phone": [...]}), npartitions=8)  # doctest: +SKIP
+>>> art = pi_match.dask.build(ddf, "/shared/op.key", {"cn_mobile": "phone"})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from . import _core
+from ._core import BloomIndex, Key, TagSet
+from .artefact import Artefact
+from .build import version_of_generation
+
+__all__ = ["build", "probe"]
+
+Fields = Mapping[str, str]
+#: Per kind: rows, valid, missing, rejected and rejected_by_reason (rows = the other three).
+Stats = dict[str, Any]
+
+
+def _new_stats() -> Stats:
+    return {"rows": 0, "valid": 0, "missing": 0, "rejected": 0, "rejected_by_reason": {}}
+
+
+def _report_stats(rep: Any) -> Stats:
+    """An `AddReport`'s accounting."""
+    return {
+        "rows": rep.rows, "valid": rep.valid, "missing": rep.missing,
+        "rejected": rep.rejected, "rejected_by_reason": dict(rep.rejected_by_reason),
+    }  # fmt: skip
+
+
+def _absorb(acc: Stats, st: Mapping[str, Any]) -> None:
+    for f in ("rows", "valid", "missing", "rejected"):
+        acc[f] += st[f]
+    for r, n in st["rejected_by_reason"].items():
+        acc["rejected_by_reason"][r] = acc["rejected_by_reason"].get(r, 0) + n
+
+
+def _values(pdf: Any, column: str) -> pa.Array:
+    """A partition's column as an Arrow array (pandas NaN and None are nulls: missing)."""
+    if column not in pdf.columns:
+        raise _core.PiMatchError(
+            f"no column {column!r} in the data; it has {', '.join(map(str, pdf.columns))}"
+        )
+    return pa.array(pdf[column], from_pandas=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _key(key_path: str, mtime: float) -> Key:
+    # one load per worker process and key file version
+    return Key.load(key_path)
+
+
+def _load_key(key_path: str) -> Key:
+    return _key(key_path, os.stat(key_path).st_mtime)
+
+
+def _count(pdf: Any, fields: Fields, versions: Mapping[str, int | None]) -> dict[str, int]:
+    return {
+        k: _core.count_valid(k, _values(pdf, c), canon_version=versions[k])
+        for k, c in fields.items()
+    }
+
+
+def _shard(
+    pdf: Any,
+    key_path: str,
+    fields: Fields,
+    capacity: Mapping[str, int],
+    fpr: float,
+    exact: bool,
+    versions: Mapping[str, int | None],
+    prf: str,
+) -> tuple[bytes, dict[str, dict[str, Any]]]:
+    """One partition's artefact bytes and, per kind, how its values were accounted for."""
+    key = _load_key(key_path)
+    sections: list[BloomIndex | TagSet] = []
+    stats: dict[str, dict[str, Any]] = {}
+    for kind, col in fields.items():
+        b = BloomIndex(key, kind, capacity=capacity[kind], fpr=fpr,
+                       canon_version=versions[kind], prf=prf)  # fmt: skip
+        t = TagSet(key, kind, canon_version=versions[kind], prf=prf) if exact else None
+        stats[kind] = _report_stats(b.add(_values(pdf, col), tag_set=t))
+        sections += [b] if t is None else [b, t]
+    return Artefact(sections).to_bytes(), stats
+
+
+def _merge(
+    key_id: str, *shards: tuple[bytes, dict[str, dict[str, Any]]]
+) -> tuple[bytes, dict[str, dict[str, Any]]]:  # noqa: E501
+    """The union of shards (all of `key_id`), and their accounting summed."""
+    arts = []
+    for i, (data, _) in enumerate(shards):
+        a = Artefact.from_bytes(data)
+        if a.key_id != key_id:
+            raise _core.KeyMismatchError(
+                f"key mismatch: shard {i + 1} of a merge was made with key id {a.key_id}, the "
+                f"build's key has {key_id}"
+            )
+        arts.append(a)
+    merged = arts[0].union(*arts[1:]) if len(arts) > 1 else arts[0]
+    stats: dict[str, Stats] = {}
+    for _, s in shards:
+        for kind, st in s.items():
+            _absorb(stats.setdefault(kind, _new_stats()), st)
+    return merged.to_bytes(), stats
+
+
+def _tree(items: list[Any], key_id: str, split_every: int) -> Any:
+    """A tree of merges over delayed shards, `split_every` at a time (as dask.bag.reduction)."""
+    from dask import delayed
+
+    if len(items) == 1:
+        return delayed(_merge)(key_id, items[0])  # one shard: still checked
+    level = items
+    while len(level) > 1:
+        level = [
+            delayed(_merge)(key_id, *level[i : i + split_every])
+            for i in range(0, len(level), split_every)
+        ]
+    return level[0]
+
+
+def build(
+    ddf: Any,
+    key_path: str | os.PathLike[str],
+    fields: Fields,
+    *,
+    fpr: float = 1e-6,
+    capacity: int | Mapping[str, int] | None = None,
+    exact: bool = False,
+    split_every: int = 8,
+    canon_version: int | None = None,
+    prf: str = "hmac-sha256",
+    accounting: dict[str, Any] | None = None,
+) -> Artefact:
+    """The artefact of `ddf`'s identifier columns (`fields`: {kind: column}), built one shard
+    per partition and merged by a tree of unions — the sections a single `BloomIndex.add` /
+    `TagSet.add` of every row would make. `capacity=None` counts each kind's valid values
+    first (one cheap pass, no tagging) and sizes each index from that count. With
+    `accounting={}` the dict receives, per kind, rows = valid + missing + rejected over the
+    whole build."""
+    from dask import compute, delayed
+
+    key_path = os.fspath(key_path)
+    if not fields:
+        raise _core.PiMatchError("build needs at least one field: {kind: column}")
+    if split_every < 2:
+        raise _core.PiMatchError(f"split_every must be at least 2, got {split_every}")
+    key_id = Key.load(key_path).id  # the client's own check; the key stays out of the graph
+    versions = {k: version_of_generation(k, canon_version) for k in fields}
+    parts = ddf.to_delayed()
+    if capacity is None:
+        counts = compute(*[delayed(_count)(p, dict(fields), versions) for p in parts])
+        caps = {k: max(sum(c[k] for c in counts), 1) for k in fields}
+    elif isinstance(capacity, Mapping):
+        caps = {k: int(capacity[k]) for k in fields}
+    else:
+        caps = dict.fromkeys(fields, int(capacity))
+    shards = [delayed(_shard)(p, key_path, dict(fields), caps, fpr, exact, versions, prf)
+              for p in parts]  # fmt: skip
+    data, stats = _tree(shards, key_id, split_every).compute()
+    art = Artefact.from_bytes(data)
+    if art.key_id != key_id:
+        raise _core.KeyMismatchError(
+            f"key mismatch: the merged artefact has key id {art.key_id}, the key {key_id}"
+        )
+    total = len(ddf) if accounting is not None else None
+    for kind, st in stats.items():
+        if st["rows"] != st["valid"] + st["missing"] + st["rejected"] or (
+            total is not None and st["rows"] != total
+        ):
+            raise _core.PiMatchError(
+                f"internal error: the {kind} accounting of the distributed build does not "
+                "balance; nothing was returned"
+            )
+    if accounting is not None:
+        accounting.update({"rows": total, "capacity": caps, "sections": stats})
+    return art
+
+
+def _probe_part(pdf: Any, offset: int, artefact_path: str, key_path: str, fields: Fields) -> Any:
+    import pandas as pd
+
+    art = _open(artefact_path, os.stat(artefact_path).st_mtime, key_path)
+    frames = []
+    for kind, col in fields.items():
+        hits = np.asarray(art.get(kind).contains(_values(pdf, col), reasons=True)[0])
+        if hits.any():
+            f = pdf.iloc[np.flatnonzero(hits)].copy()
+            f["row"] = offset + np.flatnonzero(hits)
+            f["kind"] = kind
+            frames.append(f)
+    if not frames:
+        empty = pdf.iloc[:0].copy()
+        empty["row"] = pd.Series(dtype="int64")
+        empty["kind"] = pd.Series(dtype="object")
+        return empty
+    return pd.concat(frames)
+
+
+@functools.lru_cache(maxsize=4)
+def _open(path: str, mtime: float, key_path: str) -> Artefact:
+    # memory-mapped once per worker process and file version, never sent through the graph
+    return Artefact.open(path, key=_load_key(key_path), verify=False)
+
+
+def probe(
+    ddf: Any,
+    artefact_path: str | os.PathLike[str],
+    key_path: str | os.PathLike[str],
+    fields: Fields,
+) -> Any:
+    """The rows of `ddf` whose `fields` ({kind: column}) are in the artefact at
+    `artefact_path` (a Bloom index: with its false-positive rate; a tag set: exact), with
+    their columns plus `row` (0-based position in `ddf`) and `kind`: a dask DataFrame. Each
+    worker memory-maps the artefact once; neither it nor the key passes through the graph."""
+    import dask.dataframe as dd
+    import pandas as pd
+    from dask import delayed
+
+    artefact_path, key_path = os.fspath(artefact_path), os.fspath(key_path)
+    art = Artefact.open(artefact_path, verify=False)  # the client checks kinds up front
+    for kind in fields:
+        art.get(kind)
+    lengths = ddf.map_partitions(len).compute().tolist()
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
+    meta = ddf._meta.copy()
+    meta["row"] = pd.Series(dtype="int64")
+    meta["kind"] = pd.Series(dtype="object")
+    parts = [delayed(_probe_part)(p, off, artefact_path, key_path, dict(fields))
+             for p, off in zip(ddf.to_delayed(), offsets, strict=True)]  # fmt: skip
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)

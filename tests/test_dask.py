@@ -1,0 +1,112 @@
+"""Scale-out on Dask (issue #13): on a real LocalCluster of two worker processes, a build is
+the single-process build of the same rows bit for bit, shards of another key or kind are
+refused, empty and skewed partitions are fine, and probe finds exactly the rows
+`contains` finds."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+import pi_match
+from pi_match.synth import mobile_numbers, ric_numbers
+
+dd = pytest.importorskip("dask.dataframe", reason="the dask extra is not installed")
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+pd = pytest.importorskip("pandas")
+import pi_match.dask as pmd  # noqa: E402
+
+N = 20_000
+
+
+@pytest.fixture(scope="module")
+def client():  # type: ignore[no-untyped-def]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        with distributed.Client(cluster) as c:
+            yield c
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pathlib.Path]:
+    rng = np.random.default_rng(5)
+    ids = list(ric_numbers(rng, N))
+    phones = list(mobile_numbers(rng, N))
+    ids[::97] = ["1.10105E+17"] * len(ids[::97])  # rejected
+    phones[::89] = [None] * len(phones[::89])  # missing
+    ids[5:400] = ids[1000:1395]  # repeats across partitions
+    df = pd.DataFrame({"id": ids, "phone": phones, "name": [f"某{i}" for i in range(N)]})
+    key_path = tmp_path_factory.mktemp("k") / "op.key"
+    pi_match.Key.from_bytes(bytes(range(32))).save(key_path)
+    return df, key_path
+
+
+def skewed(df: pd.DataFrame) -> dd.DataFrame:
+    """Partitions of very different sizes, one of them empty."""
+    from dask import delayed
+
+    cuts = [0, 10, 10, 2_000, 2_001, 15_000, N]
+    parts = [delayed(df.iloc[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return dd.from_delayed(parts, meta=df.iloc[:0])
+
+
+def strip_created(b: bytes) -> bytes:
+    # the header's created time (bytes 32..40) and the checksum over it (56..64) differ
+    return b[:32] + b[40:56] + b[64:]
+
+
+def test_a_build_is_the_single_process_build_bit_for_bit(client, data) -> None:  # type: ignore[no-untyped-def]
+    df, key_path = data
+    key = pi_match.Key.load(key_path)
+    acc: dict = {}
+    art = pmd.build(skewed(df), key_path, {"cn_ric": "id", "cn_mobile": "phone"}, exact=True,
+                    split_every=2, accounting=acc)  # fmt: skip
+    want = []
+    for kind, col in (("cn_ric", "id"), ("cn_mobile", "phone")):
+        values = df[col].tolist()
+        cap = pi_match._core.count_valid(kind, values)
+        assert acc["capacity"][kind] == cap
+        b, t = pi_match.BloomIndex(key, kind, capacity=cap), pi_match.TagSet(key, kind)
+        b.add(values, tag_set=t)
+        want += [b, t]
+        st = acc["sections"][kind]
+        assert st["rows"] == N == st["valid"] + st["missing"] + st["rejected"]
+    assert [type(s).__name__ for s in art] == ["BloomIndex", "TagSet"] * 2
+    assert art.sections == want
+    assert strip_created(art.to_bytes()) == strip_created(pi_match.Artefact(want).to_bytes())
+    assert acc["sections"]["cn_ric"]["rejected_by_reason"] == {"excel_scientific": len(df.id[::97])}
+
+
+def test_shards_of_another_key_or_kind_are_refused(data) -> None:  # type: ignore[no-untyped-def]
+    df, key_path = data
+    key = pi_match.Key.load(key_path)
+    other = pi_match.Key.from_bytes(bytes(32))
+    mine = pmd._shard(df.iloc[:100], str(key_path), {"cn_ric": "id"}, {"cn_ric": 100}, 1e-6,
+                      False, {"cn_ric": None}, "hmac-sha256")  # fmt: skip
+    o = pi_match.BloomIndex(other, "cn_ric", capacity=100)
+    theirs = (pi_match.Artefact([o]).to_bytes(), mine[1])
+    with pytest.raises(pi_match.KeyMismatchError, match="shard 2"):
+        pmd._merge(key.id, mine, theirs)
+    phones = pmd._shard(df.iloc[:100], str(key_path), {"cn_mobile": "phone"}, {"cn_mobile": 100},
+                        1e-6, False, {"cn_mobile": None}, "hmac-sha256")  # fmt: skip
+    with pytest.raises(pi_match.IncompatibleError, match="not every input"):
+        pmd._merge(key.id, mine, phones)
+    with pytest.raises(pi_match.PiMatchError, match="no column 'nope'"):
+        pmd._shard(df.iloc[:10], str(key_path), {"cn_ric": "nope"}, {"cn_ric": 10}, 1e-6, False,
+                   {"cn_ric": None}, "hmac-sha256")  # fmt: skip
+
+
+def test_probe_finds_the_rows_contains_finds(client, data, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
+    df, key_path = data
+    key = pi_match.Key.load(key_path)
+    theirs = pi_match.TagSet(key, "cn_mobile")
+    theirs.add(df.phone.iloc[::3].tolist())
+    path = tmp_path / "theirs.pmi"
+    pi_match.Artefact([theirs]).save(path)
+    got = pmd.probe(skewed(df), path, key_path, {"cn_mobile": "phone"}).compute()
+    want = np.flatnonzero(theirs.contains(df.phone.tolist(), reasons=True)[0])
+    assert sorted(got["row"].tolist()) == want.tolist()
+    assert (got["kind"] == "cn_mobile").all()
+    assert got.set_index("row")["name"].sort_index().tolist() == df.name.iloc[want].tolist()
