@@ -5,6 +5,8 @@ refused, empty and skewed partitions are fine, and probe finds exactly the rows
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pathlib
 
 import numpy as np
@@ -110,3 +112,34 @@ def test_probe_finds_the_rows_contains_finds(client, data, tmp_path: pathlib.Pat
     assert sorted(got["row"].tolist()) == want.tolist()
     assert (got["kind"] == "cn_mobile").all()
     assert got.set_index("row")["name"].sort_index().tolist() == df.name.iloc[want].tolist()
+
+
+def test_a_worker_killed_mid_build_loses_nothing(client, data) -> None:  # type: ignore[no-untyped-def]
+    """A worker process dies while shards are being built: Dask recomputes its tasks on the
+    other (every task is pure, the key is read from its path), and the artefact is the one an
+    undisturbed build makes — never a silently partial one."""
+    import threading
+    import time
+
+    df, key_path = data
+    big = pd.concat([df] * 6, ignore_index=True)
+    ddf = dd.from_pandas(big, npartitions=48)
+    fields = {"cn_ric": "id"}
+    want = pmd.build(ddf, key_path, fields, capacity=len(big))
+    victim = sorted(client.scheduler_info()["workers"])[0]
+
+    def kill() -> None:
+        time.sleep(0.3)
+        # the worker dies before it can answer: the call itself fails, as it should
+        with contextlib.suppress(Exception):
+            client.run(os._exit, 1, workers=[victim])
+
+    t = threading.Thread(target=kill)
+    t.start()
+    acc: dict = {}
+    got = pmd.build(ddf, key_path, fields, capacity=len(big), accounting=acc)
+    t.join()
+    assert got.sections == want.sections
+    assert acc["sections"]["cn_ric"]["rows"] == len(big)
+    client.wait_for_workers(2, timeout=60)
+    assert victim not in client.scheduler_info()["workers"]  # it did die (and was replaced)

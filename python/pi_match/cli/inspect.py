@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 
 from .. import _core
 from ._common import (
@@ -14,8 +15,12 @@ from ._common import (
 
 
 def _is_message(path: str) -> bool:
-    """A keyless-mode message (header flag bit 1, docs/PSI.md), not a keyed artefact."""
+    """A keyless-mode message (header flag bit 1, docs/PSI.md), not a keyed artefact. Only a
+    regular file is opened to look (a FIFO would block); anything else is left to the
+    artefact loader, which refuses it by name."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as f:
             head = f.read(41)
     except OSError:
