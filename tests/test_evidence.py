@@ -564,8 +564,21 @@ def test_fifos_directories_devices_are_refused_at_once(case: dict[str, pathlib.P
             ["build", str(bad), "--key", str(case["key"]), "-o", str(d / "x.pmi")],
             ["psi", "blind", str(bad), "--secret", str(bad), "-o", str(d / "y.pim")],
             ["psi", "count", str(bad), str(bad)],
-            ["psi", "init", str(bad), "--operation", "op", "--party", "A", "--parties", "A,B",
-             "--secret", str(d / "s.secret"), "-o", str(d / "z.pim")],  # fmt: skip
+            [
+                "psi",
+                "init",
+                str(bad),
+                "--operation",
+                "op",
+                "--party",
+                "A",
+                "--parties",
+                "A,B",
+                "--secret",
+                str(d / "s.secret"),
+                "-o",
+                str(d / "z.pim"),
+            ],  # fmt: skip
         ):
             r = subprocess.run(
                 [sys.executable, "-m", "pi_match.cli", *args],
