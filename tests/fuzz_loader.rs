@@ -122,9 +122,11 @@ fn refix(d: &mut [u8]) {
     d[56..64].copy_from_slice(&sum.to_le_bytes());
 }
 
-fn check(data: &[u8], what: &str) {
+/// `load` of `data` succeeds or fails with `Error::Format` — no other error, no panic — and
+/// allocates no more than the input justifies.
+fn check_with<T>(data: &[u8], what: &str, load: fn(&[u8]) -> Result<T, Error>) {
     LARGEST.store(0, Ordering::Relaxed);
-    match Artefact::from_bytes(data) {
+    match load(data) {
         Ok(_) | Err(Error::Format(_)) => {}
         Err(other) => panic!("{what}: not a FormatError: {other:?}"),
     }
@@ -135,6 +137,10 @@ fn check(data: &[u8], what: &str) {
         "{what}: allocated {largest} bytes for a {}-byte input",
         data.len()
     );
+}
+
+fn check(data: &[u8], what: &str) {
+    check_with(data, what, Artefact::from_bytes);
 }
 
 #[test]
@@ -176,17 +182,7 @@ fn corpus_replays() {
 }
 
 fn check_message(data: &[u8], what: &str) {
-    LARGEST.store(0, Ordering::Relaxed);
-    match Message::from_bytes(data) {
-        Ok(_) | Err(Error::Format(_)) => {}
-        Err(other) => panic!("{what}: not a FormatError: {other:?}"),
-    }
-    let largest = LARGEST.load(Ordering::Relaxed);
-    assert!(
-        largest <= 2 * data.len() + 64 * 1024,
-        "{what}: allocated {largest} bytes for a {}-byte input",
-        data.len()
-    );
+    check_with(data, what, Message::from_bytes);
 }
 
 /// The keyless messages (golden files of tests/data/psi_v1) through the same mutations, and

@@ -494,60 +494,31 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
                 "section {n}: a keyless message has its info section first, and only there"
             ));
         }
-        if stype == SECTION_PSI_INFO {
-            if e[1..8].iter().any(|&x| x != 0) || e[40..].iter().any(|&x| x != 0) {
+        // The info section of a keyless message names no kind, version or PRF: bytes 1–7 are
+        // zero. Every other check below is the same for every section.
+        let (kind, canon_version) = if stype == SECTION_PSI_INFO {
+            if e[1..8].iter().any(|&x| x != 0) {
                 return bad(format!("section {n}: reserved bytes are not zero"));
             }
-            let (items, offset, len) = (rd_u64(e, 8), rd_u64(e, 16), rd_u64(e, 24));
-            if offset != expected_offset || items != len {
+            (Kind::Raw, 1)
+        } else {
+            let kind = Kind::from_code(e[1]).ok_or_else(|| {
+                Error::format(format!(
+                    "section {n}: unknown identifier kind code {}",
+                    e[1]
+                ))
+            })?;
+            let canon_version = rd_u16(e, 2);
+            if !kind.versions().contains(&canon_version) {
                 return bad(format!(
-                    "section {n}: info of {len} bytes at {offset} (expected offset \
-                     {expected_offset}, items = length)"
+                    "section {n}: made with {} canonicaliser version {canon_version}, which \
+                     this pi_match does not implement (it has {}); a newer pi_match reads it",
+                    kind.name(),
+                    kind.versions_text()
                 ));
             }
-            let end = offset.checked_add(len).filter(|&x| x <= file_len);
-            let Some(end) = end else {
-                return bad(format!("section {n}: info runs past the end of the file"));
-            };
-            let payload = &b[offset as usize..end as usize];
-            if checksum(payload) != rd_u64(e, 32) {
-                return bad(format!(
-                    "section {n} (info): checksum mismatch: the data is damaged"
-                ));
-            }
-            let pad_end = align_up(end) as usize;
-            if pad_end > b.len() || b[end as usize..pad_end].iter().any(|&x| x != 0) {
-                return bad(format!("section {n}: padding after the payload is damaged"));
-            }
-            expected_offset = pad_end as u64;
-            sections.push(SectionInfo {
-                stype,
-                kind: Kind::Raw,
-                canon_version: 1,
-                prf: PrfId::HmacSha256,
-                log2_blocks: 0,
-                blocks_per_key: 0,
-                items,
-                offset: offset as usize,
-                len: len as usize,
-            });
-            continue;
-        }
-        let kind = Kind::from_code(e[1]).ok_or_else(|| {
-            Error::format(format!(
-                "section {n}: unknown identifier kind code {}",
-                e[1]
-            ))
-        })?;
-        let canon_version = rd_u16(e, 2);
-        if !kind.versions().contains(&canon_version) {
-            return bad(format!(
-                "section {n}: made with {} canonicaliser version {canon_version}, which this \
-                 pi_match does not implement (it has {}); a newer pi_match reads it",
-                kind.name(),
-                kind.versions_text()
-            ));
-        }
+            (kind, canon_version)
+        };
         let (l2, bpk) = (e[4], e[5]);
         let prf = PrfId::from_code(e[6]).ok_or_else(|| {
             Error::format(format!(
@@ -597,6 +568,13 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
                     ));
                 }
             }
+            SECTION_PSI_INFO => {
+                if items != len {
+                    return bad(format!(
+                        "section {n}: info of {len} bytes says it has {items} (items = length)"
+                    ));
+                }
+            }
             SECTION_PSI_POINTS | SECTION_PSI_FINAL => {
                 let width: u64 = if stype == SECTION_PSI_POINTS { 32 } else { 8 };
                 if l2 != 0 || bpk != 0 || e[6] != 0 {
@@ -615,7 +593,11 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
         if verify_payloads && checksum(payload) != rd_u64(e, 32) {
             return bad(format!(
                 "section {n} ({}): payload checksum mismatch: the data is damaged",
-                kind.name()
+                if stype == SECTION_PSI_INFO {
+                    "info"
+                } else {
+                    kind.name()
+                }
             ));
         }
         let pad_end = align_up(end) as usize;
