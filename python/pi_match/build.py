@@ -291,6 +291,21 @@ class Builder:
                 codes = self._add(kind, pa.array([r for _, r in held]))
             self.stats[kind].absorb_codes(codes)
 
+    def read_all(self, sources: Sequence[Source], progress: Progress) -> list[dict[str, Any]]:
+        """Feed every batch of every source, decide each source's held values at its end,
+        pass on its unreadable records, and return each source's facts (`input_facts`)."""
+        per_input = []
+        for src in sources:
+            for batch in src.batches():
+                self.feed(batch, src.path)
+                progress.update(os.path.basename(src.path), len(batch))
+            self.end_source(src.path)
+            for r in src.rejects:
+                self.on_reject([r.file, r.line, r.column, r.reason, r.raw])
+            per_input.append(input_facts(src))
+        progress.done()
+        return per_input
+
     def decide_held(self) -> None:
         """Decide whatever is still held back."""
         for path, _col in list(self.held):
@@ -397,16 +412,7 @@ def build(
             key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=out.reject,
             canon_version=canon_version, prf=prf,
         )  # fmt: skip
-        per_input = []
-        for src in sources:
-            for batch in src.batches():
-                builder.feed(batch, src.path)
-                progress.update(os.path.basename(src.path), len(batch))
-            builder.end_source(src.path)
-            for r in src.rejects:
-                out.reject([r.file, r.line, r.column, r.reason, r.raw])
-            per_input.append(input_facts(src))
-        progress.done()
+        per_input = builder.read_all(sources, progress)
         sections = builder.finish()
         warnings = fpr_checks(builder.blooms, fpr)
         for w in warnings:
@@ -573,8 +579,6 @@ def _summary(
 ) -> dict[str, Any]:
     stats, blooms, tags = builder.stats, builder.blooms, builder.tags
     encodings = sorted({i["encoding"] for i in per_input})
-    rows = sum(i["rows"] for i in per_input)
-    unreadable = sum(i["unreadable_rows"] for i in per_input)
     return {
         "output": output,
         "sections": [
@@ -593,12 +597,7 @@ def _summary(
             }
             for kind, _ in chosen
         ],
-        "accounting": {
-            "records": rows + unreadable,
-            "rows": rows,
-            "unreadable_rows": unreadable,
-            "balanced": True,
-        },
+        "accounting": accounting_of(per_input),
         "encoding": encodings[0] if len(encodings) == 1 else "mixed",
         "inputs": per_input,
         "fields": notes,
@@ -608,6 +607,14 @@ def _summary(
         "canon_versions": {k: b.canon_version for k, b in blooms.items()},
         "prf": next(iter(blooms.values())).prf,
     }
+
+
+def accounting_of(per_input: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole read's records = rows + unreadable rows, from each input's facts."""
+    rows = sum(i["rows"] for i in per_input)
+    unreadable = sum(i["unreadable_rows"] for i in per_input)
+    return {"records": rows + unreadable, "rows": rows, "unreadable_rows": unreadable,
+            "balanced": True}  # fmt: skip
 
 
 def check_accounting(summary: dict[str, Any]) -> None:

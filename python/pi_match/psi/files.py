@@ -20,8 +20,8 @@ from ..build import (
     BuildOutputs,
     Progress,
     RejectRow,
+    accounting_of,
     check_accounting,
-    input_facts,
     open_inputs,
     resolve_fields,
     version_of_generation,
@@ -102,19 +102,8 @@ def init_files(
         note("field " + n)
     with BuildOutputs(output, rejects_path, output_encoding=output_encoding) as out:
         builder = PsiBuilder(secret, chosen, on_reject=out.reject, canon_version=canon_version)
-        per_input = []
-        for src in sources:
-            for batch in src.batches():
-                builder.feed(batch, src.path)
-                progress.update(os.path.basename(src.path), len(batch))
-            builder.end_source(src.path)
-            for r in src.rejects:
-                out.reject([r.file, r.line, r.column, r.reason, r.raw])
-            per_input.append(input_facts(src))
-        progress.done()
+        per_input = builder.read_all(sources, progress)
         message = builder.message()
-        rows = sum(i["rows"] for i in per_input)
-        unreadable = sum(i["unreadable_rows"] for i in per_input)
         sizes = message.sizes
         summary: dict[str, Any] = {
             "output": output,
@@ -130,12 +119,7 @@ def init_files(
                 }
                 for k, _ in chosen
             ],  # fmt: skip
-            "accounting": {
-                "records": rows + unreadable,
-                "rows": rows,
-                "unreadable_rows": unreadable,
-                "balanced": True,
-            },  # fmt: skip
+            "accounting": accounting_of(per_input),
             "inputs": per_input,
             "fields": notes,
             "warnings": [],
