@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,19 +35,21 @@ Stats = dict[str, Any]
 
 
 def _new_stats() -> Stats:
-    return {"rows": 0, "valid": 0, "missing": 0, "rejected": 0, "rejected_by_reason": {}}
+    return {"partitions": 0, "rows": 0, "valid": 0, "missing": 0, "rejected": 0,
+            "rejected_by_reason": {}}  # fmt: skip
 
 
-def _report_stats(rep: Any) -> Stats:
-    """An `AddReport`'s accounting."""
+def _report_stats(rep: Any, partitions: int = 1) -> Stats:
+    """An `AddReport`'s accounting, for `partitions` partitions (to count them in merges)."""
     return {
+        "partitions": partitions,
         "rows": rep.rows, "valid": rep.valid, "missing": rep.missing,
         "rejected": rep.rejected, "rejected_by_reason": dict(rep.rejected_by_reason),
     }  # fmt: skip
 
 
 def _absorb(acc: Stats, st: Mapping[str, Any]) -> None:
-    for f in ("rows", "valid", "missing", "rejected"):
+    for f in ("partitions", "rows", "valid", "missing", "rejected"):
         acc[f] += st[f]
     for r, n in st["rejected_by_reason"].items():
         acc["rejected_by_reason"][r] = acc["rejected_by_reason"].get(r, 0) + n
@@ -167,32 +169,58 @@ def build(
     key_id = Key.load(key_path).id  # the client's own check; the key stays out of the graph
     versions = {k: version_of_generation(k, canon_version) for k in fields}
     parts = ddf.to_delayed()
-    if capacity is None:
-        counts = compute(*[delayed(_count)(p, dict(fields), versions) for p in parts])
-        caps = {k: max(sum(c[k] for c in counts), 1) for k in fields}
-    elif isinstance(capacity, Mapping):
-        caps = {k: int(capacity[k]) for k in fields}
-    else:
-        caps = dict.fromkeys(fields, int(capacity))
+    caps = capacities(
+        fields,
+        capacity,
+        lambda: compute(*[delayed(_count)(p, dict(fields), versions) for p in parts]),  # fmt: skip
+    )
     shards = [delayed(_shard)(p, key_path, dict(fields), caps, fpr, exact, versions, prf)
               for p in parts]  # fmt: skip
     data, stats = _tree(shards, key_id, split_every).compute()
+    return _finish(data, stats, key_id, len(parts), caps, accounting)
+
+
+def capacities(
+    fields: Fields,
+    capacity: int | Mapping[str, int] | None,
+    count: Callable[[], Sequence[Mapping[str, int]]],
+) -> dict[str, int]:
+    """Each kind's index capacity: as given, or (None) the valid values `count()` finds per
+    partition, summed."""
+    if capacity is None:
+        counts = count()
+        return {k: max(sum(c[k] for c in counts), 1) for k in fields}
+    if isinstance(capacity, Mapping):
+        return {k: int(capacity[k]) for k in fields}
+    return dict.fromkeys(fields, int(capacity))
+
+
+def _finish(
+    data: bytes,
+    stats: Mapping[str, Stats],
+    key_id: str,
+    partitions: int,
+    caps: Mapping[str, int],
+    accounting: dict[str, Any] | None,
+) -> Artefact:
+    """The merged artefact, checked: the build's key, every partition's shard in it, and per
+    kind rows = valid + missing + rejected, the same rows for every kind."""
     art = Artefact.from_bytes(data)
     if art.key_id != key_id:
         raise _core.KeyMismatchError(
             f"key mismatch: the merged artefact has key id {art.key_id}, the key {key_id}"
         )
-    total = len(ddf) if accounting is not None else None
+    rows = {st["rows"] for st in stats.values()}
     for kind, st in stats.items():
-        if st["rows"] != st["valid"] + st["missing"] + st["rejected"] or (
-            total is not None and st["rows"] != total
-        ):
+        if (st["partitions"] != partitions or len(rows) != 1
+                or st["rows"] != st["valid"] + st["missing"] + st["rejected"]):  # fmt: skip
             raise _core.PiMatchError(
                 f"internal error: the {kind} accounting of the distributed build does not "
-                "balance; nothing was returned"
+                f"balance ({st['partitions']} of {partitions} partitions merged); nothing was "
+                "returned"
             )
     if accounting is not None:
-        accounting.update({"rows": total, "capacity": caps, "sections": stats})
+        accounting.update({"rows": rows.pop(), "capacity": dict(caps), "sections": stats})
     return art
 
 
@@ -240,11 +268,14 @@ def probe(
     art = Artefact.open(artefact_path, verify=False)  # the client checks kinds up front
     for kind in fields:
         art.get(kind)
-    lengths = ddf.map_partitions(len).compute().tolist()
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
     meta = ddf._meta.copy()
     meta["row"] = pd.Series(dtype="int64")
     meta["kind"] = pd.Series(dtype="object")
+    # Each partition's offset is the sum of the lengths before it, computed in the same graph
+    # as the probe: the data is read once.
+    blocks = ddf.to_delayed()
+    lengths = [delayed(len)(p) for p in blocks]
+    offsets = [delayed(sum)(lengths[:i]) for i in range(len(blocks))]
     parts = [delayed(_probe_part)(p, off, artefact_path, key_path, dict(fields))
-             for p, off in zip(ddf.to_delayed(), offsets, strict=True)]  # fmt: skip
+             for p, off in zip(blocks, offsets, strict=True)]  # fmt: skip
     return dd.from_delayed(parts, meta=meta, verify_meta=False)

@@ -19,7 +19,16 @@ from . import _core
 from ._core import BloomIndex, Key, TagSet
 from .artefact import Artefact
 from .build import version_of_generation
-from .dask import _absorb, _load_key, _merge, _new_stats, _open, _report_stats
+from .dask import (
+    _absorb,
+    _finish,
+    _load_key,
+    _merge,
+    _new_stats,
+    _open,
+    _report_stats,
+    capacities,
+)
 
 __all__ = ["build", "probe"]
 
@@ -62,10 +71,11 @@ def _sharder(
         tags = (
             {k: TagSet(key, k, canon_version=versions[k], prf=prf) for k in fields} if exact else {}
         )
-        stats = {k: _new_stats() for k in fields}
+        stats = {k: {**_new_stats(), "partitions": 1} for k in fields}  # this partition
         for b in batches:
             for k, c in fields.items():
-                _absorb(stats[k], _report_stats(blooms[k].add(_column(b, c), tag_set=tags.get(k))))
+                rep = blooms[k].add(_column(b, c), tag_set=tags.get(k))
+                _absorb(stats[k], _report_stats(rep, partitions=0))
         sections: list[BloomIndex | TagSet] = []
         for k in fields:
             sections += [blooms[k]] + ([tags[k]] if k in tags else [])
@@ -99,31 +109,18 @@ def build(
     key_id = Key.load(key_path).id
     versions = {k: version_of_generation(k, canon_version) for k in fields}
     cols = df.select(*[df[c] for c in dict.fromkeys(fields.values())])
-    if capacity is None:
-        rows = cols.mapInArrow(_counter(dict(fields), versions), "counts string").collect()
-        sums = dict.fromkeys(fields, 0)
-        for r in rows:
-            for k, n in json.loads(r["counts"]).items():
-                sums[k] += n
-        caps = {k: max(v, 1) for k, v in sums.items()}
-    elif isinstance(capacity, Mapping):
-        caps = {k: int(capacity[k]) for k in fields}
-    else:
-        caps = dict.fromkeys(fields, int(capacity))
+    caps = capacities(
+        fields,
+        capacity,
+        lambda: [json.loads(r["counts"]) for r in
+                 cols.mapInArrow(_counter(dict(fields), versions), "counts string").collect()],
+    )  # fmt: skip
     sharder = _sharder(key_path, dict(fields), caps, fpr, exact, versions, prf)
     shards = cols.mapInArrow(sharder, "shard binary, stats string").rdd.map(
         lambda r: (bytes(r["shard"]), json.loads(r["stats"]))
     )
     data, stats = shards.treeReduce(lambda a, b: _merge(key_id, a, b), depth=depth)
-    art = Artefact.from_bytes(data)
-    for kind, st in stats.items():
-        if st["rows"] != st["valid"] + st["missing"] + st["rejected"]:
-            raise _core.PiMatchError(
-                f"internal error: the {kind} accounting of the Spark build does not balance"
-            )
-    if accounting is not None:
-        accounting.update({"capacity": caps, "sections": stats})
-    return art
+    return _finish(data, stats, key_id, cols.rdd.getNumPartitions(), caps, accounting)
 
 
 def probe(

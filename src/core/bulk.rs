@@ -246,6 +246,28 @@ pub fn raw_mask<V: Values + ?Sized>(values: &V, pred: impl Fn(&[u8]) -> bool + S
     }
 }
 
+/// How many values canonicalise (code 0), in parallel; nothing is kept or tagged (the cheap
+/// first pass that sizes a distributed build's indices).
+pub fn count_valid<V: Values + ?Sized>(canon: impl Into<Canon>, values: &V) -> u64 {
+    let canon = canon.into();
+    let n = values.len();
+    let count = |range: std::ops::Range<usize>| {
+        let mut s = Scratch::default();
+        range
+            .filter(|&i| canon_one(canon, values, i, &mut s) == 0)
+            .count() as u64
+    };
+    if n < PARALLEL_MIN {
+        return count(0..n);
+    }
+    (0..n)
+        .step_by(TASK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|a| count(a..(a + TASK).min(n)))
+        .sum()
+}
+
 /// Canonical strings (None where rejected) and reason codes (0 = ok).
 pub fn canonicalize_all<V: Values + ?Sized>(
     canon: impl Into<Canon>,

@@ -5,7 +5,7 @@
 //! `cargo test`; the bindings hold these behind locks and only convert arguments.
 
 use super::bloom::{self, Bloom};
-use super::bulk::{tag_chunks, Values};
+use super::bulk::{tag_chunks, Item, Values};
 use super::canon::{Canon, Kind};
 use super::error::{Error, Result};
 use super::estimate::{self, Estimate};
@@ -160,26 +160,19 @@ impl Tagging {
         Ok(tags_of(self.canon(), self.prf("add")?, parts))
     }
 
-    /// The 32-byte tag of one value, None when it cannot be canonicalised.
-    pub fn tag_one(&self, value: &str, op: &str) -> Result<Option<[u8; 32]>> {
+    /// The 32-byte tag of one value, None when it cannot be used (`op` names the operation
+    /// in the error when the key is missing).
+    pub fn tag_one(&self, value: Item<'_>, op: &str) -> Result<Option<[u8; 32]>> {
         let prf = self.prf(op)?;
-        let (mut out, mut scratch) = (String::new(), String::new());
-        Ok(self
-            .canon()
-            .canonicalize_into(value, &mut out, &mut scratch)
-            .is_ok()
-            .then(|| prf.tag(out.as_bytes())))
-    }
-
-    /// As `tag_one`, for raw bytes (decoded as `pi_match` decodes a column of bytes).
-    pub fn tag_one_bytes(&self, value: &[u8], op: &str) -> Result<Option<[u8; 32]>> {
-        let prf = self.prf(op)?;
-        let (mut out, mut scratch) = (String::new(), String::new());
-        Ok(self
-            .canon()
-            .canonicalize_bytes_into(value, &mut out, &mut scratch)
-            .is_ok()
-            .then(|| prf.tag(out.as_bytes())))
+        let (canon, mut out, mut scratch) = (self.canon(), String::new(), String::new());
+        let ok = match value {
+            Item::Str(v) => canon.canonicalize_into(v, &mut out, &mut scratch).is_ok(),
+            Item::Bytes(v) => canon
+                .canonicalize_bytes_into(v, &mut out, &mut scratch)
+                .is_ok(),
+            Item::Null | Item::NotText => false,
+        };
+        Ok(ok.then(|| prf.tag(out.as_bytes())))
     }
 }
 
@@ -689,11 +682,14 @@ mod tests {
         assert_eq!(codes[1], 0);
         let t = bloom
             .tagging
-            .tag_one("440305199003071236", "in")
+            .tag_one(Item::Str("440305199003071236"), "in")
             .unwrap()
             .unwrap();
         assert!(set.contains_tag(&t) && !bloom.contains_tag(&t));
-        assert_eq!(bloom.tagging.tag_one("12345", "in").unwrap(), None);
+        assert_eq!(
+            bloom.tagging.tag_one(Item::Str("12345"), "in").unwrap(),
+            None
+        );
         // a hold of the wrong length is refused before anything is added
         let e = bloom.add(&[ids], Some(&[true]), false).unwrap_err();
         assert!(

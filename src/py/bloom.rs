@@ -12,7 +12,9 @@ use super::key::PyKey;
 use super::keyed::{bulk_contains, parse_canon, parse_prf, tag_one};
 use super::lock::{self, read_nogil, with_read, with_write, write_and_read, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
-use super::section::{from_bytes_one, reduce_one, save_one, to_bytes_one, SectionObject};
+use super::section::{
+    from_bytes_one, reduce_one, same_object, save_one, to_bytes_one, SectionObject,
+};
 use super::tagset::PyTagSet;
 use super::values::extract_column;
 use crate::core::key::key_id_hex;
@@ -247,15 +249,9 @@ impl PyBloomIndex {
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<PyBloomIndex>().is_ok_and(|o| {
-            let o = o.get();
-            o.meta == self.meta
-                && (std::ptr::eq(o, self)
-                    || other.py().detach(|| {
-                        let g = ReadMany::take(&[&o.state, &self.state]);
-                        g.get(0).bloom == g.get(1).bloom
-                    }))
-        })
+        other
+            .cast::<PyBloomIndex>()
+            .is_ok_and(|o| same_object(other.py(), self, o.get()))
     }
 
     #[getter]

@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyString};
 use super::error::{PyCoreError, RejectedValuesWarning};
 use super::lock::with_read;
 use super::values::{extract_column, Column};
-use crate::core::bulk::tally;
+use crate::core::bulk::{tally, Item};
 use crate::core::canon::{Canon, Kind, Reason};
 use crate::core::keyed::{Meta, Tagging};
 use crate::core::prf::{PrfId, ALL_PRFS};
@@ -104,12 +104,10 @@ pub(crate) fn warn_rejected(py: Python<'_>, codes: &[u8]) -> PyResult<()> {
 /// lost the leading zeros and the type of what the caller meant.
 pub(crate) fn tag_one(tagging: &Tagging, value: &Bound<'_, PyAny>) -> PyResult<Option<[u8; 32]>> {
     let tag = if let Ok(s) = value.cast::<PyString>() {
-        match s.to_str() {
-            Ok(s) => tagging.tag_one(s, "`in`"),
-            Err(_) => tagging.prf("`in`").map(|_| None), // not UTF-8: not an identifier
-        }
+        // a str that is not UTF-8 (lone surrogates) is not an identifier
+        tagging.tag_one(s.to_str().map_or(Item::NotText, Item::Str), "`in`")
     } else if let Ok(b) = value.cast::<PyBytes>() {
-        tagging.tag_one_bytes(b.as_bytes(), "`in`")
+        tagging.tag_one(Item::Bytes(b.as_bytes()), "`in`")
     } else {
         return Err(PyTypeError::new_err(format!(
             "`in` takes a str or bytes identifier, not {}",

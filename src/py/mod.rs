@@ -182,10 +182,7 @@ fn count_valid(
     Ok(lock::maybe_detach(py, col.len(), || {
         col.parts
             .iter()
-            .map(|p| {
-                let (codes, _) = crate::core::bulk::map_canonical(canon, p, |f| vec![(); f.len()]);
-                codes.iter().filter(|&&c| c == 0).count() as u64
-            })
+            .map(|p| crate::core::bulk::count_valid(canon, p))
             .sum()
     }))
 }

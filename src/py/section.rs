@@ -11,6 +11,7 @@ use super::error::PyCoreError;
 use super::key::PyKey;
 use super::lock;
 use crate::core::format::{self, Artefact, SectionRef, WriteOptions};
+use crate::core::key::KeyId;
 use crate::core::keyed::{self, KeyedBloom, KeyedTagSet, Meta, Structure, Tagging};
 use crate::core::Error;
 
@@ -50,6 +51,8 @@ pub(crate) trait CoreStructure {
     fn tagging_mut(&mut self) -> &mut Tagging;
     fn as_section(&self) -> SectionRef<'_>;
     fn created(&self) -> u64;
+    /// The same filter bits or the same tags.
+    fn same_contents(&self, other: &Self) -> bool;
 }
 
 impl CoreStructure for KeyedBloom {
@@ -61,6 +64,9 @@ impl CoreStructure for KeyedBloom {
     }
     fn created(&self) -> u64 {
         self.created
+    }
+    fn same_contents(&self, other: &Self) -> bool {
+        self.bloom == other.bloom
     }
 }
 
@@ -74,25 +80,31 @@ impl CoreStructure for KeyedTagSet {
     fn created(&self) -> u64 {
         self.created
     }
+    fn same_contents(&self, other: &Self) -> bool {
+        self.set == other.set
+    }
+}
+
+/// `f` on the object as the one section of an artefact, with its key id and write options;
+/// call without the GIL.
+fn as_artefact<T: SectionObject, R>(
+    obj: &T,
+    f: impl FnOnce(&KeyId, &[SectionRef<'_>], &WriteOptions<'_>) -> R,
+) -> R {
+    let kid = obj.meta().key_id;
+    obj.section_ref(|s, created| {
+        let opts = WriteOptions {
+            created,
+            mac_key: None,
+        };
+        f(&kid, &[s], &opts)
+    })
 }
 
 /// Write one object as an artefact file (atomically, with the GIL released).
 pub(crate) fn save_one<T: SectionObject>(py: Python<'_>, obj: &T, path: PathBuf) -> PyResult<()> {
-    let kid = obj.meta().key_id;
-    py.detach(|| {
-        obj.section_ref(|s, created| {
-            format::save(
-                &path,
-                &kid,
-                &[s],
-                &WriteOptions {
-                    created,
-                    mac_key: None,
-                },
-            )
-        })
-    })
-    .map_err(PyCoreError)?;
+    py.detach(|| as_artefact(obj, |kid, s, opts| format::save(&path, kid, s, opts)))
+        .map_err(PyCoreError)?;
     Ok(())
 }
 
@@ -101,22 +113,21 @@ pub(crate) fn to_bytes_one<'py, T: SectionObject>(
     py: Python<'py>,
     obj: &T,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let kid = obj.meta().key_id;
     let v = py
-        .detach(|| {
-            obj.section_ref(|s, created| {
-                format::to_bytes(
-                    &kid,
-                    &[s],
-                    &WriteOptions {
-                        created,
-                        mac_key: None,
-                    },
-                )
-            })
-        })
+        .detach(|| as_artefact(obj, format::to_bytes))
         .map_err(PyCoreError)?;
     Ok(PyBytes::new(py, &v))
+}
+
+/// `a == b` for two objects of one class: the same meta and contents (read without the GIL,
+/// both locks in the one order); an object always equals itself.
+pub(crate) fn same_object<T: SectionObject>(py: Python<'_>, a: &T, b: &T) -> bool {
+    a.meta() == b.meta()
+        && (std::ptr::eq(a, b)
+            || py.detach(|| {
+                let g = lock::ReadMany::take(&[a.state(), b.state()]);
+                g.get(0).same_contents(g.get(1))
+            }))
 }
 
 /// The object held by artefact bytes of exactly one section of type `T`.

@@ -12,7 +12,9 @@ use super::key::PyKey;
 use super::keyed::{bulk_contains, parse_canon, parse_prf, tag_one};
 use super::lock::{self, maybe_detach, with_read, with_write, ReadMany};
 use super::results::{PyAddReport, PyEstimate};
-use super::section::{from_bytes_one, reduce_one, save_one, to_bytes_one, SectionObject};
+use super::section::{
+    from_bytes_one, reduce_one, same_object, save_one, to_bytes_one, SectionObject,
+};
 use super::values::extract_column;
 use crate::core::estimate::Estimate;
 use crate::core::key::key_id_hex;
@@ -199,15 +201,9 @@ impl PyTagSet {
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<PyTagSet>().is_ok_and(|o| {
-            let o = o.get();
-            o.meta == self.meta
-                && (std::ptr::eq(o, self)
-                    || other.py().detach(|| {
-                        let g = ReadMany::take(&[&o.state, &self.state]);
-                        g.get(0).set == g.get(1).set
-                    }))
-        })
+        other
+            .cast::<PyTagSet>()
+            .is_ok_and(|o| same_object(other.py(), self, o.get()))
     }
 
     #[getter]
