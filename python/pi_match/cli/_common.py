@@ -109,3 +109,15 @@ def write_plot(path: str, overlaps: Any, data: dict[str, Any], lines: list[str])
         data["plot_legend"] = legend
         lines += [f"  {k} = {v}" for k, v in legend.items()]
         lines.append("  (install fonts-noto-cjk to see the names in the figure)")
+
+
+def overlap_lines(c: Any, name: Any = os.path.basename) -> list[str]:
+    """The notes and per-kind union / in two or more / unique lines of a `Comparison`, inputs
+    shown by `name` (file names by their base name; parties as they are)."""
+    lines = list(c.notes)
+    for ov in c.overlaps:
+        lines.append(f"[{ov.kind}] distinct across all: {fmt_est(ov.union)}; in two or more: "
+                     f"{fmt_est(ov.in_two_or_more)}")  # fmt: skip
+        for n, u in zip(c.names, ov.unique, strict=True):
+            lines.append(f"    only in {name(n)}: {fmt_est(u)}")
+    return lines

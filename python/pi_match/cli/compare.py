@@ -12,6 +12,7 @@ from ._common import (
     fmt_est,
     load_artefact,
     out,
+    overlap_lines,
     write_plot,
 )
 
@@ -30,12 +31,7 @@ def run(args: argparse.Namespace) -> int:
         + fmt_est(_core.Estimate(p["estimate"], p["low"], p["high"], p["method"]))
         for p in c.pairs
     ]
-    lines += c.notes
-    for ov in c.overlaps:
-        lines.append(f"[{ov.kind}] distinct across all: {fmt_est(ov.union)}; in two or more: "
-                     f"{fmt_est(ov.in_two_or_more)}")  # fmt: skip
-        for name, u in zip(c.names, ov.unique, strict=True):
-            lines.append(f"    only in {os.path.basename(name)}: {fmt_est(u)}")
+    lines += overlap_lines(c)
     data = c.to_dict()
     if args.plot:
         write_plot(args.plot, c.overlaps, data, lines)

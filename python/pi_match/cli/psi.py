@@ -6,7 +6,7 @@ import argparse
 import os
 
 from .. import PiMatchError
-from ._common import UserError, fmt_est, note, out, read_options, write_plot
+from ._common import UserError, note, out, overlap_lines, read_options, write_plot
 
 
 def _load_secret(path: str):  # type: ignore[no-untyped-def]
@@ -99,12 +99,7 @@ def _count(args: argparse.Namespace) -> int:
         raise UserError(str(e).removeprefix("incompatible artefacts: ")) from None
     lines = [f"{p['a']} ∩ {p['b']} [{p['kind']}]: {p['exact']:,.0f} (exact, keyless)"
              for p in c.pairs]  # fmt: skip
-    lines += c.notes
-    for ov in c.overlaps:
-        lines.append(f"[{ov.kind}] distinct across all: {fmt_est(ov.union)}; in two or more: "
-                     f"{fmt_est(ov.in_two_or_more)}")  # fmt: skip
-        for name, u in zip(c.names, ov.unique, strict=True):
-            lines.append(f"    only in {name}: {fmt_est(u)}")
+    lines += overlap_lines(c, name=str)
     data = c.to_dict()
     data["method"] = "psi"
     data["operation"] = msgs[0].operation

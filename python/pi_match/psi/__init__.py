@@ -27,8 +27,6 @@ from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
-import numpy as np
-
 from .. import _core
 from .._core import AddReport, PsiFirstPass, PsiMessage, PsiSecret
 from ..count import Comparison, _from_members
@@ -72,23 +70,33 @@ def count(messages: Sequence[PsiMessage], *, with_combinations: bool = True) -> 
     _core.psi_check_countable(msgs)
     names = [m.origin for m in msgs]
     tags = [{k: m.final_tags(k) for k in m.kinds} for m in msgs]
+    kinds = sorted(set().union(*(set(t) for t in tags)))
+    # One k-way merge per kind over the messages that hold it: every pair and N-way count
+    # is a sum over its membership masks.
+    held = {k: [i for i, t in enumerate(tags) if k in t] for k in kinds}
+    members = {k: _core.tag_membership_counts([tags[i][k] for i in held[k]]) for k in kinds}
+
+    def shared(kind: str, a: int, b: int) -> float:
+        bit_a, bit_b = 1 << held[kind].index(a), 1 << held[kind].index(b)
+        return float(sum(n for m, n in members[kind].items() if m & bit_a and m & bit_b))
+
     pairs = []
-    for (na, a), (nb, b) in combinations(list(zip(names, tags, strict=True)), 2):
-        for kind in sorted(set(a) & set(b)):
-            shared = _core.tag_membership_counts([a[kind], b[kind]]).get(3, 0)
-            pairs.append({"a": na, "b": nb, "kind": kind, "estimate": float(shared),
-                          "low": float(shared), "high": float(shared), "exact": float(shared),
-                          "method": "psi"})  # fmt: skip
+    for a, b in combinations(range(len(msgs)), 2):
+        for kind in kinds:
+            if kind in tags[a] and kind in tags[b]:
+                n = shared(kind, a, b)
+                pairs.append({"a": names[a], "b": names[b], "kind": kind, "estimate": n,
+                              "low": n, "high": n, "exact": n, "method": "psi"})  # fmt: skip
     if not pairs:
         raise _core.IncompatibleError("these messages share no identifier kind to count")
     overlaps, notes = [], []
-    every = set.intersection(*(set(t) for t in tags))
-    for kind in sorted(every):
-        arrays = [np.ascontiguousarray(t[kind]) for t in tags]
-        members = _core.tag_membership_counts(arrays)
-        sizes = [len(a) for a in arrays]
-        overlaps.append(_from_members(kind, names, sizes, members, with_combinations, "psi"))
-    for kind in sorted(set().union(*(set(t) for t in tags)) - every):
-        lacking = [n for n, t in zip(names, tags, strict=True) if kind not in t]
-        notes.append(f"[{kind}] only pairwise: {', '.join(lacking)} sent no {kind} set")
+    for kind in kinds:
+        if len(held[kind]) == len(msgs):
+            sizes = [len(t[kind]) for t in tags]
+            overlaps.append(
+                _from_members(kind, names, sizes, members[kind], with_combinations, "psi")
+            )
+        else:
+            lacking = [n for n, t in zip(names, tags, strict=True) if kind not in t]
+            notes.append(f"[{kind}] only pairwise: {', '.join(lacking)} sent no {kind} set")
     return Comparison(names, pairs, overlaps, notes)
