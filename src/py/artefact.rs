@@ -200,21 +200,35 @@ pub(crate) fn save_artefact(
     objects: &Bound<'_, PyAny>,
     authenticate_with: Option<PyRef<'_, PyKey>>,
 ) -> PyResult<String> {
+    let (_, sha) = write_objects(py, objects, authenticate_with, |kid, s, opts| {
+        format::save(&path, kid, s, opts)
+    })?;
+    Ok(sha.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `write` (with the GIL released) on the sections of `objects` — all of one key, each
+/// object's lock held once, in the one order — and the options: now as `created`, and the
+/// MAC key of `authenticate_with` (which must be the objects' key).
+fn write_objects<R: Send>(
+    py: Python<'_>,
+    objects: &Bound<'_, PyAny>,
+    authenticate_with: Option<PyRef<'_, PyKey>>,
+    write: impl FnOnce(&KeyId, &[SectionRef<'_>], &WriteOptions<'_>) -> crate::core::Result<R> + Send,
+) -> PyResult<R> {
     let created = now_unix();
     let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
     let (kid, objs) = objects_to_write(&items)?;
     let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
-    let n = py.detach(|| {
+    py.detach(|| {
         with_sections(&objs, |s| {
             let opts = WriteOptions {
                 created,
                 mac_key: mac.as_deref(),
             };
-            format::save(&path, &kid, s, &opts)
+            write(&kid, s, &opts)
         })
-    });
-    let (_, sha) = n.map_err(PyCoreError)?;
-    Ok(sha.iter().map(|b| format!("{b:02x}")).collect())
+    })
+    .map_err(|e| PyCoreError(e).into())
 }
 
 /// "valid", "invalid" or "not_authenticated": whether an artefact's MAC is right for `key`
@@ -244,20 +258,8 @@ pub(crate) fn artefact_to_bytes<'py>(
     objects: &Bound<'py, PyAny>,
     authenticate_with: Option<PyRef<'_, PyKey>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let created = now_unix();
-    let items: Vec<Bound<'_, PyAny>> = objects.try_iter()?.collect::<PyResult<_>>()?;
-    let (kid, objs) = objects_to_write(&items)?;
-    let mac = mac_key_for(authenticate_with.as_deref(), &kid)?;
-    let v = py.detach(|| {
-        with_sections(&objs, |s| {
-            let opts = WriteOptions {
-                created,
-                mac_key: mac.as_deref(),
-            };
-            format::to_bytes(&kid, s, &opts)
-        })
-    });
-    Ok(PyBytes::new(py, &v.map_err(PyCoreError)?))
+    let v = write_objects(py, objects, authenticate_with, format::to_bytes)?;
+    Ok(PyBytes::new(py, &v))
 }
 
 /// Unpickle support: a BloomIndex or TagSet from its bytes (never with a key).
