@@ -93,7 +93,7 @@ def test_shards_of_another_key_or_kind_are_refused(data) -> None:  # type: ignor
         pmd._merge(key.id, mine, theirs)
     phones = pmd._shard(df.iloc[:100], str(key_path), {"cn_mobile": "phone"}, {"cn_mobile": 100},
                         1e-6, False, {"cn_mobile": None}, "hmac-sha256")  # fmt: skip
-    with pytest.raises(pi_match.IncompatibleError, match="not every input"):
+    with pytest.raises(pi_match.IncompatibleError, match="shard 2 holds other sections"):
         pmd._merge(key.id, mine, phones)
     with pytest.raises(pi_match.PiMatchError, match="no column 'nope'"):
         pmd._shard(df.iloc[:10], str(key_path), {"cn_ric": "nope"}, {"cn_ric": 10}, 1e-6, False,
@@ -116,7 +116,8 @@ def test_probe_finds_the_rows_contains_finds(client, data, tmp_path: pathlib.Pat
 
 def test_a_worker_killed_mid_build_loses_nothing(client, data) -> None:  # type: ignore[no-untyped-def]
     """A worker process dies while shards are being built: Dask recomputes its tasks on the
-    other (every task is pure, the key is read from its path), and the artefact is the one an
+    other (a lost chain is rebuilt from its first partition, the key is read from its path), and
+    the artefact is the one an
     undisturbed build makes — never a silently partial one."""
     import threading
     import time
@@ -143,3 +144,46 @@ def test_a_worker_killed_mid_build_loses_nothing(client, data) -> None:  # type:
     assert acc["sections"]["cn_ric"]["rows"] == len(big)
     client.wait_for_workers(2, timeout=60)
     assert victim not in client.scheduler_info()["workers"]  # it did die (and was replaced)
+
+
+def test_a_chain_survives_moving_between_workers_and_never_adds_a_partition_twice(data) -> None:  # type: ignore[no-untyped-def]
+    """A chain's shard pickled to another worker (pickles carry no key) takes the key again
+    from its path; a link run again on the shard it already changed is refused, not added
+    twice; one shard per partition (`shards=npartitions`) gives the same artefact."""
+    import pickle
+
+    df, key_path = data
+    args = (str(key_path), {"cn_ric": "id"}, {"cn_ric": N}, 1e-6, True, {"cn_ric": None},
+            "hmac-sha256")  # fmt: skip
+    s = pmd._extend(None, df.iloc[:5000], 0, *args)
+    s = pmd._extend(pickle.loads(pickle.dumps(s)), df.iloc[5000:], 1, *args)
+    key = pi_match.Key.load(key_path)
+    b, t = pi_match.BloomIndex(key, "cn_ric", capacity=N), pi_match.TagSet(key, "cn_ric")
+    b.add(df.id.tolist(), tag_set=t)
+    assert s.sections == [b, t]
+    assert s.stats["cn_ric"]["rows"] == N and s.stats["cn_ric"]["partitions"] == 2
+    with pytest.raises(pi_match.PiMatchError, match="partition 1 reached its shard twice"):
+        pmd._extend(s, df.iloc[5000:], 1, *args)
+    ddf = dd.from_pandas(df, npartitions=5)
+    one = pmd.build(ddf, key_path, {"cn_ric": "id"}, capacity=N, shards=1)
+    each = pmd.build(ddf, key_path, {"cn_ric": "id"}, capacity=N, shards=5, split_every=2)
+    assert one.sections == each.sections == [b]
+    with pytest.raises(pi_match.PiMatchError, match="shards must be at least 1"):
+        pmd.build(ddf, key_path, {"cn_ric": "id"}, shards=0)
+
+
+def test_merging_shard_bytes_checks_every_shard(data) -> None:  # type: ignore[no-untyped-def]
+    """The Rust merge of shard bytes: damaged bytes and a bad key id are refused, naming the
+    shard; the merge of one shard is that shard."""
+    df, key_path = data
+    key = pi_match.Key.load(key_path)
+    a, _ = pmd._shard(df.iloc[:100], str(key_path), {"cn_ric": "id"}, {"cn_ric": 100}, 1e-6,
+                      True, {"cn_ric": None}, "hmac-sha256")  # fmt: skip
+    damaged = bytearray(a)
+    damaged[-70] ^= 1
+    with pytest.raises(pi_match.FormatError, match="shard 2: .*checksum"):
+        pi_match._core.merge_shards([a, bytes(damaged)])
+    with pytest.raises(ValueError, match="16 hex digits"):
+        pi_match._core.merge_shards([a], key_id="xyz")
+    one = pi_match._core.merge_shards([a], key_id=key.id)
+    assert strip_created(one) == strip_created(a)

@@ -5,7 +5,8 @@ would build from the same rows — the same sections, bit for bit.
 The key never enters the task graph (graph arguments pass through the scheduler): every task
 loads it from `key_path`, a path on a file system the workers share, and every shard's key id
 is checked against the key's. Shards travel as artefact bytes; a merge ORs Bloom shards (they
-have one layout, sized once for the whole build) and merges tag sets.
+have one layout, sized once for the whole build) and merges tag sets, straight from the bytes
+in the Rust core.
 
 >>> import dask.dataframe as dd, pandas as pd                       # doctest: +SKIP
 >>> ddf = dd.from_pandas(pd.DataFrame({"phone": [...]}), npartitions=8)  # doctest: +SKIP
@@ -81,6 +82,68 @@ def _count(pdf: Any, fields: Fields, versions: Mapping[str, int | None]) -> dict
     }
 
 
+class _Shard:
+    """The sections one chain of partitions is building, and how its values were accounted
+    for: built on one worker, a partition at a time (a worker holds one shard and one
+    partition, not a shard per partition)."""
+
+    def __init__(self, key: Key, fields: Fields, capacity: Mapping[str, int], fpr: float,
+                 exact: bool, versions: Mapping[str, int | None], prf: str) -> None:  # fmt: skip
+        self.sections: list[BloomIndex | TagSet] = []
+        self.targets: dict[str, tuple[BloomIndex, TagSet | None]] = {}
+        for kind in fields:
+            b = BloomIndex(key, kind, capacity=capacity[kind], fpr=fpr,
+                           canon_version=versions[kind], prf=prf)  # fmt: skip
+            t = TagSet(key, kind, canon_version=versions[kind], prf=prf) if exact else None
+            self.targets[kind] = (b, t)
+            self.sections += [b] if t is None else [b, t]
+        self.stats: dict[str, Stats] = {k: _new_stats() for k in fields}
+        self.parts: set[int] = set()
+
+    def add(self, pdf: Any, index: int, key: Key, fields: Fields) -> None:
+        if index in self.parts:
+            # Only a task run twice on the state it already changed could get here; adding the
+            # rows again would count them twice.
+            raise _core.PiMatchError(
+                f"internal error: partition {index} reached its shard twice; nothing was returned"
+            )
+        for s in self.sections:
+            if not s.has_key:  # the shard moved between workers: pickles carry no key
+                s.attach_key(key)
+        values = {kind: _values(pdf, col) for kind, col in fields.items()}  # check every column
+        for kind, v in values.items():
+            b, t = self.targets[kind]
+            _absorb(self.stats[kind], _report_stats(b.add(v, tag_set=t)))
+        self.parts.add(index)
+
+
+def _extend(
+    shard: _Shard | None,
+    pdf: Any,
+    index: int,
+    key_path: str,
+    fields: Fields,
+    capacity: Mapping[str, int],
+    fpr: float,
+    exact: bool,
+    versions: Mapping[str, int | None],
+    prf: str,
+) -> _Shard:
+    """One link of a chain: partition `index` added to the chain's shard (made by the first
+    link). The shard is updated in place — it is this chain's alone, and copying an index per
+    partition would cost more than building it."""
+    key = _load_key(key_path)
+    if shard is None:
+        shard = _Shard(key, fields, capacity, fpr, exact, versions, prf)
+    shard.add(pdf, index, key, fields)
+    return shard
+
+
+def _seal(shard: _Shard) -> tuple[bytes, dict[str, Stats]]:
+    """A chain's shard as artefact bytes (what travels to the merges) and its accounting."""
+    return Artefact(shard.sections).to_bytes(), shard.stats
+
+
 def _shard(
     pdf: Any,
     key_path: str,
@@ -90,39 +153,20 @@ def _shard(
     exact: bool,
     versions: Mapping[str, int | None],
     prf: str,
-) -> tuple[bytes, dict[str, dict[str, Any]]]:
+) -> tuple[bytes, dict[str, Stats]]:
     """One partition's artefact bytes and, per kind, how its values were accounted for."""
-    key = _load_key(key_path)
-    sections: list[BloomIndex | TagSet] = []
-    stats: dict[str, dict[str, Any]] = {}
-    for kind, col in fields.items():
-        b = BloomIndex(key, kind, capacity=capacity[kind], fpr=fpr,
-                       canon_version=versions[kind], prf=prf)  # fmt: skip
-        t = TagSet(key, kind, canon_version=versions[kind], prf=prf) if exact else None
-        stats[kind] = _report_stats(b.add(_values(pdf, col), tag_set=t))
-        sections += [b] if t is None else [b, t]
-    return Artefact(sections).to_bytes(), stats
+    return _seal(_extend(None, pdf, 0, key_path, fields, capacity, fpr, exact, versions, prf))
 
 
-def _merge(
-    key_id: str, *shards: tuple[bytes, dict[str, dict[str, Any]]]
-) -> tuple[bytes, dict[str, dict[str, Any]]]:  # noqa: E501
-    """The union of shards (all of `key_id`), and their accounting summed."""
-    arts = []
-    for i, (data, _) in enumerate(shards):
-        a = Artefact.from_bytes(data)
-        if a.key_id != key_id:
-            raise _core.KeyMismatchError(
-                f"key mismatch: shard {i + 1} of a merge was made with key id {a.key_id}, the "
-                f"build's key has {key_id}"
-            )
-        arts.append(a)
-    merged = arts[0].union(*arts[1:]) if len(arts) > 1 else arts[0]
+def _merge(key_id: str, *shards: tuple[bytes, dict[str, Stats]]) -> tuple[bytes, dict[str, Stats]]:
+    """The union of shards (all of `key_id`), merged from their bytes in the Rust core (every
+    shard checked, Bloom payloads OR-ed in one pass), and their accounting summed."""
+    data = _core.merge_shards([d for d, _ in shards], key_id=key_id)
     stats: dict[str, Stats] = {}
     for _, s in shards:
         for kind, st in s.items():
             _absorb(stats.setdefault(kind, _new_stats()), st)
-    return merged.to_bytes(), stats
+    return data, stats
 
 
 def _tree(items: list[Any], key_id: str, split_every: int) -> Any:
@@ -140,6 +184,17 @@ def _tree(items: list[Any], key_id: str, split_every: int) -> Any:
     return level[0]
 
 
+def _default_shards() -> int:
+    """The threads of the cluster a distributed client is connected to, else this machine's
+    cores (the local schedulers)."""
+    try:
+        from distributed import get_client
+
+        return max(sum(get_client().nthreads().values()), 1)
+    except (ImportError, ValueError):
+        return os.cpu_count() or 1
+
+
 def build(
     ddf: Any,
     key_path: str | os.PathLike[str],
@@ -149,16 +204,21 @@ def build(
     capacity: int | Mapping[str, int] | None = None,
     exact: bool = False,
     split_every: int = 8,
+    shards: int | None = None,
     canon_version: int | None = None,
     prf: str = "hmac-sha256",
     accounting: dict[str, Any] | None = None,
 ) -> Artefact:
-    """The artefact of `ddf`'s identifier columns (`fields`: {kind: column}), built one shard
-    per partition and merged by a tree of unions — the sections a single `BloomIndex.add` /
-    `TagSet.add` of every row would make. `capacity=None` counts each kind's valid values
-    first (one cheap pass, no tagging) and sizes each index from that count. With
-    `accounting={}` the dict receives, per kind, rows = valid + missing + rejected over the
-    whole build."""
+    """The artefact of `ddf`'s identifier columns (`fields`: {kind: column}), built in shards
+    in the Rust core and merged by a tree of unions (`split_every` at a time) — the sections a
+    single `BloomIndex.add` / `TagSet.add` of every row would make. `capacity=None` counts each
+    kind's valid values first (one cheap pass, no tagging) and sizes each index from that count.
+
+    Every shard has the whole index's layout, so a shard per partition would cost an index per
+    partition; instead the partitions are dealt into `shards` chains (default: the cluster's
+    worker threads, at most one per partition), each adding its partitions one at a time to one
+    shard. `shards=ddf.npartitions` gives one shard per partition. With `accounting={}` the dict
+    receives, per kind, rows = valid + missing + rejected over the whole build."""
     from dask import compute, delayed
 
     key_path = os.fspath(key_path)
@@ -166,6 +226,8 @@ def build(
         raise _core.PiMatchError("build needs at least one field: {kind: column}")
     if split_every < 2:
         raise _core.PiMatchError(f"split_every must be at least 2, got {split_every}")
+    if shards is not None and shards < 1:
+        raise _core.PiMatchError(f"shards must be at least 1, got {shards}")
     key_id = Key.load(key_path).id  # the client's own check; the key stays out of the graph
     versions = {k: version_of_generation(k, canon_version) for k in fields}
     parts = ddf.to_delayed()
@@ -174,9 +236,17 @@ def build(
         capacity,
         lambda: compute(*[delayed(_count)(p, dict(fields), versions) for p in parts]),  # fmt: skip
     )
-    shards = [delayed(_shard)(p, key_path, dict(fields), caps, fpr, exact, versions, prf)
-              for p in parts]  # fmt: skip
-    data, stats = _tree(shards, key_id, split_every).compute()
+    chains = max(min(shards or _default_shards(), len(parts)), 1)
+    args = (key_path, dict(fields), caps, fpr, exact, versions, prf)
+    sealed = []
+    for c in range(chains):
+        # contiguous runs of partitions, as even as the count allows
+        lo, hi = c * len(parts) // chains, (c + 1) * len(parts) // chains
+        state = None
+        for i in range(lo, hi):
+            state = delayed(_extend, pure=False)(state, parts[i], i, *args)
+        sealed.append(delayed(_seal)(state))
+    data, stats = _tree(sealed, key_id, split_every).compute()
     return _finish(data, stats, key_id, len(parts), caps, accounting)
 
 

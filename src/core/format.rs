@@ -121,7 +121,7 @@ fn align_up(x: u64) -> u64 {
     x.div_ceil(ALIGN as u64) * ALIGN as u64
 }
 
-fn checksum(bytes: &[u8]) -> u64 {
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     // Large payloads hash in one streaming pass; xxh3 is memory-bound here.
     if bytes.len() < (1 << 20) {
         xxh3_64(bytes)
@@ -241,6 +241,71 @@ pub struct RawEntry<'a> {
     pub payload: &'a [u8],
 }
 
+/// Where everything of a container goes, given each section's table head (bytes 0..16), payload
+/// length and payload checksum: the header and the table bytes, each payload's offset, and the
+/// length of the body (without the authentication trailer) and of the whole file.
+pub(crate) struct Layout {
+    pub(crate) header: [u8; HEADER_LEN],
+    pub(crate) table: Vec<u8>,
+    pub(crate) offsets: Vec<u64>,
+    pub(crate) body_len: u64,
+    pub(crate) file_len: u64,
+}
+
+/// The container's file length for payloads of these lengths (no trailer).
+pub(crate) fn container_len(lens: impl IntoIterator<Item = usize>, sections: usize) -> u64 {
+    let mut offset = align_up((HEADER_LEN + ENTRY_LEN * sections) as u64);
+    for len in lens {
+        offset = align_up(offset + len as u64);
+    }
+    offset
+}
+
+pub(crate) fn container_layout(
+    id: &[u8; 8],
+    created: u64,
+    flags: u8,
+    sections: &[([u8; 16], usize, u64)],
+    trailer: bool,
+) -> Layout {
+    let table_end = (HEADER_LEN + ENTRY_LEN * sections.len()) as u64;
+    let mut offset = align_up(table_end);
+    let mut table = Vec::with_capacity(ENTRY_LEN * sections.len());
+    let mut offsets = Vec::with_capacity(sections.len());
+    for (head, len, sum) in sections {
+        let mut e = [0u8; ENTRY_LEN];
+        e[..16].copy_from_slice(head);
+        e[16..24].copy_from_slice(&offset.to_le_bytes());
+        e[24..32].copy_from_slice(&(*len as u64).to_le_bytes());
+        e[32..40].copy_from_slice(&sum.to_le_bytes());
+        table.extend_from_slice(&e);
+        offsets.push(offset);
+        offset = align_up(offset + *len as u64);
+    }
+    let body_len = offset;
+    let file_len = body_len + if trailer { TRAILER_LEN as u64 } else { 0 };
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(&MAGIC);
+    h[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    h[10..12].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
+    h[12..16].copy_from_slice(&(sections.len() as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&file_len.to_le_bytes());
+    h[24..32].copy_from_slice(id);
+    h[32..40].copy_from_slice(&created.to_le_bytes());
+    h[40] = flags;
+    let mut hh = Xxh3::new();
+    hh.update(&h[..56]);
+    hh.update(&table);
+    h[56..64].copy_from_slice(&hh.digest().to_le_bytes());
+    Layout {
+        header: h,
+        table,
+        offsets,
+        body_len,
+        file_len,
+    }
+}
+
 /// The container of §5 around any sections: header, table, aligned payloads, checksums, and
 /// with `mac_key` the authentication trailer. Keyed artefacts and keyless messages share it.
 pub fn write_container<W: Write>(
@@ -263,41 +328,19 @@ pub fn write_container<W: Write>(
             entries.len()
         )));
     }
-    let table_end = (HEADER_LEN + ENTRY_LEN * entries.len()) as u64;
-    let mut offset = align_up(table_end);
-    let mut table = Vec::with_capacity(ENTRY_LEN * entries.len());
-    let mut layout = Vec::with_capacity(entries.len());
-    for s in entries {
-        let bytes = s.payload;
-        let mut e = [0u8; ENTRY_LEN];
-        e[..16].copy_from_slice(&s.head);
-        e[16..24].copy_from_slice(&offset.to_le_bytes());
-        e[24..32].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-        e[32..40].copy_from_slice(&checksum(bytes).to_le_bytes());
-        table.extend_from_slice(&e);
-        layout.push((offset, bytes));
-        offset = align_up(offset + bytes.len() as u64);
-    }
-    let body_len = offset;
-    let file_len = body_len
-        + if mac_key.is_some() {
-            TRAILER_LEN as u64
-        } else {
-            0
-        };
-    let mut h = [0u8; HEADER_LEN];
-    h[..8].copy_from_slice(&MAGIC);
-    h[8..10].copy_from_slice(&VERSION.to_le_bytes());
-    h[10..12].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-    h[12..16].copy_from_slice(&(entries.len() as u32).to_le_bytes());
-    h[16..24].copy_from_slice(&file_len.to_le_bytes());
-    h[24..32].copy_from_slice(id);
-    h[32..40].copy_from_slice(&created.to_le_bytes());
-    h[40] = flags;
-    let mut hh = Xxh3::new();
-    hh.update(&h[..56]);
-    hh.update(&table);
-    h[56..64].copy_from_slice(&hh.digest().to_le_bytes());
+    let heads: Vec<([u8; 16], usize, u64)> = entries
+        .iter()
+        .map(|s| (s.head, s.payload.len(), checksum(s.payload)))
+        .collect();
+    let lay = container_layout(id, created, flags, &heads, mac_key.is_some());
+    let (h, table, body_len, file_len) = (lay.header, lay.table, lay.body_len, lay.file_len);
+    let table_end = (HEADER_LEN + table.len()) as u64;
+    let layout: Vec<(u64, &[u8])> = lay
+        .offsets
+        .iter()
+        .zip(entries)
+        .map(|(&o, e)| (o, e.payload))
+        .collect();
     w.write_all(&h).map_err(io)?;
     w.write_all(&table).map_err(io)?;
     let mut pos = table_end;
@@ -325,7 +368,16 @@ pub fn to_bytes(
     sections: &[SectionRef<'_>],
     opts: &WriteOptions<'_>,
 ) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
+    // Sized once: a large index is copied once, not regrown.
+    let len = container_len(
+        sections.iter().map(|s| s.payload.bytes().len()),
+        sections.len(),
+    ) + if opts.mac_key.is_some() {
+        TRAILER_LEN as u64
+    } else {
+        0
+    };
+    let mut v = Vec::with_capacity(len as usize);
     write_to(&mut v, key_id, sections, opts)?;
     Ok(v)
 }

@@ -10,6 +10,7 @@ pub mod format;
 pub mod key;
 pub mod keyed;
 pub mod link;
+pub mod merge;
 pub mod prf;
 pub mod psi;
 mod sha_x2;

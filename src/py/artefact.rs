@@ -272,3 +272,42 @@ pub(crate) fn _restore(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
     }
     into_py(py, objs.pop().expect("one"))
 }
+
+/// The artefact holding the union of `shards` (artefact bytes of one build: same key, same
+/// sections and layouts), merged from their bytes: Bloom payloads OR-ed in one pass, tag sets
+/// merged, every shard's structure and checksums checked first. With `key_id` (hex) a shard of
+/// another key is refused, naming it.
+#[pyfunction]
+#[pyo3(signature = (shards, *, key_id = None))]
+pub(crate) fn merge_shards<'py>(
+    py: Python<'py>,
+    shards: Vec<pyo3::pybacked::PyBackedBytes>,
+    key_id: Option<&str>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let want = key_id.map(parse_key_id).transpose()?;
+    let inputs: Vec<&[u8]> = shards.iter().map(|b| &b[..]).collect();
+    let plan = py
+        .detach(|| crate::core::merge::plan(&inputs, want.as_ref()))
+        .map_err(PyCoreError)?;
+    let created = now_unix();
+    PyBytes::new_with(py, plan.file_len(), |out| {
+        py.detach(|| plan.write_into(out, created))
+            .map_err(|e| PyCoreError(e).into())
+    })
+}
+
+fn parse_key_id(hex: &str) -> PyResult<KeyId> {
+    let bad = || {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "key_id must be 16 hex digits (a key's id), got {hex:?}"
+        ))
+    };
+    let mut id = KeyId::default();
+    if hex.len() != 2 * id.len() || !hex.is_ascii() {
+        return Err(bad());
+    }
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(id)
+}
