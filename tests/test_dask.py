@@ -187,3 +187,66 @@ def test_merging_shard_bytes_checks_every_shard(data) -> None:  # type: ignore[n
         pi_match._core.merge_shards([a], key_id="xyz")
     one = pi_match._core.merge_shards([a], key_id=key.id)
     assert strip_created(one) == strip_created(a)
+
+
+def test_the_cli_build_on_a_cluster_writes_the_same_files(
+    client, tmp_path: pathlib.Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """`pi-match build --scheduler ADDRESS` (and `--workers N`, a local cluster): the inputs
+    are read and tagged on the workers by the CLI's own readers and Builder, and the artefact
+    (but for its creation time), the rejects file and the summary are a single process's —
+    GB18030 input, unreadable records, Excel damage decided per file included."""
+    import json
+
+    from pi_match.cli import main
+
+    rng = np.random.default_rng(11)
+    paths = []
+    for j in range(3):
+        ids, phones = list(ric_numbers(rng, 2000)), list(mobile_numbers(rng, 2000))
+        if j == 1:  # an Excel-damaged column: its rounded-looking valid numbers are rejected
+            ids[::40] = ["1.10105E+17"] * len(ids[::40])
+        ids[3] = "110105194912310000" if j == 1 else "11010519491231002X"
+        p = tmp_path / f"case{j}.csv"
+        with open(p, "w", encoding="gb18030") as f:
+            f.write("姓名,身份证号,手机\n")
+            f.writelines(
+                f"张{i},{a},{b}\n" for i, (a, b) in enumerate(zip(ids, phones, strict=True))
+            )
+            f.write('坏,"unterminated\n')
+        paths.append(str(p))
+    key = tmp_path / "op.key"
+    pi_match.Key.generate().save(key)
+    runs = {}
+    for name, extra in (("one", []), ("sched", ["--scheduler", client.scheduler.address]),
+                        ("local", ["--workers", "2"])):  # fmt: skip
+        out = tmp_path / f"{name}.pmi"
+        assert main(["build", *paths, "--key", str(key), "-o", str(out), "--exact", "--json",
+                     *extra]) == 0  # fmt: skip
+        summary = json.loads(capsys.readouterr().out)
+        runs[name] = (strip_created(out.read_bytes()),
+                      (tmp_path / f"{name}.pmi.rejects.csv").read_bytes(), summary)  # fmt: skip
+    one = runs["one"]
+    assert one[2]["rejected_rows"] > 50 and one[2]["accounting"]["unreadable_rows"] == 3
+    for name in ("sched", "local"):
+        art, rejects, summary = runs[name]
+        assert art == one[0], name
+        assert rejects == one[1], name
+        for k in ("sections", "inputs", "accounting", "encoding", "capacity", "rejected_rows"):
+            assert summary[k] == one[2][k], (name, k)
+
+
+def test_cluster_options_are_checked(tmp_path: pathlib.Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from pi_match.cli import main
+
+    p = tmp_path / "a.csv"
+    p.write_text("身份证号\n11010519491231002X\n", encoding="utf-8")
+    key = tmp_path / "op.key"
+    pi_match.Key.generate().save(key)
+    base = ["build", str(p), "--key", str(key), "-o", str(tmp_path / "a.pmi")]
+    with pytest.raises(SystemExit):
+        main([*base, "--workers", "0"])
+    with pytest.raises(SystemExit):
+        main([*base, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
+    assert "not allowed with" in capsys.readouterr().err
+    assert not (tmp_path / "a.pmi").exists()

@@ -377,6 +377,8 @@ def build(
     output_encoding: str = "utf-8-sig",
     canon_version: int | None = None,
     prf: str = "hmac-sha256",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Read `inputs`, build one artefact with a section per identifier kind (a BloomIndex, and
     a TagSet too with `exact`), write it to `output`, the rejects file and the manifest, and
@@ -386,8 +388,16 @@ def build(
     Windows opens it right; "utf-8" and "gb18030" are the others. `canon_version=N` builds
     with the identifier rules of generation N (each kind's newest version not after N), so
     artefacts match a partner's made by an older pi_match. `prf="hmac-sm3"` tags with HMAC-SM3
-    (GB/T 32905, for agencies held to 国密 rules); artefacts of different PRFs never combine."""
+    (GB/T 32905, for agencies held to 国密 rules); artefacts of different PRFs never combine.
+    With `workers=N` (a local Dask cluster of N processes) or `scheduler=ADDRESS` (a running
+    one) the inputs are read and tagged on the cluster (`pi_match.dask.build_files`) and the
+    outputs are the same files, byte for byte but for the creation time; the inputs and the
+    key file must then be readable at the same paths on every worker."""
     options = options or ReadOptions()
+    if (workers is not None or scheduler is not None) and key_path is None:
+        raise InputError("a build on a cluster needs key_path: workers load the key from it")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     progress = progress or Progress(quiet=True)
     if not (fpr > 0 and fpr < 1):
         raise InputError(f"--fpr must be between 0 and 1, got {fpr}")
@@ -408,12 +418,21 @@ def build(
     if capacity is None:
         capacity = max(rows_counted, 1)
     with BuildOutputs(output, rejects_path, output_encoding=output_encoding) as out:
-        builder = Builder(
-            key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=out.reject,
-            canon_version=canon_version, prf=prf,
-        )  # fmt: skip
-        per_input = builder.read_all(sources, progress)
-        sections = builder.finish()
+        builder: Builder | Built
+        if workers is not None or scheduler is not None:
+            assert key_path is not None
+            builder, sections, per_input = _on_cluster(
+                inputs, key_path, chosen, capacity, fpr, exact, options, canon_version, prf,
+                out.reject, workers, scheduler,
+            )  # fmt: skip
+        else:
+            single = Builder(
+                key, chosen, capacity=capacity, fpr=fpr, exact=exact, on_reject=out.reject,
+                canon_version=canon_version, prf=prf,
+            )  # fmt: skip
+            per_input = single.read_all(sources, progress)
+            sections = single.finish()
+            builder = single
         warnings = fpr_checks(builder.blooms, fpr)
         for w in warnings:
             note("warning: " + w)
@@ -430,6 +449,45 @@ def build(
         }  # fmt: skip
         out.write(sections, summary, options_used, authenticate_with=key if authenticate else None)
     return summary
+
+
+@dataclass
+class Built:
+    """What the summary needs of a finished build, wherever it ran: each kind's counts and
+    sections."""
+
+    stats: dict[str, SectionStats]
+    blooms: dict[str, BloomIndex]
+    tags: dict[str, TagSet]
+
+
+def _on_cluster(
+    inputs: Sequence[str],
+    key_path: str,
+    chosen: list[tuple[str, str]],
+    capacity: int,
+    fpr: float,
+    exact: bool,
+    options: ReadOptions,
+    canon_version: int | None,
+    prf: str,
+    on_reject: Callable[[RejectRow], None],
+    workers: int | None,
+    scheduler: str | None,
+) -> tuple[Built, list[BloomIndex | TagSet], list[dict[str, Any]]]:
+    from . import dask as pmd
+
+    with pmd.cluster(workers, scheduler):
+        sections, counts, per_input = pmd.build_files(
+            inputs, os.path.abspath(key_path), chosen, capacity=capacity, fpr=fpr, exact=exact,
+            options=options, canon_version=canon_version, prf=prf, on_reject=on_reject,
+        )  # fmt: skip
+    built = Built(
+        {k: SectionStats(**c) for k, c in counts.items()},
+        {s.kind: s for s in sections if isinstance(s, BloomIndex)},
+        {s.kind: s for s in sections if isinstance(s, TagSet)},
+    )
+    return built, sections, per_input
 
 
 class _HashingText:
@@ -567,7 +625,7 @@ def input_facts(src: Source) -> dict[str, Any]:
 
 def _summary(
     output: str,
-    builder: Builder,
+    builder: Builder | Built,
     chosen: list[tuple[str, str]],
     per_input: list[dict[str, Any]],
     notes: list[str],

@@ -15,9 +15,10 @@ in the Rust core.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,14 @@ from ._core import BloomIndex, Key, TagSet
 from .artefact import Artefact
 from .build import version_of_generation
 
-__all__ = ["build", "probe"]
+__all__ = ["build", "build_files", "cluster", "probe"]
 
 Fields = Mapping[str, str]
 #: Per kind: rows, valid, missing, rejected and rejected_by_reason (rows = the other three).
 Stats = dict[str, Any]
+
+
+_COUNTS = ("rows", "valid", "missing", "rejected", "rejected_by_reason")
 
 
 def _new_stats() -> Stats:
@@ -173,9 +177,7 @@ def _tree(items: list[Any], key_id: str, split_every: int) -> Any:
     """A tree of merges over delayed shards, `split_every` at a time (as dask.bag.reduction)."""
     from dask import delayed
 
-    if len(items) == 1:
-        return delayed(_merge)(key_id, items[0])  # one shard: still checked
-    level = items
+    level = items  # one shard needs no merge: _finish checks it as it checks a merged one
     while len(level) > 1:
         level = [
             delayed(_merge)(key_id, *level[i : i + split_every])
@@ -184,15 +186,54 @@ def _tree(items: list[Any], key_id: str, split_every: int) -> Any:
     return level[0]
 
 
-def _default_shards() -> int:
-    """The threads of the cluster a distributed client is connected to, else this machine's
-    cores (the local schedulers)."""
+def _client() -> Any:
     try:
         from distributed import get_client
 
-        return max(sum(get_client().nthreads().values()), 1)
+        return get_client()
     except (ImportError, ValueError):
-        return os.cpu_count() or 1
+        return None
+
+
+def _chains(ddf: Any, parts: int, shards: int | None) -> list[list[int]]:
+    """The partitions each chain adds, in order. By default a chain per worker thread: on a
+    distributed cluster holding `ddf` in memory (persisted), each worker's chains take the
+    partitions that worker holds (rows cross the network only to even the chains out);
+    otherwise contiguous runs, as even as the count allows."""
+    client = _client()
+    if shards is None and client is not None:
+        from distributed import futures_of
+
+        # A persisted collection's futures are its partitions, keyed (name, index); the
+        # collection's own keys may carry another name (dask-expr renames), so match by index.
+        fs = [f for f in futures_of(ddf) if isinstance(f.key, tuple) and len(f.key) == 2]
+        futures = {f.key[1]: f for f in fs}
+        if len({f.key[0] for f in fs}) == 1 and sorted(futures) == list(range(parts)):
+            nthreads = client.nthreads()
+            held = client.who_has([futures[i] for i in range(parts)])
+            where = {i: [w for w in held.get(futures[i].key, ()) if w in nthreads]
+                     for i in range(parts)}  # fmt: skip
+            slots = [w for w in sorted(nthreads) for _ in range(nthreads[w])][:parts]
+            return _balance(slots, where, parts)
+    n = max(min(shards or _thread_count(), parts), 1)
+    return [list(range(c * parts // n, (c + 1) * parts // n)) for c in range(n)]
+
+
+def _balance(slots: list[str], where: Mapping[int, Sequence[str]], parts: int) -> list[list[int]]:
+    """Chains (one per slot, a worker thread) of as even a number of partitions as the count
+    allows, each taking the partitions its worker holds first and then the ones left over."""
+    quota = [parts // len(slots) + (c < parts % len(slots)) for c in range(len(slots))]
+    chains: list[list[int]] = [[] for _ in slots]
+    left = []
+    for i in range(parts):
+        mine = [c for c, w in enumerate(slots) if w in where[i] and len(chains[c]) < quota[c]]
+        if mine:
+            chains[min(mine, key=lambda c: len(chains[c]))].append(i)
+        else:
+            left.append(i)
+    for i in left:
+        chains[min(range(len(slots)), key=lambda c: len(chains[c]) - quota[c])].append(i)
+    return [sorted(c) for c in chains if c]
 
 
 def build(
@@ -215,8 +256,9 @@ def build(
     kind's valid values first (one cheap pass, no tagging) and sizes each index from that count.
 
     Every shard has the whole index's layout, so a shard per partition would cost an index per
-    partition; instead the partitions are dealt into `shards` chains (default: the cluster's
-    worker threads, at most one per partition), each adding its partitions one at a time to one
+    partition; instead the partitions are dealt into `shards` chains (default: a chain per
+    worker thread of the cluster, taking the partitions that worker holds when `ddf` is
+    persisted; at most one per partition), each adding its partitions one at a time to one
     shard. `shards=ddf.npartitions` gives one shard per partition. With `accounting={}` the dict
     receives, per kind, rows = valid + missing + rejected over the whole build."""
     from dask import compute, delayed
@@ -236,14 +278,11 @@ def build(
         capacity,
         lambda: compute(*[delayed(_count)(p, dict(fields), versions) for p in parts]),  # fmt: skip
     )
-    chains = max(min(shards or _default_shards(), len(parts)), 1)
     args = (key_path, dict(fields), caps, fpr, exact, versions, prf)
     sealed = []
-    for c in range(chains):
-        # contiguous runs of partitions, as even as the count allows
-        lo, hi = c * len(parts) // chains, (c + 1) * len(parts) // chains
+    for chain in _chains(ddf, len(parts), shards):
         state = None
-        for i in range(lo, hi):
+        for i in chain:
             state = delayed(_extend, pure=False)(state, parts[i], i, *args)
         sealed.append(delayed(_seal)(state))
     data, stats = _tree(sealed, key_id, split_every).compute()
@@ -349,3 +388,133 @@ def probe(
     parts = [delayed(_probe_part)(p, off, artefact_path, key_path, dict(fields))
              for p, off in zip(blocks, offsets, strict=True)]  # fmt: skip
     return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+# -- Input files on a cluster: the CLI's `pi-match build --workers N / --scheduler ADDRESS` --
+
+
+def _build_group(
+    paths: Sequence[tuple[str, str]],
+    key_path: str,
+    fields: Sequence[tuple[str, str]],
+    capacity: int,
+    fpr: float,
+    exact: bool,
+    options: Any,
+    canon_version: int | None,
+    prf: str,
+) -> tuple[tuple[bytes, dict[str, Stats]], list[list[Any]], list[dict[str, Any]]]:
+    """One task: the input files `paths`, read in order by the CLI's own readers into the CLI's
+    own `Builder` (the same strictness, encodings and Excel rules, held values decided per
+    file), as one shard; with the files' rejects, in the order the CLI writes them, and facts.
+    `paths` are (absolute path, the path as the user gave it): rejects and facts name the
+    latter, as a single-process build does."""
+    from .build import Builder, Progress, open_inputs
+
+    shown = dict(paths)
+    sources = open_inputs([p for p, _ in paths], options)
+    for src in sources:
+        for _, col in fields:
+            src.resolve(col)
+        src.require([c for _, c in fields])
+    rejects: list[list[Any]] = []
+
+    def reject(r: list[Any]) -> None:
+        rejects.append([shown.get(r[0], r[0]), *r[1:]])
+
+    b = Builder(_load_key(key_path), fields, capacity=capacity, fpr=fpr, exact=exact,
+                on_reject=reject, canon_version=canon_version, prf=prf)  # fmt: skip
+    facts = b.read_all(sources, Progress(quiet=True))
+    for f in facts:
+        f["path"] = shown.get(f["path"], f["path"])
+    sections = b.finish()
+    stats = {k: {**b.stats[k].to_dict(), "partitions": len(paths)} for k, _ in fields}
+    return (Artefact(sections).to_bytes(), stats), rejects, facts
+
+
+def _groups(paths: Sequence[tuple[str, str]], n: int) -> list[list[tuple[str, str]]]:
+    """`paths` in order, cut into at most `n` runs of about equal bytes (a run is one task and
+    one shard; its rejects stay in the inputs' order)."""
+    sizes = [max(os.stat(p).st_size, 1) for p, _ in paths]
+    total, n = sum(sizes), max(min(n, len(paths)), 1)
+    out: list[list[tuple[str, str]]] = [[]]
+    done = 0
+    for p, s in zip(paths, sizes, strict=True):
+        if out[-1] and len(out) < n and done >= total * len(out) / n:
+            out.append([])
+        out[-1].append(p)
+        done += s
+    return out
+
+
+def build_files(
+    paths: Sequence[str],
+    key_path: str | os.PathLike[str],
+    fields: Sequence[tuple[str, str]],
+    *,
+    capacity: int,
+    fpr: float = 1e-6,
+    exact: bool = False,
+    options: Any = None,
+    canon_version: int | None = None,
+    prf: str = "hmac-sha256",
+    on_reject: Callable[[list[Any]], None] = lambda r: None,
+    split_every: int = 8,
+    shards: int | None = None,
+) -> tuple[list[BloomIndex | TagSet], dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """What `Builder.read_all` + `finish` give for `paths`, computed on the Dask cluster of
+    the current client (or the local scheduler): the sections, each kind's counts (rows =
+    valid + missing + rejected) and each input's facts, with every reject passed to
+    `on_reject` in the order a single process finds them. The files and `key_path` must be
+    readable at the same paths on every worker. The inputs are cut into `shards` runs (default:
+    the cluster's worker threads), each read by one task into one shard."""
+    from dask import compute, delayed
+
+    from .io import ReadOptions
+
+    key_path = os.fspath(key_path)
+    key_id = Key.load(key_path).id
+    named = [(os.path.abspath(p), os.fspath(p)) for p in paths]
+    groups = _groups(named, shards or _thread_count())
+    tasks = [delayed(_build_group, pure=False)(g, key_path, list(fields), capacity, fpr, exact,
+                                               options or ReadOptions(), canon_version, prf)
+             for g in groups]  # fmt: skip
+    (data, stats), sides = compute(_tree([t[0] for t in tasks], key_id, split_every),
+                                   [(t[1], t[2]) for t in tasks])  # fmt: skip
+    art = _finish(data, stats, key_id, len(paths), {k: capacity for k, _ in fields}, None)
+    facts: list[dict[str, Any]] = []
+    for rejects, f in sides:
+        for r in rejects:
+            on_reject(r)
+        facts += f
+    counts = {k: {"kind": k, "column": c, **{f: stats[k][f] for f in _COUNTS}} for k, c in fields}
+    return art.sections, counts, facts
+
+
+def _thread_count() -> int:
+    client = _client()
+    return max(sum(client.nthreads().values()), 1) if client else (os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+    """A Dask client for the CLI: on the scheduler at `scheduler`, or on a new local cluster of
+    `workers` processes of one thread each (closed on exit)."""
+    try:
+        import distributed
+    except ImportError as e:
+        raise _core.PiMatchError(
+            "--workers and --scheduler need Dask: pip install 'pi_match[dask]'"
+        ) from e
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=10)
+        except (OSError, TimeoutError) as e:
+            raise _core.PiMatchError(f"--scheduler {scheduler}: cannot connect ({e})") from e
+        with client:
+            yield client
+        return
+    with distributed.LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as lc:  # fmt: skip
+        with distributed.Client(lc) as client:
+            yield client

@@ -141,6 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add a MAC so key holders can check the artefact (pi-match verify)",
     )
+    where = b.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=count,
+        metavar="N",
+        help="read and tag on a local Dask cluster of N worker processes (pi_match[dask]); "
+        "the same outputs as without",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="read and tag on the Dask cluster at ADDRESS (e.g. tcp://10.0.0.5:8786); the "
+        "inputs and the key file must be at the same paths on every worker",
+    )
     b.set_defaults(command_module="build")
 
     i = sub.add_parser(

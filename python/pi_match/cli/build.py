@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         output_encoding=args.output_encoding,
         canon_version=args.canon_version,
         prf=args.prf,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     lines = [f"wrote {summary['output']} (key id {key.id})"]
     for inp in summary["inputs"]:
