@@ -250,3 +250,56 @@ def test_cluster_options_are_checked(tmp_path: pathlib.Path, capsys) -> None:  #
         main([*base, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
     assert "not allowed with" in capsys.readouterr().err
     assert not (tmp_path / "a.pmi").exists()
+
+
+def test_read_gives_every_record_and_build_accounts_for_each(client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`read` of GB18030 files by the CLI's readers, one partition per file: unreadable
+    records are rows (with `_reason`), never values; `build` of it counts records = rows used +
+    unreadable and per kind rows = valid + missing + rejected, and writes every reject once —
+    the rows a single-process `pi-match build` of the same files rejects."""
+    import csv
+    import json
+
+    from pi_match.cli import main
+
+    rng = np.random.default_rng(12)
+    paths = []
+    for j in range(3):
+        ids, phones = list(ric_numbers(rng, 1500)), list(mobile_numbers(rng, 1500))
+        ids[10] = "11010519491231002Y"  # bad check character
+        phones[20] = ""  # missing
+        p = tmp_path / f"r{j}.csv"
+        with open(p, "w", encoding="gb18030") as f:
+            f.write("姓名,身份证号,手机\n")
+            rows = enumerate(zip(ids, phones, strict=True))
+            f.writelines(f"李{i},{a},{b}\n" for i, (a, b) in rows)
+            f.write('坏,"unterminated\n')
+        paths.append(str(p))
+    key = tmp_path / "op.key"
+    pi_match.Key.from_bytes(bytes(range(32))).save(key)
+    ddf = pmd.read(paths)
+    assert ddf.npartitions == 3
+    frame = ddf.compute()
+    assert len(frame) == 3 * 1501 and frame["_reason"].notna().sum() == 3
+    assert frame["_file"].iloc[0] == paths[0] and frame["_line"].iloc[0] == 2
+    acc: dict = {}
+    rejects = tmp_path / "dask.rejects.csv"
+    fields = {"cn_ric": "身份证号", "cn_mobile": "手机"}
+    art = pmd.build(ddf, key, fields, capacity=4500, exact=True, accounting=acc, rejects=rejects)
+    assert acc["records"] == 3 * 1501 and acc["unreadable_rows"] == 3 and acc["rows"] == 4500
+    for st in acc["sections"].values():
+        assert st["rows"] == st["valid"] + st["missing"] + st["rejected"] == 4500
+    out = tmp_path / "one.pmi"
+    assert main(["build", *paths, "--key", str(key), "-o", str(out), "--exact", "--json",
+                 "--capacity", "4500"]) == 0  # fmt: skip
+    single = pi_match.Artefact.open(out)
+    assert art.sections == single.sections
+
+    def rows_of(path: pathlib.Path) -> list[tuple[str, ...]]:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            return sorted((r["file"], r["line"], r["reason"], r["raw"]) for r in csv.DictReader(f))
+
+    assert rows_of(rejects) == rows_of(tmp_path / "one.pmi.rejects.csv")
+    assert len(rows_of(rejects)) == 3 + 3  # a bad ID and an unreadable record per file
+    assert oct(rejects.stat().st_mode & 0o777) == oct(0o600)
+    json.dumps(acc)  # the accounting is plain JSON

@@ -29,7 +29,7 @@ from ._core import BloomIndex, Key, TagSet
 from .artefact import Artefact
 from .build import version_of_generation
 
-__all__ = ["build", "build_files", "cluster", "probe"]
+__all__ = ["build", "build_files", "cluster", "probe", "read"]
 
 Fields = Mapping[str, str]
 #: Per kind: rows, valid, missing, rejected and rejected_by_reason (rows = the other three).
@@ -103,6 +103,10 @@ class _Shard:
             self.sections += [b] if t is None else [b, t]
         self.stats: dict[str, Stats] = {k: _new_stats() for k in fields}
         self.parts: set[int] = set()
+        #: Records a reader could not read (rows of `read` with a `_reason`), per partition.
+        self.unreadable: dict[int, int] = {}
+        #: With `keep_rejects`: per partition, its rejects as the CLI's rejects file has them.
+        self.rejects: dict[int, list[list[Any]]] | None = None
 
     def add(self, pdf: Any, index: int, key: Key, fields: Fields) -> None:
         if index in self.parts:
@@ -114,11 +118,53 @@ class _Shard:
         for s in self.sections:
             if not s.has_key:  # the shard moved between workers: pickles carry no key
                 s.attach_key(key)
+        rejects: list[list[Any]] = []
+        if READ_REASON in pdf.columns:  # a frame of `read`: its unreadable records are rows
+            bad = pdf[READ_REASON].notna().to_numpy()
+            if bad.any():
+                gone = pdf[bad]
+                self.unreadable[index] = int(gone[READ_RECORDS].sum())
+                rejects += [[f, int(ln), "", r, raw] for f, ln, r, raw in zip(
+                    gone[READ_FILE], gone[READ_LINE], gone[READ_REASON], gone[READ_RAW],
+                    strict=True)]  # fmt: skip
+                pdf = pdf[~bad]
         values = {kind: _values(pdf, col) for kind, col in fields.items()}  # check every column
+        where = None
         for kind, v in values.items():
             b, t = self.targets[kind]
-            _absorb(self.stats[kind], _report_stats(b.add(v, tag_set=t)))
+            rep = b.add(v, tag_set=t)
+            _absorb(self.stats[kind], _report_stats(rep))
+            if self.rejects is not None:
+                codes = np.asarray(rep.codes)
+                bad_at = np.flatnonzero((codes > _LAST_MISSING) & (codes != _core.HELD))
+                if len(bad_at):
+                    if where is None:
+                        where = _where(pdf, index)
+                    raw = v.take(pa.array(bad_at)).to_pylist()
+                    rejects += [[where[0][i], int(where[1][i]), fields[kind],
+                                 _core.REASONS[codes[i]], _text(r)]
+                                for i, r in zip(bad_at.tolist(), raw, strict=True)]  # fmt: skip
+        if self.rejects is not None:
+            rejects.sort(key=lambda r: r[1])  # in line order, as a single pass finds them
+            self.rejects[index] = rejects
         self.parts.add(index)
+
+
+_LAST_MISSING = max(_core.MISSING_CODES)
+#: The columns `read` adds: where each row is, and for an unreadable record why and its text.
+READ_FILE, READ_LINE, READ_REASON, READ_RAW, READ_RECORDS = (
+    "_file", "_line", "_reason", "_raw", "_records")  # fmt: skip
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
+
+
+def _where(pdf: Any, index: int) -> tuple[Any, Any]:
+    """Each row's file and line: `read`'s columns, else the partition and the row in it."""
+    if READ_FILE in pdf.columns and READ_LINE in pdf.columns:
+        return pdf[READ_FILE].to_numpy(), pdf[READ_LINE].to_numpy()
+    return np.full(len(pdf), f"partition {index}", object), np.arange(1, len(pdf) + 1)
 
 
 def _extend(
@@ -132,6 +178,7 @@ def _extend(
     exact: bool,
     versions: Mapping[str, int | None],
     prf: str,
+    keep_rejects: bool = False,
 ) -> _Shard:
     """One link of a chain: partition `index` added to the chain's shard (made by the first
     link). The shard is updated in place — it is this chain's alone, and copying an index per
@@ -139,8 +186,15 @@ def _extend(
     key = _load_key(key_path)
     if shard is None:
         shard = _Shard(key, fields, capacity, fpr, exact, versions, prf)
+        if keep_rejects:
+            shard.rejects = {}
     shard.add(pdf, index, key, fields)
     return shard
+
+
+def _side(shard: _Shard) -> tuple[dict[int, int], dict[int, list[list[Any]]]]:
+    """What a chain's shard has besides its sections: unreadable records and rejects."""
+    return shard.unreadable, shard.rejects or {}
 
 
 def _seal(shard: _Shard) -> tuple[bytes, dict[str, Stats]]:
@@ -173,17 +227,33 @@ def _merge(key_id: str, *shards: tuple[bytes, dict[str, Stats]]) -> tuple[bytes,
     return data, stats
 
 
-def _tree(items: list[Any], key_id: str, split_every: int) -> Any:
-    """A tree of merges over delayed shards, `split_every` at a time (as dask.bag.reduction)."""
+def _tree(items: list[Any], key_id: str, split_every: int) -> list[Any]:
+    """A tree of merges over delayed shards, `split_every` at a time (as dask.bag.reduction),
+    down to at most `split_every` shards: the client merges those (`_top`), straight into the
+    sections it returns — the top level's shards travel to the client instead of to a merge
+    node and then the client, one hop and one copy fewer."""
     from dask import delayed
 
-    level = items  # one shard needs no merge: _finish checks it as it checks a merged one
-    while len(level) > 1:
+    level = items
+    while len(level) > split_every:
         level = [
             delayed(_merge)(key_id, *level[i : i + split_every])
             for i in range(0, len(level), split_every)
         ]
-    return level[0]
+    return level
+
+
+def _top(
+    key_id: str, shards: Sequence[tuple[bytes, dict[str, Stats]]]
+) -> tuple[Artefact, dict[str, Stats]]:
+    """The last merge, on the client: the shards' union as sections in memory, checked as
+    every merge is, and their accounting summed."""
+    kid, created, sections, auth = _core.merge_shard_parts([d for d, _ in shards], key_id=key_id)
+    stats: dict[str, Stats] = {}
+    for _, s in shards:
+        for kind, st in s.items():
+            _absorb(stats.setdefault(kind, _new_stats()), st)
+    return Artefact(sections, kid, created, auth), stats
 
 
 def _client() -> Any:
@@ -249,6 +319,8 @@ def build(
     canon_version: int | None = None,
     prf: str = "hmac-sha256",
     accounting: dict[str, Any] | None = None,
+    rejects: str | os.PathLike[str] | None = None,
+    output_encoding: str = "utf-8-sig",
 ) -> Artefact:
     """The artefact of `ddf`'s identifier columns (`fields`: {kind: column}), built in shards
     in the Rust core and merged by a tree of unions (`split_every` at a time) — the sections a
@@ -260,7 +332,11 @@ def build(
     worker thread of the cluster, taking the partitions that worker holds when `ddf` is
     persisted; at most one per partition), each adding its partitions one at a time to one
     shard. `shards=ddf.npartitions` gives one shard per partition. With `accounting={}` the dict
-    receives, per kind, rows = valid + missing + rejected over the whole build."""
+    receives, per kind, rows = valid + missing + rejected over the whole build, and the
+    records: rows used + unreadable (rows of `read` a reader could not read, which are not
+    values). With `rejects=PATH` every rejected value and unreadable record is written there
+    once, at the end, as `pi-match build` writes its rejects file (file, line, column, reason,
+    raw; it holds raw values: keep it with the case file)."""
     from dask import compute, delayed
 
     key_path = os.fspath(key_path)
@@ -278,15 +354,119 @@ def build(
         capacity,
         lambda: compute(*[delayed(_count)(p, dict(fields), versions) for p in parts]),  # fmt: skip
     )
-    args = (key_path, dict(fields), caps, fpr, exact, versions, prf)
-    sealed = []
+    args = (key_path, dict(fields), caps, fpr, exact, versions, prf, rejects is not None)
+    sealed, sides = [], []
     for chain in _chains(ddf, len(parts), shards):
         state = None
         for i in chain:
             state = delayed(_extend, pure=False)(state, parts[i], i, *args)
         sealed.append(delayed(_seal)(state))
-    data, stats = _tree(sealed, key_id, split_every).compute()
-    return _finish(data, stats, key_id, len(parts), caps, accounting)
+        sides.append(delayed(_side)(state))
+    tops, side = compute(_tree(sealed, key_id, split_every), sides)
+    art, stats = _top(key_id, tops)
+    unreadable = {i: n for u, _ in side for i, n in u.items()}
+    _finish(art, stats, key_id, len(parts), caps, accounting)
+    if accounting is not None:
+        gone = sum(unreadable.values())
+        accounting.update({"records": accounting["rows"] + gone, "unreadable_rows": gone})
+    if rejects is not None:
+        per = {i: r for _, rj in side for i, r in rj.items()}
+        _write_rejects(os.fspath(rejects), (r for i in sorted(per) for r in per[i]),
+                       output_encoding)  # fmt: skip
+    return art
+
+
+def _write_rejects(path: str, rows: Iterator[list[Any]], encoding: str) -> None:
+    """The rejects file, written atomically with the permissions of raw values."""
+    import csv
+
+    from .build import csv_encoding
+    from .outputs import RAW_VALUES_MODE, Staged, commit
+
+    staged = Staged(path, mode=RAW_VALUES_MODE)
+    try:
+        with staged.open_text(csv_encoding(encoding)) as f:
+            w = csv.writer(f)
+            w.writerow(["file", "line", "column", "reason", "raw"])
+            w.writerows(rows)
+        commit([staged])
+    finally:
+        if not staged.done:
+            staged.discard()
+
+
+def read(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+         **options: Any) -> Any:  # fmt: skip
+    """Input files as a dask DataFrame, one partition per file, each read on a worker by the
+    CLI's own readers: the same formats (CSV/TSV, Excel, Parquet, JSON lines, SQL dumps),
+    encodings (GB18030 and the rest, detected or `encoding=`) and strictness; `options` are
+    `pi_match.io.ReadOptions` fields (encoding, delimiter, header, quote, sheet, format).
+    Every column as the reader gives it, plus `_file` (the path as given) and `_line`; a record
+    the reader cannot read is a row too, with `_reason`, `_raw` and `_records` (how many records
+    it stands for) and its columns empty, so nothing is lost: `build` counts those rows as
+    unreadable, never as values, and with `rejects=` writes them with the value rejects. Every
+    file must have the columns of the first. The files must be at the same paths on every
+    worker."""
+    import dask.dataframe as dd
+    import pandas as pd
+    from dask import delayed
+
+    from .io import ReadOptions, open_source
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    named = [(os.path.abspath(p), os.fspath(p)) for p in paths]
+    if not named:
+        raise _core.PiMatchError("read needs at least one input file")
+    opts = ReadOptions(**options)
+    columns = list(open_source(named[0][0], opts).columns)
+    meta = pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    meta[READ_FILE] = pd.Series(dtype="object")
+    meta[READ_LINE] = pd.Series(dtype="int64")
+    meta[READ_REASON] = pd.Series(dtype="object")
+    meta[READ_RAW] = pd.Series(dtype="object")
+    meta[READ_RECORDS] = pd.Series(dtype="int64")
+    parts = [delayed(_read_file, pure=False)(p, shown, opts, columns) for p, shown in named]
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+def _read_file(path: str, shown: str, options: Any, columns: list[str]) -> Any:
+    import pandas as pd
+
+    from .io import open_source
+
+    src = open_source(path, options)
+    if list(src.columns) != columns:
+        raise _core.PiMatchError(
+            f"{shown}: its columns ({', '.join(src.columns)}) are not those of the first "
+            f"input ({', '.join(columns)}); read files of one layout together"
+        )
+    frames = []
+    for b in src.batches():
+        n = len(b)
+        f = pd.DataFrame({c: b.column(c).to_pandas(types_mapper=None) for c in columns})
+        f[READ_FILE] = shown
+        f[READ_LINE] = b.lines.astype("int64")
+        f[READ_REASON] = None
+        f[READ_RAW] = None
+        f[READ_RECORDS] = np.ones(n, "int64")
+        frames.append(f)
+    if src.rejects:
+        frames.append(pd.DataFrame({
+            **{c: [None] * len(src.rejects) for c in columns},
+            READ_FILE: [shown] * len(src.rejects),
+            READ_LINE: [r.line for r in src.rejects],
+            READ_REASON: [r.reason for r in src.rejects],
+            READ_RAW: [r.raw for r in src.rejects],
+            READ_RECORDS: [r.rows for r in src.rejects],
+        }))  # fmt: skip
+    if not frames:
+        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+        for c, t in ((READ_FILE, "object"), (READ_LINE, "int64"), (READ_REASON, "object"),
+                     (READ_RAW, "object"), (READ_RECORDS, "int64")):  # fmt: skip
+            empty[c] = pd.Series(dtype=t)
+        return empty
+    return pd.concat(frames, ignore_index=True)
 
 
 def capacities(
@@ -305,7 +485,7 @@ def capacities(
 
 
 def _finish(
-    data: bytes,
+    art: Artefact,
     stats: Mapping[str, Stats],
     key_id: str,
     partitions: int,
@@ -314,7 +494,6 @@ def _finish(
 ) -> Artefact:
     """The merged artefact, checked: the build's key, every partition's shard in it, and per
     kind rows = valid + missing + rejected, the same rows for every kind."""
-    art = Artefact.from_bytes(data)
     if art.key_id != key_id:
         raise _core.KeyMismatchError(
             f"key mismatch: the merged artefact has key id {art.key_id}, the key {key_id}"
@@ -479,9 +658,10 @@ def build_files(
     tasks = [delayed(_build_group, pure=False)(g, key_path, list(fields), capacity, fpr, exact,
                                                options or ReadOptions(), canon_version, prf)
              for g in groups]  # fmt: skip
-    (data, stats), sides = compute(_tree([t[0] for t in tasks], key_id, split_every),
-                                   [(t[1], t[2]) for t in tasks])  # fmt: skip
-    art = _finish(data, stats, key_id, len(paths), {k: capacity for k, _ in fields}, None)
+    tops, sides = compute(_tree([t[0] for t in tasks], key_id, split_every),
+                          [(t[1], t[2]) for t in tasks])  # fmt: skip
+    art, stats = _top(key_id, tops)
+    _finish(art, stats, key_id, len(paths), {k: capacity for k, _ in fields}, None)
     facts: list[dict[str, Any]] = []
     for rejects, f in sides:
         for r in rejects:

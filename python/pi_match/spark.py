@@ -96,19 +96,27 @@ def build(
     capacity: int | Mapping[str, int] | None = None,
     exact: bool = False,
     depth: int = 3,
+    shards: int | None = None,
     canon_version: int | None = None,
     prf: str = "hmac-sha256",
     accounting: dict[str, Any] | None = None,
 ) -> Artefact:
     """The artefact of a Spark DataFrame's identifier columns (`fields`: {kind: column}):
-    a shard per partition via `mapInArrow`, merged by `treeReduce(depth=depth)`. The same
-    contract as `pi_match.dask.build`."""
+    a shard per task via `mapInArrow`, merged by `treeReduce(depth=depth)`. The same
+    contract as `pi_match.dask.build`. Every shard has the whole index's layout, so the
+    partitions are first coalesced (no shuffle) to `shards` tasks — by default the
+    context's default parallelism, one shard per task slot."""
     key_path = os.fspath(key_path)
     if not fields:
         raise _core.PiMatchError("build needs at least one field: {kind: column}")
     key_id = Key.load(key_path).id
     versions = {k: version_of_generation(k, canon_version) for k in fields}
+    if shards is not None and shards < 1:
+        raise _core.PiMatchError(f"shards must be at least 1, got {shards}")
     cols = df.select(*[df[c] for c in dict.fromkeys(fields.values())])
+    want = shards or df.sparkSession.sparkContext.defaultParallelism
+    if cols.rdd.getNumPartitions() > want:
+        cols = cols.coalesce(want)
     caps = capacities(
         fields,
         capacity,
@@ -116,11 +124,12 @@ def build(
                  cols.mapInArrow(_counter(dict(fields), versions), "counts string").collect()],
     )  # fmt: skip
     sharder = _sharder(key_path, dict(fields), caps, fpr, exact, versions, prf)
-    shards = cols.mapInArrow(sharder, "shard binary, stats string").rdd.map(
+    pieces = cols.mapInArrow(sharder, "shard binary, stats string").rdd.map(
         lambda r: (bytes(r["shard"]), json.loads(r["stats"]))
     )
-    data, stats = shards.treeReduce(lambda a, b: _merge(key_id, a, b), depth=depth)
-    return _finish(data, stats, key_id, cols.rdd.getNumPartitions(), caps, accounting)
+    data, stats = pieces.treeReduce(lambda a, b: _merge(key_id, a, b), depth=depth)
+    return _finish(Artefact.from_bytes(data), stats, key_id, cols.rdd.getNumPartitions(), caps,
+                   accounting)  # fmt: skip
 
 
 def probe(

@@ -196,6 +196,23 @@ impl Bloom {
         })
     }
 
+    /// Own `words` (the payload's little-endian u32 words) as a filter of this layout.
+    pub fn from_words(log2_blocks: u8, blocks_per_key: u8, words: Vec<u32>) -> Result<Bloom> {
+        check_layout(log2_blocks, blocks_per_key)?;
+        if words.len() != (1usize << log2_blocks) * WORDS_PER_BLOCK {
+            return Err(Error::format(format!(
+                "{} Bloom words, but 2^{log2_blocks} blocks need {}",
+                words.len(),
+                (1usize << log2_blocks) * WORDS_PER_BLOCK
+            )));
+        }
+        Ok(Bloom {
+            words: Words::Owned(words),
+            log2_blocks,
+            blocks_per_key,
+        })
+    }
+
     /// Borrow the payload from a memory map without reading it. `offset` must be 4-aligned.
     pub fn from_mmap(
         map: Arc<Mmap>,

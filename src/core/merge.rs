@@ -8,10 +8,11 @@
 
 use rayon::prelude::*;
 
+use super::bloom::Bloom;
 use super::error::{Error, Result};
 use super::format::{
-    self, container_layout, container_len, Header, ReadOptions, SectionInfo, SECTION_BLOOM,
-    SECTION_TAGSET,
+    self, container_layout, container_len, Artefact, Header, Payload, ReadOptions, Section,
+    SectionInfo, SECTION_BLOOM, SECTION_TAGSET,
 };
 use super::key::{key_id_hex, KeyId};
 use super::tagset::TagSet;
@@ -26,8 +27,8 @@ pub struct Plan<'a> {
     headers: Vec<Header>,
     /// Per section: table bytes 0..16 (type, kind, version, layout, PRF, items).
     heads: Vec<[u8; 16]>,
-    /// Per section: the merged tags' payload (tag sets) or None (Bloom: OR-ed when written).
-    tags: Vec<Option<Vec<u8>>>,
+    /// Per section: the merged tags (tag sets) or None (Bloom: OR-ed when written).
+    tags: Vec<Option<TagSet>>,
     lens: Vec<usize>,
 }
 
@@ -144,10 +145,10 @@ pub fn plan<'a>(inputs: &[&'a [u8]], key_id: Option<&KeyId>) -> Result<Plan<'a>>
                     })
                     .collect::<Result<_>>()?;
                 let merged = union_all(sets);
-                let bytes = merged.to_le_bytes();
-                lens.push(bytes.len());
-                tags.push(Some(bytes));
-                merged.len() as u64
+                let n = merged.len();
+                lens.push(8 * n);
+                tags.push(Some(merged));
+                n as u64
             }
             other => {
                 return Err(Error::format(format!(
@@ -224,17 +225,13 @@ impl Plan<'_> {
         for (j, &off) in offsets.iter().enumerate() {
             let dst = &mut out[off as usize..off as usize + self.lens[j]];
             match &self.tags[j] {
-                Some(bytes) => dst.copy_from_slice(bytes),
+                Some(t) => {
+                    for (d, x) in dst.chunks_exact_mut(8).zip(t.tags()) {
+                        d.copy_from_slice(&x.to_le_bytes());
+                    }
+                }
                 None => {
-                    let srcs: Vec<&[u8]> = self
-                        .inputs
-                        .iter()
-                        .zip(&self.headers)
-                        .map(|(b, h)| {
-                            let s = &h.sections[j];
-                            &b[s.offset..s.offset + s.len]
-                        })
-                        .collect();
+                    let srcs = self.bloom_inputs(j);
                     dst.par_chunks_mut(CHUNK).enumerate().for_each(|(c, d)| {
                         let (at, n) = (c * CHUNK, d.len());
                         d.copy_from_slice(&srcs[0][at..at + n]);
@@ -259,6 +256,73 @@ impl Plan<'_> {
         Ok(())
     }
 
+    fn bloom_inputs(&self, j: usize) -> Vec<&[u8]> {
+        self.inputs
+            .iter()
+            .zip(&self.headers)
+            .map(|(b, h)| {
+                let s = &h.sections[j];
+                &b[s.offset..s.offset + s.len]
+            })
+            .collect()
+    }
+
+    /// The merged artefact as sections in memory (no bytes written and read back): what a
+    /// client that merges the top of the tree returns. Bloom words are the OR of the shards',
+    /// written once, in parallel stretches.
+    pub fn into_artefact(self, created: u64) -> Result<Artefact> {
+        let mut sections = Vec::with_capacity(self.heads.len());
+        for (j, t) in self.tags.iter().enumerate() {
+            let info = &self.headers[0].sections[j];
+            let items = u64::from_le_bytes(self.heads[j][8..16].try_into().expect("8 bytes"));
+            let payload = match t {
+                Some(t) => Payload::Tags(t.clone()),
+                None => {
+                    let srcs = self.bloom_inputs(j);
+                    let n = self.lens[j] / 4;
+                    let mut words: Vec<u32> = Vec::with_capacity(n);
+                    const W: usize = CHUNK / 4;
+                    words
+                        .spare_capacity_mut()
+                        .par_chunks_mut(W)
+                        .enumerate()
+                        .for_each(|(c, d)| {
+                            let at = c * CHUNK;
+                            for (k, w) in d.iter_mut().enumerate() {
+                                let o = at + 4 * k;
+                                let mut x = 0u32;
+                                for s in &srcs {
+                                    x |= u32::from_le_bytes([s[o], s[o + 1], s[o + 2], s[o + 3]]);
+                                }
+                                w.write(x);
+                            }
+                        });
+                    // SAFETY: the loop above wrote every one of the n slots (the chunks cover
+                    // the spare capacity, which is exactly n words).
+                    unsafe { words.set_len(n) };
+                    Payload::Bloom(Bloom::from_words(
+                        info.log2_blocks,
+                        info.blocks_per_key,
+                        words,
+                    )?)
+                }
+            };
+            sections.push(Section {
+                kind: info.kind,
+                canon_version: info.canon_version,
+                prf: info.prf,
+                items,
+                payload,
+            });
+        }
+        Ok(Artefact {
+            key_id: self.key_id,
+            created,
+            sections,
+            authenticated: false,
+        })
+    }
+
     /// The merged artefact as a new byte vector.
     pub fn to_vec(&self, created: u64) -> Result<Vec<u8>> {
         let mut v = vec![0u8; self.file_len()];
@@ -272,7 +336,6 @@ mod tests {
     use super::*;
     use crate::core::bulk::Packed;
     use crate::core::canon::{Canon, Kind};
-    use crate::core::format::Artefact;
     use crate::core::key::Key;
     use crate::core::keyed::{KeyedBloom, KeyedTagSet};
     use crate::core::prf::PrfId;
@@ -306,6 +369,8 @@ mod tests {
         let merged = plan(&[&a, &b], Some(key.id())).unwrap().to_vec(0).unwrap();
         assert_eq!(merged, all);
         Artefact::from_bytes(&merged).unwrap();
+        let art = plan(&[&a, &b], None).unwrap().into_artefact(0).unwrap();
+        assert_eq!(art.to_bytes().unwrap(), all);
         let other = shard(&Key::from_bytes(&[8u8; 32]).unwrap(), &["a@x.cn"]);
         let e = plan(&[&a, &other], Some(key.id())).err().unwrap();
         assert!(e.to_string().contains("shard 2"), "{e}");

@@ -65,7 +65,9 @@ pub(crate) fn artefact_from_bytes(
     data: &[u8],
     key: Option<PyRef<'_, PyKey>>,
 ) -> PyResult<ArtefactParts> {
-    let art = Artefact::from_bytes(data).map_err(PyCoreError)?;
+    let art = py
+        .detach(|| Artefact::from_bytes(data))
+        .map_err(PyCoreError)?;
     artefact_out(py, art, key.as_deref())
 }
 
@@ -310,4 +312,22 @@ fn parse_key_id(hex: &str) -> PyResult<KeyId> {
         *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
     }
     Ok(id)
+}
+
+/// As `merge_shards`, but the merged artefact as (key id, created, sections, authenticated)
+/// in memory — no bytes written and read back: the top of a merge tree, on the client.
+#[pyfunction]
+#[pyo3(signature = (shards, *, key_id = None))]
+pub(crate) fn merge_shard_parts(
+    py: Python<'_>,
+    shards: Vec<pyo3::pybacked::PyBackedBytes>,
+    key_id: Option<&str>,
+) -> PyResult<ArtefactParts> {
+    let want = key_id.map(parse_key_id).transpose()?;
+    let inputs: Vec<&[u8]> = shards.iter().map(|b| &b[..]).collect();
+    let created = now_unix();
+    let art = py
+        .detach(|| crate::core::merge::plan(&inputs, want.as_ref())?.into_artefact(created))
+        .map_err(PyCoreError)?;
+    artefact_out(py, art, None)
 }

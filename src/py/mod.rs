@@ -257,6 +257,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(artefact::artefact_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(artefact::_restore, m)?)?;
     m.add_function(wrap_pyfunction!(artefact::merge_shards, m)?)?;
+    m.add_function(wrap_pyfunction!(artefact::merge_shard_parts, m)?)?;
     m.add_function(wrap_pyfunction!(expected_fpr, m)?)?;
     m.add_function(wrap_pyfunction!(plan_layout, m)?)?;
     m.add_function(wrap_pyfunction!(count_valid, m)?)?;
