@@ -292,10 +292,32 @@ pub(crate) fn merge_shards<'py>(
         .detach(|| crate::core::merge::plan(&inputs, want.as_ref()))
         .map_err(PyCoreError)?;
     let created = now_unix();
-    PyBytes::new_with(py, plan.file_len(), |out| {
-        py.detach(|| plan.write_into(out, created))
-            .map_err(|e| PyCoreError(e).into())
+    let len = plan.file_len();
+    // A bytes object of `len` uninitialised bytes (not zeroed first: `write_into` writes every
+    // byte), filled with the GIL released — no other code can see it until it is returned.
+    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes object (or NULL with an
+    // exception set) whose n-byte buffer the caller may write before sharing it.
+    let out: Bound<'py, PyBytes> = unsafe {
+        let p =
+            pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len as pyo3::ffi::Py_ssize_t);
+        Bound::from_owned_ptr_or_err(py, p)?.cast_into_unchecked()
+    };
+    struct Buf(*mut u8, usize);
+    // SAFETY: the buffer is the new object's alone, used by one thread at a time.
+    unsafe impl Send for Buf {}
+    // SAFETY: as above; the pointer is the object's buffer of `len` bytes.
+    let buf = Buf(
+        unsafe { pyo3::ffi::PyBytes_AsString(out.as_ptr()) }.cast(),
+        len,
+    );
+    py.detach(move || {
+        let b = buf;
+        // SAFETY: b.0 points to b.1 writable bytes owned by `out`, alive across this call.
+        let dst = unsafe { std::slice::from_raw_parts_mut(b.0, b.1) };
+        plan.write_into(dst, created)
     })
+    .map_err(PyCoreError)?;
+    Ok(out)
 }
 
 fn parse_key_id(hex: &str) -> PyResult<KeyId> {
