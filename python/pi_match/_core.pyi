@@ -39,6 +39,8 @@ __all__ = [
     "artefact_from_bytes",
     "save_artefact",
     "verify_artefact",
+    "merge_shards",
+    "merge_shard_parts",
     "artefact_to_bytes",
     "_restore",
     "expected_fpr",
