@@ -183,3 +183,63 @@ def test_big_file_streams_in_chunks(tmp_path: pathlib.Path) -> None:
     sizes = [len(b) for b in src.batches()]
     assert sum(sizes) == n and len(sizes) > 3 and max(sizes) < n // 2
     assert src.count_rows() >= n
+
+
+# -- GB18030 decoded in Rust (issue #14) ------------------------------------------------------
+
+
+def _gb_text(rng_seed: int, n: int) -> str:
+    import random
+
+    r = random.Random(rng_seed)
+    # GB2312 hanzi (the bulk of real names), ASCII, and characters only 4-byte GB18030 has
+    pool = [bytes([a, b]).decode("gb18030") for a in range(0xB0, 0xF8) for b in range(0xA1, 0xFF)
+            if (a, b) < (0xD7, 0xFA)]  # fmt: skip
+    extra = ["𠀀", "㐀", "€", "·", "—", "ü", "\u3000"]
+    return "".join(r.choice(pool) if r.random() < 0.6 else r.choice(extra + list("0123456789,\n"))
+                   for _ in range(n))  # fmt: skip
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 4096])
+def test_rust_gb18030_decoding_is_pythons_at_any_block_size(block: int) -> None:
+    """The Rust decoder gives Python's codec's UTF-8 whatever the block boundaries cut (a
+    2- or 4-byte character split between blocks is carried over)."""
+    from pi_match.io.encoding import StrictDecoder
+
+    text = _gb_text(block, 3000)
+    raw = text.encode("gb18030")
+    dec = StrictDecoder("gb18030", x80=b"\x80" in raw)
+    assert dec.rust
+    out = b"".join(dec.decode(raw[i : i + block], False) for i in range(0, len(raw), block))
+    out += dec.decode(b"", True)
+    assert out == text.encode("utf-8")
+
+
+def test_rust_gb18030_refuses_what_python_refuses_at_the_same_byte() -> None:
+    from pi_match.io.encoding import BadByte, StrictDecoder
+
+    good = "张三,11010519491231002X\n".encode("gb18030")
+    for bad in (b"\xff", b"\x81\x20", b"\x81\x30\x81", b"\xfe\x39\xfe\x39"):
+        raw = good * 3 + bad + good
+        offsets = []
+        for x80 in (False, True):  # Rust, then Python's codec
+            dec = StrictDecoder("gb18030", x80=x80)
+            assert dec.rust is not x80
+            with pytest.raises(BadByte) as e:
+                for i in range(0, len(raw), 5):
+                    dec.decode(raw[i : i + 5], False)
+                dec.decode(b"", True)
+            offsets.append(e.value.offset)
+        assert offsets[0] == offsets[1] == 3 * len(good), (bad, offsets)
+
+
+def test_a_gb18030_file_with_a_0x80_byte_takes_pythons_strict_codec(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """encoding_rs reads a lone 0x80 as € (as browsers do); GB18030 has no such byte, so a file
+    holding one is decoded by Python's codec, which names the byte."""
+    from pi_match.io import InputError, ReadOptions, open_source
+
+    p = tmp_path / "x80.csv"
+    p.write_bytes("姓名,手机\n张三,13800000001\n".encode("gb18030") + b"\x80,13800000002\n")
+    with pytest.raises(InputError, match=r"byte 27 on line 3 is not valid gb18030"):
+        src = open_source(str(p), ReadOptions(encoding="gb18030"))
+        list(src.batches())

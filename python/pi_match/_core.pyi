@@ -40,6 +40,7 @@ __all__ = [
     "save_artefact",
     "verify_artefact",
     "merge_shards",
+    "Gb18030Decoder",
     "merge_shard_parts",
     "artefact_to_bytes",
     "_restore",
@@ -85,6 +86,11 @@ class RejectedValuesWarning(UserWarning): ...
 # Values: a list / iterable of str, bytes or None; a numpy array of str, bytes or object; or
 # any object with __arrow_c_array__ / __arrow_c_stream__ (pyarrow, polars, duckdb...).
 _Values: TypeAlias = Iterable[str | bytes | None] | npt.NDArray[Any] | Any
+
+@final
+class Gb18030Decoder:
+    def __init__(self) -> None: ...
+    def decode(self, data: bytes, final: bool = False) -> bytes: ...
 
 @final
 class Key:

@@ -103,9 +103,80 @@ pub fn encoding_mix(data: &[u8], first_line: u64, acc: &mut EncodingMix) {
     }
 }
 
+/// A strict, incremental GB18030 decoder to UTF-8 (encoding_rs, WHATWG / GB18030-2022
+/// mapping): blocks in, UTF-8 out, a sequence split between blocks carried over; the first
+/// malformed sequence stops it, reported by its offset from the start of the whole input.
+pub struct Gb18030 {
+    dec: encoding_rs::Decoder,
+    /// Bytes of input consumed before the current block.
+    done: u64,
+}
+
+impl Default for Gb18030 {
+    fn default() -> Self {
+        Gb18030 {
+            dec: encoding_rs::GB18030.new_decoder_without_bom_handling(),
+            done: 0,
+        }
+    }
+}
+
+impl Gb18030 {
+    /// Decode `src` (`last`: nothing follows it) appending UTF-8 to `out`. `Err(offset)`: the
+    /// input byte (counted from the start of the whole input) where the first malformed
+    /// sequence starts.
+    pub fn decode(&mut self, src: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), u64> {
+        let need = self
+            .dec
+            .max_utf8_buffer_length_without_replacement(src.len())
+            .unwrap_or(src.len() * 3 + 16);
+        let start = out.len();
+        out.resize(start + need, 0);
+        let (res, read, written) =
+            self.dec
+                .decode_to_utf8_without_replacement(src, &mut out[start..], last);
+        out.truncate(start + written);
+        match res {
+            encoding_rs::DecoderResult::InputEmpty => {
+                self.done += read as u64;
+                Ok(())
+            }
+            encoding_rs::DecoderResult::Malformed(bad, extra) => {
+                // The malformed bytes end `extra` bytes before `read`; they may have begun in an
+                // earlier block (a sequence carried over), hence the saturating start.
+                let end = self.done + read as u64 - u64::from(extra);
+                Err(end.saturating_sub(u64::from(bad)))
+            }
+            encoding_rs::DecoderResult::OutputFull => {
+                unreachable!("the output was sized by max_utf8_buffer_length")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gb18030_carries_split_characters_and_names_the_first_bad_byte() {
+        // 张 (2 bytes) and 𠀀 (4 bytes) cut at every byte
+        let raw = [0xD5u8, 0xC5, 0x95, 0x32, 0x82, 0x36, b','];
+        for cut in 0..=raw.len() {
+            let mut d = Gb18030::default();
+            let mut out = Vec::new();
+            d.decode(&raw[..cut], false, &mut out).unwrap();
+            d.decode(&raw[cut..], true, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), "张\u{20000},");
+        }
+        let mut d = Gb18030::default();
+        let mut out = Vec::new();
+        d.decode(b"ab\xD5\xC5", false, &mut out).unwrap();
+        assert_eq!(d.decode(b"cd\xFFx", true, &mut out), Err(6));
+        let mut d = Gb18030::default();
+        d.decode(b"ab\x81", false, &mut out).unwrap();
+        assert_eq!(d.decode(b"\x20", true, &mut out), Err(2)); // began in the block before
+    }
 
     #[test]
     fn every_line_ending_counts_once() {

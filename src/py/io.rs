@@ -121,3 +121,46 @@ pub fn encoding_mix(
         m.lines,
     )
 }
+
+/// Strict incremental GB18030 → UTF-8 in Rust (the GIL released): `decode(block, final)`
+/// returns the UTF-8 bytes; a malformed sequence raises UnicodeDecodeError whose `start` is
+/// its offset in the whole input (every block so far), not in the block.
+#[pyclass(name = "Gb18030Decoder", module = "pi_match._core")]
+pub struct PyGb18030 {
+    inner: std::sync::Mutex<crate::core::text::Gb18030>,
+}
+
+#[pymethods]
+impl PyGb18030 {
+    #[new]
+    fn new() -> Self {
+        PyGb18030 {
+            inner: std::sync::Mutex::new(Default::default()),
+        }
+    }
+
+    #[pyo3(signature = (data, r#final = false))]
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        r#final: bool,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let mut out = Vec::new();
+        let r = py.detach(|| {
+            let mut d = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            d.decode(data, r#final, &mut out)
+        });
+        match r {
+            Ok(()) => Ok(pyo3::types::PyBytes::new(py, &out)),
+            // `start` is the offset in the whole input, not in this block.
+            Err(at) => Err(pyo3::exceptions::PyUnicodeDecodeError::new_err((
+                "gb18030".to_string(),
+                pyo3::types::PyBytes::new(py, b"").unbind(),
+                at,
+                at + 1,
+                format!("malformed GB18030 sequence at byte {at} of the input"),
+            ))),
+        }
+    }
+}

@@ -229,6 +229,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::register(m)?;
     error::register_warnings(m)?;
     m.add_class::<PyKey>()?;
+    m.add_class::<io::PyGb18030>()?;
     m.add_class::<PyBloomIndex>()?;
     m.add_class::<PyTagSet>()?;
     m.add_class::<psi::PyPsiSecret>()?;

@@ -22,7 +22,7 @@ from .base import (
     looks_like_data,
     unique_names,
 )
-from .encoding import line_of, scan
+from .encoding import BadByte, StrictDecoder, line_of, scan
 
 # Tried in this order when no --delimiter is given; the first that splits the sample lines
 # into the same number (> 1) of fields wins.
@@ -111,7 +111,7 @@ class DelimitedSource(Source):
         """UTF-8 chunks of whole lines (the last may lack its newline)."""
         enc = self.encoding
         utf8 = codecs.lookup(enc).name == "utf-8"
-        dec = None if utf8 else codecs.getincrementaldecoder(enc)("strict")
+        dec = None if utf8 else StrictDecoder(enc, self.facts_pass.x80)
         carry = b""
         done = self.facts_pass.bom
         with open(self.path, "rb") as f:
@@ -120,9 +120,9 @@ class DelimitedSource(Source):
                 block = f.read(self.options.chunk_bytes)
                 if dec is not None:
                     try:
-                        text = dec.decode(block, final=not block).encode("utf-8")
-                    except UnicodeDecodeError as e:
-                        at = done + max(e.start, 0)
+                        text = dec.decode(block, final=not block)
+                    except BadByte as e:
+                        at = self.facts_pass.bom + e.offset
                         raise InputError(
                             f"{self.path}: byte {at} on line {line_of(self.path, at)} is not "
                             f"valid {enc}; pass --encoding with the file's real encoding"

@@ -44,6 +44,50 @@ class FileFacts:
     sha256: str
     size: int
     newlines: int
+    #: The file holds a 0x80 byte (see `StrictDecoder`).
+    x80: bool = True
+
+
+class BadByte(Exception):
+    """A byte that does not decode, at `offset` from the first byte decoded."""
+
+    def __init__(self, offset: int):
+        super().__init__(offset)
+        self.offset = offset
+
+
+class StrictDecoder:
+    """Bytes of `encoding` to UTF-8, strictly, a block at a time (a character split between
+    blocks is carried over). GB18030 is decoded in the Rust core (encoding_rs, the GB18030-2022
+    mapping, the GIL released) — unless the file holds a 0x80 byte anywhere: encoding_rs reads a
+    lone 0x80 as € (as browsers do) where GB18030 has no such character, so such a file (rare:
+    0x80 is otherwise only the second byte of some GBK characters) takes Python's codec, which
+    refuses it. Every other encoding takes Python's codec."""
+
+    def __init__(self, encoding: str, x80: bool = True):
+        self.encoding = encoding
+        self.rust = codecs.lookup(encoding).name == "gb18030" and not x80
+        self._r = _core.Gb18030Decoder() if self.rust else None
+        self._p = None if self.rust else codecs.getincrementaldecoder(encoding)("strict")
+        self.done = 0
+
+    def decode(self, block: bytes, final: bool) -> bytes:
+        """The UTF-8 of `block` (`final`: nothing follows); BadByte if a byte does not decode."""
+        pending = 0
+        try:
+            if self._r is not None:
+                out = self._r.decode(block, final)
+            else:
+                assert self._p is not None
+                # Python's codec counts from the bytes it carried over from the last block.
+                pending = len(self._p.getstate()[0])
+                out = self._p.decode(block, final=final).encode("utf-8")
+        except UnicodeDecodeError as e:
+            # Rust counts from the first block.
+            at = e.start if self._r is not None else self.done - pending + max(e.start, 0)
+            raise BadByte(at) from None
+        self.done += len(block)
+        return out
 
 
 def _incomplete_tail(chunk: bytes) -> int:
@@ -129,7 +173,7 @@ def scan(
     path = os.fspath(path)
     h = hashlib.sha256()
     size = newlines = 0
-    after_cr = False
+    after_cr = x80 = False
     utf8_bad_at: int | None = None
     forced_name = text_encoding(forced, path) if forced else None
     check_utf8 = forced_name is None or forced_name == "utf-8"
@@ -150,6 +194,7 @@ def scan(
         carry = b""
         while block := f.read(chunk):
             h.update(block)
+            x80 = x80 or b"\x80" in block
             n, after_cr = _core.line_breaks(block, after_cr)
             newlines += n
             if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None:
@@ -166,7 +211,7 @@ def scan(
     if forced_name and bom_enc:
         enc = bom_enc  # the mark says which byte order; the codec must not guess
         if bom_enc != "utf-8":
-            check_decodes(path, bom_enc, bom, chunk)
+            check_decodes(path, bom_enc, bom, chunk, x80)
     elif forced_name:
         if forced_name == "utf-8" and utf8_bad_at is not None:
             raise InputError(
@@ -174,7 +219,7 @@ def scan(
                 "UTF-8 (--encoding utf-8 was given); pass the file's real encoding"
             )
         if forced_name != "utf-8":
-            check_decodes(path, forced_name, bom, chunk)
+            check_decodes(path, forced_name, bom, chunk, x80)
         enc = forced_name
     elif bom_enc:
         enc = bom_enc
@@ -184,13 +229,13 @@ def scan(
                 f"{line_of(path, utf8_bad_at)} is not valid UTF-8; pass --encoding"
             )
         if bom_enc != "utf-8":
-            check_decodes(path, bom_enc, bom, chunk)
+            check_decodes(path, bom_enc, bom, chunk, x80)
     elif utf8_bad_at is None:
         enc = "utf-8"
     else:
         enc = "gb18030"
         try:
-            check_decodes(path, "gb18030", 0, chunk)
+            check_decodes(path, "gb18030", 0, chunk, x80)
         except InputError as e:
             raise InputError(
                 f"{path}: not UTF-8 (byte {utf8_bad_at} on line {line_of(path, utf8_bad_at)} "
@@ -198,24 +243,24 @@ def scan(
                 "pass --encoding with the file's real encoding"
             ) from None
         _check_mixed(path, 0, chunk)
-    return FileFacts(enc, bom, h.hexdigest(), size, newlines)
+    return FileFacts(enc, bom, h.hexdigest(), size, newlines, x80)
 
 
-def check_decodes(path: str, encoding: str, bom: int, chunk: int = 16 << 20) -> None:
+def check_decodes(
+    path: str, encoding: str, bom: int, chunk: int = 16 << 20, x80: bool = True
+) -> None:
     """Decode the whole file strictly, raising InputError with the line of the first bad byte."""
-    dec = codecs.getincrementaldecoder(encoding)("strict")
-    done = 0
+    dec = StrictDecoder(encoding, x80)
     with open(path, "rb") as f:
         f.seek(bom)
         while True:
             block = f.read(chunk)
             try:
                 dec.decode(block, final=not block)
-            except UnicodeDecodeError as e:
-                at = bom + done + max(e.start, 0)
+            except BadByte as e:
+                at = bom + e.offset
                 raise InputError(
                     f"{path}: byte {at} on line {line_of(path, at)} is not valid {encoding}"
                 ) from None
             if not block:
                 return
-            done += len(block)
