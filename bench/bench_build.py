@@ -1,6 +1,7 @@
 """End-to-end `pi-match build` on a large CSV (issue #3, §6).
 
     python bench/bench_build.py [--rows 20000000] [--dir /tmp/pi_match_bench] [--keep]
+                                [--gb18030]
 
 Writes a CSV of synthetic rows (name, ID number, mobile; about 1 GB at 20 million rows), then
 runs the real command line on it, timing it and reading the child's peak RSS. Checks its own
@@ -63,6 +64,26 @@ def _vm_hwm(pid: int) -> int:
     return 0
 
 
+def run_build(path: str, key: str, out: str) -> tuple[float, dict | None, int]:  # type: ignore[type-arg]
+    """`pi-match build` of `path`: seconds, its JSON summary (None if it failed), peak RSS."""
+    cmd = [sys.executable, "-m", "pi_match.cli", "build", path, "--key", key, "-o", out,
+           "--field", "cn_ric=身份证号", "--field", "cn_mobile=手机", "--json"]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Peak RSS of the build itself: VmHWM of the child (reset at exec, unlike the rusage of
+    # children, which counts this process's memory copied at fork).
+    peak_rss = 0
+    while proc.poll() is None:
+        peak_rss = max(peak_rss, _vm_hwm(proc.pid))
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate()
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        print(stderr, file=sys.stderr)
+        return seconds, None, peak_rss
+    return seconds, json.loads(stdout), peak_rss
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -71,6 +92,8 @@ def main() -> int:
     ap.add_argument("--dir", default="/tmp/pi_match_bench")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--json", help="write the result here too")
+    ap.add_argument("--gb18030", action="store_true",
+                    help="also build the same rows written in GB18030, in the same run")  # fmt: skip
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     csv_path = os.path.join(args.dir, f"breach_{args.rows}.csv")
@@ -84,47 +107,59 @@ def main() -> int:
     key = os.path.join(args.dir, "bench.key")
     if not os.path.exists(key):
         subprocess.run([sys.executable, "-m", "pi_match.cli", "keygen", "-o", key], check=True)
-    out = os.path.join(args.dir, "breach.pmi")
-    cmd = [sys.executable, "-m", "pi_match.cli", "build", csv_path, "--key", key, "-o", out,
-           "--field", "cn_ric=身份证号", "--field", "cn_mobile=手机", "--json"]  # fmt: skip
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Peak RSS of the build itself: VmHWM of the child (reset at exec, unlike the rusage of
-    # children, which counts this process's memory copied at fork).
-    peak_rss = 0
-    while proc.poll() is None:
-        peak_rss = max(peak_rss, _vm_hwm(proc.pid))
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate()
-    seconds = time.perf_counter() - t0
-    r = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-    if r.returncode != 0:
-        print(r.stderr, file=sys.stderr)
-        return 1
-    summary = json.loads(r.stdout)
-    checks = {}
-    for s, truth in zip(summary["sections"], (distinct_ids, distinct_mobs), strict=True):
-        e = s["distinct_estimate"]
-        checks[s["kind"]] = (s["rows"] == args.rows and s["valid"] == args.rows
-                             and e["low"] <= truth <= e["high"])  # fmt: skip
-        print(f"  {s['kind']}: {s['valid']:,} valid of {s['rows']:,}; distinct {e['value']:,.0f} "
-              f"[{e['low']:,.0f}–{e['high']:,.0f}], true {truth:,}")  # fmt: skip
-    result = {
-        "rows": args.rows, "bytes": size, "seconds": seconds, "rows_per_s": args.rows / seconds,
-        "mb_per_s": size / seconds / 1e6, "peak_rss_bytes": peak_rss,
-        "index_bytes": os.path.getsize(out), "correct": all(checks.values()),
-    }  # fmt: skip
-    print(f"pi-match build: {seconds:.1f} s, {result['rows_per_s']:,.0f} rows/s, "
-          f"{result['mb_per_s']:.0f} MB/s, peak RSS {peak_rss / 2**20:,.0f} MiB, "
-          f"artefact {result['index_bytes'] / 2**20:,.0f} MiB, "
-          f"correct: {result['correct']}")  # fmt: skip
+    runs = {"utf-8": csv_path}
+    if args.gb18030:
+        gb_path = csv_path.replace(".csv", ".gb18030.csv")
+        with open(csv_path, encoding="utf-8") as src, open(gb_path, "w", encoding="gb18030") as dst:
+            while block := src.read(1 << 24):
+                dst.write(block)
+        runs["gb18030"] = gb_path
+    results = {}
+    for enc, path in runs.items():
+        out = os.path.join(args.dir, f"breach.{enc}.pmi")
+        seconds, summary, peak_rss = run_build(path, key, out)
+        if summary is None:
+            return 1
+        checks = {}
+        for s, truth in zip(summary["sections"], (distinct_ids, distinct_mobs), strict=True):
+            e = s["distinct_estimate"]
+            checks[s["kind"]] = (s["rows"] == args.rows and s["valid"] == args.rows
+                                 and e["low"] <= truth <= e["high"])  # fmt: skip
+            print(f"  {s['kind']}: {s['valid']:,} valid of {s['rows']:,}; distinct "
+                  f"{e['value']:,.0f} [{e['low']:,.0f}–{e['high']:,.0f}], true {truth:,}")  # fmt: skip
+        size = os.path.getsize(path)
+        result = {
+            "encoding": enc, "rows": args.rows, "bytes": size, "seconds": seconds,
+            "rows_per_s": args.rows / seconds, "mb_per_s": size / seconds / 1e6,
+            "peak_rss_bytes": peak_rss, "index_bytes": os.path.getsize(out),
+            "correct": all(checks.values()),
+        }  # fmt: skip
+        print(f"pi-match build ({enc}): {seconds:.2f} s, {result['rows_per_s']:,.0f} rows/s, "
+              f"{result['mb_per_s']:.0f} MB/s, peak RSS {peak_rss / 2**20:,.0f} MiB, "
+              f"artefact {result['index_bytes'] / 2**20:,.0f} MiB, "
+              f"correct: {result['correct']}")  # fmt: skip
+        results[enc] = (result, out)
+    result = results["utf-8"][0]
+    if "gb18030" in results:
+        import pi_match
+
+        k = pi_match.Key.load(key)
+        same = (pi_match.Artefact.open(results["utf-8"][1], key=k).sections
+                == pi_match.Artefact.open(results["gb18030"][1], key=k).sections)  # fmt: skip
+        gb = results["gb18030"][0]
+        result = {**result, "gb18030": gb, "gb18030_ratio": gb["seconds"] / result["seconds"],
+                  "same_sections": same, "correct": result["correct"] and gb["correct"] and same}  # fmt: skip
+        print(f"GB18030 / UTF-8: {result['gb18030_ratio']:.2f}x; the same sections: {same}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
     if not args.keep:
-        for p in (csv_path, out, out + ".manifest.json"):
-            if os.path.exists(p):
-                os.remove(p)
+        for path in runs.values():
+            os.remove(path)
+        for _, out in results.values():
+            for p in (out, out + ".manifest.json"):
+                if os.path.exists(p):
+                    os.remove(p)
     return 0 if result["correct"] else 1
 
 
