@@ -122,24 +122,27 @@ impl Default for Gb18030 {
 }
 
 impl Gb18030 {
-    /// Decode `src` (`last`: nothing follows it) appending UTF-8 to `out`. `Err(offset)`: the
-    /// input byte (counted from the start of the whole input) where the first malformed
-    /// sequence starts.
-    pub fn decode(&mut self, src: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), u64> {
-        let need = self
-            .dec
-            .max_utf8_buffer_length_without_replacement(src.len())
-            .unwrap_or(src.len() * 3 + 16);
-        let start = out.len();
-        out.resize(start + need, 0);
-        let (res, read, written) =
-            self.dec
-                .decode_to_utf8_without_replacement(src, &mut out[start..], last);
-        out.truncate(start + written);
+    /// The most UTF-8 bytes `decode_into` can write for `len` input bytes.
+    pub fn max_out(&self, len: usize) -> usize {
+        self.dec
+            .max_utf8_buffer_length_without_replacement(len)
+            .unwrap_or(len.saturating_mul(3).saturating_add(16))
+    }
+
+    /// Decode `src` (`last`: nothing follows it) into `buf` (at least `max_out(src.len())`
+    /// bytes; reused between calls, so no fresh memory per block), returning the UTF-8 bytes
+    /// written. `Err(offset)`: the input byte (counted from the start of the whole input) where
+    /// the first malformed sequence starts.
+    pub fn decode_into(&mut self, src: &[u8], last: bool, buf: &mut [u8]) -> Result<usize, u64> {
+        assert!(
+            buf.len() >= self.max_out(src.len()),
+            "decode_into needs max_out bytes"
+        );
+        let (res, read, written) = self.dec.decode_to_utf8_without_replacement(src, buf, last);
         match res {
             encoding_rs::DecoderResult::InputEmpty => {
                 self.done += read as u64;
-                Ok(())
+                Ok(written)
             }
             encoding_rs::DecoderResult::Malformed(bad, extra) => {
                 // The malformed bytes end `extra` bytes before `read`; they may have begun in an
@@ -151,6 +154,15 @@ impl Gb18030 {
                 unreachable!("the output was sized by max_utf8_buffer_length")
             }
         }
+    }
+
+    /// `decode_into`, appending to `out`.
+    pub fn decode(&mut self, src: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), u64> {
+        let start = out.len();
+        out.resize(start + self.max_out(src.len()), 0);
+        let r = self.decode_into(src, last, &mut out[start..]);
+        out.truncate(start + *r.as_ref().unwrap_or(&0));
+        r.map(|_| ())
     }
 }
 

@@ -127,7 +127,45 @@ pub fn encoding_mix(
 /// its offset in the whole input (every block so far), not in the block.
 #[pyclass(name = "Gb18030Decoder", module = "pi_match._core")]
 pub struct PyGb18030 {
-    inner: std::sync::Mutex<crate::core::text::Gb18030>,
+    /// The decoder and its output buffer, reused from block to block.
+    inner: std::sync::Mutex<(crate::core::text::Gb18030, Vec<u8>)>,
+}
+
+impl PyGb18030 {
+    /// Decode `data` into the reused buffer (the GIL released); with `keep`, the UTF-8 as a
+    /// bytes object (one copy, from warm memory).
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        last: bool,
+        keep: bool,
+    ) -> PyResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
+        // try_lock, not lock: waiting for the lock with the GIL held could deadlock with a
+        // thread that holds it and waits for the GIL. One decoder is one stream.
+        let Ok(mut g) = self.inner.try_lock() else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this Gb18030Decoder is in use by another thread (one decoder is one stream)",
+            ));
+        };
+        let (d, buf) = &mut *g;
+        let need = d.max_out(data.len());
+        if buf.len() < need {
+            buf.resize(need, 0);
+        }
+        let r = py.detach(|| d.decode_into(data, last, buf));
+        match r {
+            Ok(n) => Ok(keep.then(|| pyo3::types::PyBytes::new(py, &buf[..n]))),
+            // `start` is the offset in the whole input, not in this block.
+            Err(at) => Err(pyo3::exceptions::PyUnicodeDecodeError::new_err((
+                "gb18030".to_string(),
+                pyo3::types::PyBytes::new(py, b"").unbind(),
+                at,
+                at + 1,
+                format!("malformed GB18030 sequence at byte {at} of the input"),
+            ))),
+        }
+    }
 }
 
 #[pymethods]
@@ -139,6 +177,7 @@ impl PyGb18030 {
         }
     }
 
+    /// The UTF-8 of `data` (`final`: nothing follows it).
     #[pyo3(signature = (data, r#final = false))]
     fn decode<'py>(
         &self,
@@ -146,21 +185,14 @@ impl PyGb18030 {
         data: &[u8],
         r#final: bool,
     ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let mut out = Vec::new();
-        let r = py.detach(|| {
-            let mut d = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            d.decode(data, r#final, &mut out)
-        });
-        match r {
-            Ok(()) => Ok(pyo3::types::PyBytes::new(py, &out)),
-            // `start` is the offset in the whole input, not in this block.
-            Err(at) => Err(pyo3::exceptions::PyUnicodeDecodeError::new_err((
-                "gb18030".to_string(),
-                pyo3::types::PyBytes::new(py, b"").unbind(),
-                at,
-                at + 1,
-                format!("malformed GB18030 sequence at byte {at} of the input"),
-            ))),
-        }
+        Ok(self
+            .run(py, data, r#final, true)?
+            .unwrap_or_else(|| pyo3::types::PyBytes::new(py, b"")))
+    }
+
+    /// Check that `data` decodes, keeping nothing (the encoding check of a whole file).
+    #[pyo3(signature = (data, r#final = false))]
+    fn check(&self, py: Python<'_>, data: &[u8], r#final: bool) -> PyResult<()> {
+        self.run(py, data, r#final, false).map(|_| ())
     }
 }

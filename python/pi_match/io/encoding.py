@@ -71,17 +71,22 @@ class StrictDecoder:
         self._p = None if self.rust else codecs.getincrementaldecoder(encoding)("strict")
         self.done = 0
 
-    def decode(self, block: bytes, final: bool) -> bytes:
-        """The UTF-8 of `block` (`final`: nothing follows); BadByte if a byte does not decode."""
+    def decode(self, block: bytes, final: bool, keep: bool = True) -> bytes:
+        """The UTF-8 of `block` (`final`: nothing follows); BadByte if a byte does not decode.
+        `keep=False` only checks (b"" back)."""
         pending = 0
         try:
-            if self._r is not None:
+            if self._r is not None and keep:
                 out = self._r.decode(block, final)
+            elif self._r is not None:
+                self._r.check(block, final)
+                out = b""
             else:
                 assert self._p is not None
                 # Python's codec counts from the bytes it carried over from the last block.
                 pending = len(self._p.getstate()[0])
-                out = self._p.decode(block, final=final).encode("utf-8")
+                text = self._p.decode(block, final=final)
+                out = text.encode("utf-8") if keep else b""
         except UnicodeDecodeError as e:
             # Rust counts from the first block.
             at = e.start if self._r is not None else self.done - pending + max(e.start, 0)
@@ -256,7 +261,7 @@ def check_decodes(
         while True:
             block = f.read(chunk)
             try:
-                dec.decode(block, final=not block)
+                dec.decode(block, final=not block, keep=False)
             except BadByte as e:
                 at = bom + e.offset
                 raise InputError(
