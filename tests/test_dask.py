@@ -85,19 +85,17 @@ def test_shards_of_another_key_or_kind_are_refused(data) -> None:  # type: ignor
     df, key_path = data
     key = pi_match.Key.load(key_path)
     other = pi_match.Key.from_bytes(bytes(32))
-    mine = pmd._shard(df.iloc[:100], str(key_path), {"cn_ric": "id"}, {"cn_ric": 100}, 1e-6,
-                      False, {"cn_ric": None}, "hmac-sha256")  # fmt: skip
+    mine = pmd._shard(df.iloc[:100], pmd._Spec(str(key_path), {"cn_ric": "id"}, {"cn_ric": 100}))
     o = pi_match.BloomIndex(other, "cn_ric", capacity=100)
     theirs = (pi_match.Artefact([o]).to_bytes(), mine[1])
     with pytest.raises(pi_match.KeyMismatchError, match="shard 2"):
         pmd._merge(key.id, mine, theirs)
-    phones = pmd._shard(df.iloc[:100], str(key_path), {"cn_mobile": "phone"}, {"cn_mobile": 100},
-                        1e-6, False, {"cn_mobile": None}, "hmac-sha256")  # fmt: skip
+    spec = pmd._Spec(str(key_path), {"cn_mobile": "phone"}, {"cn_mobile": 100})
+    phones = pmd._shard(df.iloc[:100], spec)
     with pytest.raises(pi_match.IncompatibleError, match="shard 2 holds other sections"):
         pmd._merge(key.id, mine, phones)
     with pytest.raises(pi_match.PiMatchError, match="no column 'nope'"):
-        pmd._shard(df.iloc[:10], str(key_path), {"cn_ric": "nope"}, {"cn_ric": 10}, 1e-6, False,
-                   {"cn_ric": None}, "hmac-sha256")  # fmt: skip
+        pmd._shard(df.iloc[:10], pmd._Spec(str(key_path), {"cn_ric": "nope"}, {"cn_ric": 10}))
 
 
 def test_probe_finds_the_rows_contains_finds(client, data, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
@@ -153,17 +151,16 @@ def test_a_chain_survives_moving_between_workers_and_never_adds_a_partition_twic
     import pickle
 
     df, key_path = data
-    args = (str(key_path), {"cn_ric": "id"}, {"cn_ric": N}, 1e-6, True, {"cn_ric": None},
-            "hmac-sha256")  # fmt: skip
-    s = pmd._extend(None, df.iloc[:5000], 0, *args)
-    s = pmd._extend(pickle.loads(pickle.dumps(s)), df.iloc[5000:], 1, *args)
+    spec = pmd._Spec(str(key_path), {"cn_ric": "id"}, {"cn_ric": N}, exact=True)
+    s = pmd._extend(None, df.iloc[:5000], 0, spec)
+    s = pmd._extend(pickle.loads(pickle.dumps(s)), df.iloc[5000:], 1, spec)
     key = pi_match.Key.load(key_path)
     b, t = pi_match.BloomIndex(key, "cn_ric", capacity=N), pi_match.TagSet(key, "cn_ric")
     b.add(df.id.tolist(), tag_set=t)
     assert s.sections == [b, t]
     assert s.stats["cn_ric"]["rows"] == N and s.stats["cn_ric"]["partitions"] == 2
     with pytest.raises(pi_match.PiMatchError, match="partition 1 reached its shard twice"):
-        pmd._extend(s, df.iloc[5000:], 1, *args)
+        pmd._extend(s, df.iloc[5000:], 1, spec)
     ddf = dd.from_pandas(df, npartitions=5)
     one = pmd.build(ddf, key_path, {"cn_ric": "id"}, capacity=N, shards=1)
     each = pmd.build(ddf, key_path, {"cn_ric": "id"}, capacity=N, shards=5, split_every=2)
@@ -177,8 +174,8 @@ def test_merging_shard_bytes_checks_every_shard(data) -> None:  # type: ignore[n
     shard; the merge of one shard is that shard."""
     df, key_path = data
     key = pi_match.Key.load(key_path)
-    a, _ = pmd._shard(df.iloc[:100], str(key_path), {"cn_ric": "id"}, {"cn_ric": 100}, 1e-6,
-                      True, {"cn_ric": None}, "hmac-sha256")  # fmt: skip
+    spec = pmd._Spec(str(key_path), {"cn_ric": "id"}, {"cn_ric": 100}, exact=True)
+    a, _ = pmd._shard(df.iloc[:100], spec)
     damaged = bytearray(a)
     damaged[-70] ^= 1
     with pytest.raises(pi_match.FormatError, match="shard 2: .*checksum"):

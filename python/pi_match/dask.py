@@ -16,6 +16,7 @@ in the Rust core.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -167,28 +168,31 @@ def _where(pdf: Any, index: int) -> tuple[Any, Any]:
     return np.full(len(pdf), f"partition {index}", object), np.arange(1, len(pdf) + 1)
 
 
-def _extend(
-    shard: _Shard | None,
-    pdf: Any,
-    index: int,
-    key_path: str,
-    fields: Fields,
-    capacity: Mapping[str, int],
-    fpr: float,
-    exact: bool,
-    versions: Mapping[str, int | None],
-    prf: str,
-    keep_rejects: bool = False,
-) -> _Shard:
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What every shard of one build is made with (the key is read from `key_path`)."""
+
+    key_path: str
+    fields: Fields
+    capacity: Mapping[str, int]
+    fpr: float = 1e-6
+    exact: bool = False
+    versions: Mapping[str, int | None] = dataclasses.field(default_factory=dict)
+    prf: str = "hmac-sha256"
+    keep_rejects: bool = False
+
+
+def _extend(shard: _Shard | None, pdf: Any, index: int, spec: _Spec) -> _Shard:
     """One link of a chain: partition `index` added to the chain's shard (made by the first
     link). The shard is updated in place — it is this chain's alone, and copying an index per
     partition would cost more than building it."""
-    key = _load_key(key_path)
+    key = _load_key(spec.key_path)
     if shard is None:
-        shard = _Shard(key, fields, capacity, fpr, exact, versions, prf)
-        if keep_rejects:
+        versions = {k: spec.versions.get(k) for k in spec.fields}
+        shard = _Shard(key, spec.fields, spec.capacity, spec.fpr, spec.exact, versions, spec.prf)
+        if spec.keep_rejects:
             shard.rejects = {}
-    shard.add(pdf, index, key, fields)
+    shard.add(pdf, index, key, spec.fields)
     return shard
 
 
@@ -202,18 +206,9 @@ def _seal(shard: _Shard) -> tuple[bytes, dict[str, Stats]]:
     return Artefact(shard.sections).to_bytes(), shard.stats
 
 
-def _shard(
-    pdf: Any,
-    key_path: str,
-    fields: Fields,
-    capacity: Mapping[str, int],
-    fpr: float,
-    exact: bool,
-    versions: Mapping[str, int | None],
-    prf: str,
-) -> tuple[bytes, dict[str, Stats]]:
+def _shard(pdf: Any, spec: _Spec) -> tuple[bytes, dict[str, Stats]]:
     """One partition's artefact bytes and, per kind, how its values were accounted for."""
-    return _seal(_extend(None, pdf, 0, key_path, fields, capacity, fpr, exact, versions, prf))
+    return _seal(_extend(None, pdf, 0, spec))
 
 
 def _merge(key_id: str, *shards: tuple[bytes, dict[str, Stats]]) -> tuple[bytes, dict[str, Stats]]:
@@ -354,12 +349,12 @@ def build(
         capacity,
         lambda: compute(*[delayed(_count)(p, dict(fields), versions) for p in parts]),  # fmt: skip
     )
-    args = (key_path, dict(fields), caps, fpr, exact, versions, prf, rejects is not None)
+    spec = _Spec(key_path, dict(fields), caps, fpr, exact, versions, prf, rejects is not None)
     sealed, sides = [], []
     for chain in _chains(ddf, len(parts), shards):
         state = None
         for i in chain:
-            state = delayed(_extend, pure=False)(state, parts[i], i, *args)
+            state = delayed(_extend, pure=False)(state, parts[i], i, spec)
         sealed.append(delayed(_seal)(state))
         sides.append(delayed(_side)(state))
     tops, side = compute(_tree(sealed, key_id, split_every), sides)
