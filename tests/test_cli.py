@@ -225,3 +225,36 @@ def test_authenticate_inspect_verify(tmp_path: pathlib.Path) -> None:
     other = tmp_path / "other.key"
     run("keygen", "-o", str(other))
     assert "key mismatch" in fail("verify", out, "--key", str(other))
+
+
+def test_start_up_stays_off_the_hot_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`pi-match --help` imports neither numpy nor pyarrow, and a build of a CSV — a held
+    Excel-shaped value and a rejected one included — never imports pandas (pyarrow's
+    `pa.array` would, a quarter of a second of every build)."""
+    import os
+
+    import pi_match
+
+    key = tmp_path / "op.key"
+    pi_match.Key.generate().save(key)
+    p = tmp_path / "a.csv"
+    rows = ["身份证号", "11010519491231002X", "110105194912310000", "1.10105E+17"]
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    probe = (
+        "import sys, io, contextlib\n"
+        "from pi_match.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('numpy', 'pyarrow', 'pandas') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def loaded(*argv: str) -> str:
+        r = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True,
+                           text=True, env=env, check=True)  # fmt: skip
+        return r.stdout.strip()
+
+    assert loaded("--help") == "[]"
+    assert loaded("build", str(p), "--key", str(key), "-o", str(tmp_path / "a.pmi")) == (
+        "['numpy', 'pyarrow']"
+    )

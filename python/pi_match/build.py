@@ -165,6 +165,13 @@ def version_of_generation(kind: str, generation: int | None) -> int | None:
     return max(have)
 
 
+def _indices(idx: npt.NDArray[np.intp]) -> pa.Array:
+    """Row positions as an Arrow array over the numpy buffer. Not `pa.array`: its first call
+    imports pandas (pyarrow's pandas check), a quarter of a second of a build's start-up."""
+    i64 = np.ascontiguousarray(idx, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(i64), [None, pa.py_buffer(i64)])
+
+
 def raw_text(v: Any) -> str:
     return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
 
@@ -218,7 +225,7 @@ class Builder:
         self.held: dict[tuple[str, str], list[tuple[int, Any]]] = {}
 
     def _add(
-        self, kind: str, values: pa.Array, hold: npt.NDArray[np.bool_] | None = None
+        self, kind: str, values: pa.Array | list[Any], hold: npt.NDArray[np.bool_] | None = None
     ) -> npt.NDArray[np.uint8]:
         """Put `values` into the sections of `kind`; every value's code. The one place a
         builder's sections are filled: the keyless `PsiBuilder` blinds here instead."""
@@ -242,7 +249,7 @@ class Builder:
             tally[1] += len(codes) - counts[HELD] - sum(counts[c] for c in MISSING)
             bad = np.flatnonzero((codes > LAST_MISSING) & (codes != HELD))
             if len(bad):
-                raw = values.take(pa.array(bad)).to_pylist()
+                raw = values.take(_indices(bad)).to_pylist()
                 for i, r in zip(bad.tolist(), raw, strict=True):
                     self.on_reject([path, int(batch.lines[i]), col, REASONS[codes[i]], raw_text(r)])
 
@@ -288,7 +295,7 @@ class Builder:
                 for line, r in held:
                     self.on_reject([path, line, col, "excel_rounded", raw_text(r)])
             else:
-                codes = self._add(kind, pa.array([r for _, r in held]))
+                codes = self._add(kind, [r for _, r in held])
             self.stats[kind].absorb_codes(codes)
 
     def read_all(self, sources: Sequence[Source], progress: Progress) -> list[dict[str, Any]]:

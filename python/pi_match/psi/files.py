@@ -51,7 +51,7 @@ class PsiBuilder(Builder):
         self._account(on_reject)
 
     def _add(
-        self, kind: str, values: pa.Array, hold: npt.NDArray[np.bool_] | None = None
+        self, kind: str, values: pa.Array | list[Any], hold: npt.NDArray[np.bool_] | None = None
     ) -> npt.NDArray[np.uint8]:
         rep = self.passes[kind].add(self.secret, values, hold=hold)
         return np.array(rep.codes, dtype=np.uint8)
