@@ -1,7 +1,7 @@
 """End-to-end `pi-match build` on a large CSV (issue #3, §6).
 
     python bench/bench_build.py [--rows 20000000] [--dir /tmp/pi_match_bench] [--keep]
-                                [--gb18030]
+                                [--gb18030] [--stages]
 
 Writes a CSV of synthetic rows (name, ID number, mobile; about 1 GB at 20 million rows), then
 runs the real command line on it, timing it and reading the child's peak RSS. Checks its own
@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,66 @@ def _vm_hwm(pid: int) -> int:
     return 0
 
 
+def stages(path: str, key_path: str, rows: int, build_s: float) -> dict[str, float]:
+    """Each stage of the CLI path on its own, on the same file, every one checked: start-up
+    and imports, pyarrow's multi-threaded read_csv, the PRF alone over both columns,
+    BloomIndex.add of both columns from Arrow, SHA-256 of the file."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    import pi_match
+
+    def timed(f: Any) -> tuple[float, Any]:
+        best, out = float("inf"), None
+        for _ in range(3):
+            t = time.perf_counter()
+            out = f()
+            best = min(best, time.perf_counter() - t)
+        return best, out
+
+    out: dict[str, float] = {}
+    out["start-up and imports (python -c 'import pi_match.build')"], _ = timed(
+        lambda: subprocess.run([sys.executable, "-c", "import pi_match.build"], check=True)
+    )
+    opts = pacsv.ConvertOptions(column_types={"身份证号": pa.string(), "手机": pa.string()})
+    t_read, table = timed(lambda: pacsv.read_csv(path, convert_options=opts))
+    assert table.num_rows == rows, "read_csv lost rows"
+    out["pyarrow read_csv (multi-threaded)"] = t_read
+    key = pi_match.Key.load(key_path)
+    cols = [table.column("身份证号").combine_chunks(), table.column("手机").combine_chunks()]
+    out["HMAC-SHA256 alone over both columns (_prf_floor)"], _ = timed(
+        lambda: [pi_match._core._prf_floor(key, c) for c in cols]  # a checksum of the tags
+    )
+
+    def add() -> int:
+        valid = 0
+        for kind, c in zip(("cn_ric", "cn_mobile"), cols, strict=True):
+            b = pi_match.BloomIndex(key, kind, capacity=rows)
+            valid += b.add(c).valid
+        return valid
+
+    out["BloomIndex.add of both columns from Arrow"], valid = timed(add)
+    assert valid == 2 * rows, "add did not take every value"
+
+    def sha() -> str:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 24):
+                h.update(block)
+        return h.hexdigest()
+
+    out["SHA-256 of the file"], _ = timed(sha)
+    out["pi-match build (the command, both identifier columns)"] = build_s
+    floor = t_read + out["HMAC-SHA256 alone over both columns (_prf_floor)"]
+    print(f"\n| step ({rows:,} rows) | seconds |\n|---|---:|")
+    for k, v in out.items():
+        print(f"| {k} | {v:.2f} |")
+    print(f"\nthe command / (read + PRF): {build_s / floor:.2f}x")
+    return out
+
+
 def run_build(path: str, key: str, out: str) -> tuple[float, dict | None, int]:  # type: ignore[type-arg]
     """`pi-match build` of `path`: seconds, its JSON summary (None if it failed), peak RSS."""
     cmd = [sys.executable, "-m", "pi_match.cli", "build", path, "--key", key, "-o", out,
@@ -92,6 +153,8 @@ def main() -> int:
     ap.add_argument("--dir", default="/tmp/pi_match_bench")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--json", help="write the result here too")
+    ap.add_argument("--stages", action="store_true",
+                    help="also time the stages of the CLI path on the same file (docs/PERFORMANCE.md)")  # fmt: skip
     ap.add_argument("--gb18030", action="store_true",
                     help="also build the same rows written in GB18030, in the same run")  # fmt: skip
     args = ap.parse_args()
@@ -140,6 +203,8 @@ def main() -> int:
               f"correct: {result['correct']}")  # fmt: skip
         results[enc] = (result, out)
     result = results["utf-8"][0]
+    if args.stages:
+        result["stages"] = stages(csv_path, key, args.rows, result["seconds"])
     if "gb18030" in results:
         import pi_match
 
