@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import _core
@@ -197,20 +198,32 @@ def scan(
                 f"between the characters); pass --encoding {u16}"
             )
         carry = b""
-        while block := f.read(chunk):
-            h.update(block)
-            x80 = x80 or b"\x80" in block
-            n, after_cr = _core.line_breaks(block, after_cr)
-            newlines += n
-            if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None:
-                data = carry + block
-                tail = _incomplete_tail(data)
-                body = data[: len(data) - tail] if tail else data
-                bad = _core.utf8_error_offset(body)
-                if bad is not None:
-                    utf8_bad_at = size - len(carry) + bad
-                carry = data[len(data) - tail :] if tail else b""
-            size += len(block)
+        # SHA-256 runs on a second thread (hashlib releases the GIL on large buffers) while the
+        # Rust checks below run on this one: the pass costs the slower of the two, not both.
+        hashing = ThreadPoolExecutor(max_workers=1)
+        pending: Future[None] | None = None
+        try:
+            while block := f.read(chunk):
+                if pending is not None:
+                    pending.result()  # the blocks are hashed in order
+                pending = hashing.submit(h.update, block)
+                x80 = x80 or b"\x80" in block
+                n, after_cr = _core.line_breaks(block, after_cr)
+                newlines += n
+                if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None:
+                    data = carry + block if carry else block
+                    # utf8_error_offset takes a sequence cut off at the end as valid; those
+                    # bytes are carried to the next block and checked there.
+                    bad = _core.utf8_error_offset(data)
+                    if bad is not None:
+                        utf8_bad_at = size - len(carry) + bad
+                    tail = _incomplete_tail(data)
+                    carry = data[len(data) - tail :] if tail else b""
+                size += len(block)
+            if pending is not None:
+                pending.result()
+        finally:
+            hashing.shutdown(wait=True)
         if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None and carry:
             utf8_bad_at = size - len(carry)  # the file ends inside a character
     if forced_name and bom_enc:
