@@ -300,3 +300,23 @@ def test_read_gives_every_record_and_build_accounts_for_each(client, tmp_path) -
     assert len(rows_of(rejects)) == 3 + 3  # a bad ID and an unreadable record per file
     assert oct(rejects.stat().st_mode & 0o777) == oct(0o600)
     json.dumps(acc)  # the accounting is plain JSON
+
+
+def test_the_rejects_file_is_never_an_input_or_the_key_and_a_missing_key_is_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`build(rejects=)` refuses the key file up front and an input file of `read` before
+    writing anything; a key a worker cannot read says which path and what to do."""
+    import dask
+
+    p = tmp_path / "in.csv"
+    p.write_text("手机\n13800000001\n12345\n", encoding="utf-8")
+    key = tmp_path / "op.key"
+    pi_match.Key.generate().save(key)
+    before = p.read_bytes(), key.read_bytes()
+    fields = {"cn_mobile": "手机"}
+    with dask.config.set(scheduler="sync"):
+        for target in (key, p):
+            with pytest.raises(pi_match.PiMatchError, match="refusing to write the rejects file"):
+                pmd.build(pmd.read([str(p)]), key, fields, capacity=10, rejects=target)
+        assert (p.read_bytes(), key.read_bytes()) == before
+        with pytest.raises(pi_match.PiMatchError, match="cannot be read on .*shared?"):
+            pmd._load_key(str(tmp_path / "nowhere.key"))

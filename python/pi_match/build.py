@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
 
@@ -172,6 +172,19 @@ def _indices(idx: npt.NDArray[np.intp]) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(i64), [None, pa.py_buffer(i64)])
 
 
+def rejected_values(
+    values: pa.Array, codes: npt.NDArray[np.uint8]
+) -> Iterator[tuple[int, str, str]]:
+    """(position, reason, raw text) of every rejected value of a batch — not the valid, the
+    missing or the held ones: what a rejects file lists."""
+    bad = np.flatnonzero((codes > LAST_MISSING) & (codes != HELD))
+    if not len(bad):
+        return
+    raw = values.take(_indices(bad)).to_pylist()
+    for i, r in zip(bad.tolist(), raw, strict=True):
+        yield i, REASONS[codes[i]], raw_text(r)
+
+
 def raw_text(v: Any) -> str:
     return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
 
@@ -247,11 +260,8 @@ class Builder:
             # (held values are counted when their column is decided, in end_source)
             tally[0] += sum(counts[c] for c in EXCEL_DAMAGE)
             tally[1] += len(codes) - counts[HELD] - sum(counts[c] for c in MISSING)
-            bad = np.flatnonzero((codes > LAST_MISSING) & (codes != HELD))
-            if len(bad):
-                raw = values.take(_indices(bad)).to_pylist()
-                for i, r in zip(bad.tolist(), raw, strict=True):
-                    self.on_reject([path, int(batch.lines[i]), col, REASONS[codes[i]], raw_text(r)])
+            for i, reason, raw in rejected_values(values, codes):
+                self.on_reject([path, int(batch.lines[i]), col, reason, raw])
 
     def _feed_suspects(
         self,

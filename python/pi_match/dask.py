@@ -28,7 +28,8 @@ import pyarrow as pa
 from . import _core
 from ._core import BloomIndex, Key, TagSet
 from .artefact import Artefact
-from .build import version_of_generation
+from .build import raw_text, rejected_values, version_of_generation
+from .outputs import check_outputs
 
 __all__ = ["build", "build_files", "cluster", "probe", "read"]
 
@@ -77,7 +78,17 @@ def _key(key_path: str, mtime: float) -> Key:
 
 
 def _load_key(key_path: str) -> Key:
-    return _key(key_path, os.stat(key_path).st_mtime)
+    try:
+        mtime = os.stat(key_path).st_mtime
+    except OSError as e:
+        import socket
+
+        raise _core.PiMatchError(
+            f"key file {key_path} cannot be read on {socket.gethostname()} ({e.strerror}): "
+            "every worker loads the key from that path; put it on a file system all the "
+            "workers share (mode 0600)"
+        ) from None
+    return _key(key_path, mtime)
 
 
 def _count(pdf: Any, fields: Fields, versions: Mapping[str, int | None]) -> dict[str, int]:
@@ -94,20 +105,25 @@ class _Shard:
 
     def __init__(self, key: Key, fields: Fields, capacity: Mapping[str, int], fpr: float,
                  exact: bool, versions: Mapping[str, int | None], prf: str) -> None:  # fmt: skip
-        self.sections: list[BloomIndex | TagSet] = []
         self.targets: dict[str, tuple[BloomIndex, TagSet | None]] = {}
         for kind in fields:
             b = BloomIndex(key, kind, capacity=capacity[kind], fpr=fpr,
                            canon_version=versions[kind], prf=prf)  # fmt: skip
             t = TagSet(key, kind, canon_version=versions[kind], prf=prf) if exact else None
             self.targets[kind] = (b, t)
-            self.sections += [b] if t is None else [b, t]
         self.stats: dict[str, Stats] = {k: _new_stats() for k in fields}
         self.parts: set[int] = set()
         #: Records a reader could not read (rows of `read` with a `_reason`), per partition.
         self.unreadable: dict[int, int] = {}
         #: With `keep_rejects`: per partition, its rejects as the CLI's rejects file has them.
         self.rejects: dict[int, list[list[Any]]] | None = None
+        #: The input files the rows came from (frames of `read`), which no output may be.
+        self.files: set[str] = set()
+
+    @property
+    def sections(self) -> list[BloomIndex | TagSet]:
+        """Per kind its index, then its tag set with `exact`: the artefact's order."""
+        return [s for b, t in self.targets.values() for s in (b, t) if s is not None]
 
     def add(self, pdf: Any, index: int, key: Key, fields: Fields) -> None:
         if index in self.parts:
@@ -120,12 +136,14 @@ class _Shard:
             if not s.has_key:  # the shard moved between workers: pickles carry no key
                 s.attach_key(key)
         rejects: list[list[Any]] = []
+        if READ_FILE in pdf.columns:
+            self.files.update(pdf[READ_FILE].dropna().unique().tolist())
         if READ_REASON in pdf.columns:  # a frame of `read`: its unreadable records are rows
             bad = pdf[READ_REASON].notna().to_numpy()
             if bad.any():
                 gone = pdf[bad]
                 self.unreadable[index] = int(gone[READ_RECORDS].sum())
-                rejects += [[f, int(ln), "", r, raw] for f, ln, r, raw in zip(
+                rejects += [[f, int(ln), "", r, raw_text(raw)] for f, ln, r, raw in zip(
                     gone[READ_FILE], gone[READ_LINE], gone[READ_REASON], gone[READ_RAW],
                     strict=True)]  # fmt: skip
                 pdf = pdf[~bad]
@@ -136,29 +154,20 @@ class _Shard:
             rep = b.add(v, tag_set=t)
             _absorb(self.stats[kind], _report_stats(rep))
             if self.rejects is not None:
-                codes = np.asarray(rep.codes)
-                bad_at = np.flatnonzero((codes > _LAST_MISSING) & (codes != _core.HELD))
-                if len(bad_at):
+                codes = np.asarray(rep.codes, dtype=np.uint8)
+                for i, reason, raw in rejected_values(v, codes):
                     if where is None:
                         where = _where(pdf, index)
-                    raw = v.take(pa.array(bad_at)).to_pylist()
-                    rejects += [[where[0][i], int(where[1][i]), fields[kind],
-                                 _core.REASONS[codes[i]], _text(r)]
-                                for i, r in zip(bad_at.tolist(), raw, strict=True)]  # fmt: skip
+                    rejects.append([where[0][i], int(where[1][i]), fields[kind], reason, raw])
         if self.rejects is not None:
             rejects.sort(key=lambda r: r[1])  # in line order, as a single pass finds them
             self.rejects[index] = rejects
         self.parts.add(index)
 
 
-_LAST_MISSING = max(_core.MISSING_CODES)
 #: The columns `read` adds: where each row is, and for an unreadable record why and its text.
 READ_FILE, READ_LINE, READ_REASON, READ_RAW, READ_RECORDS = (
     "_file", "_line", "_reason", "_raw", "_records")  # fmt: skip
-
-
-def _text(v: Any) -> str:
-    return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
 
 
 def _where(pdf: Any, index: int) -> tuple[Any, Any]:
@@ -196,9 +205,9 @@ def _extend(shard: _Shard | None, pdf: Any, index: int, spec: _Spec) -> _Shard:
     return shard
 
 
-def _side(shard: _Shard) -> tuple[dict[int, int], dict[int, list[list[Any]]]]:
-    """What a chain's shard has besides its sections: unreadable records and rejects."""
-    return shard.unreadable, shard.rejects or {}
+def _side(shard: _Shard) -> tuple[dict[int, int], dict[int, list[list[Any]]], set[str]]:
+    """What a chain's shard has besides its sections: unreadable records, rejects, files."""
+    return shard.unreadable, shard.rejects or {}, shard.files
 
 
 def _seal(shard: _Shard) -> tuple[bytes, dict[str, Stats]]:
@@ -211,15 +220,19 @@ def _shard(pdf: Any, spec: _Spec) -> tuple[bytes, dict[str, Stats]]:
     return _seal(_extend(None, pdf, 0, spec))
 
 
-def _merge(key_id: str, *shards: tuple[bytes, dict[str, Stats]]) -> tuple[bytes, dict[str, Stats]]:
-    """The union of shards (all of `key_id`), merged from their bytes in the Rust core (every
-    shard checked, Bloom payloads OR-ed in one pass), and their accounting summed."""
-    data = _core.merge_shards([d for d, _ in shards], key_id=key_id)
+def _summed(shards: Sequence[tuple[bytes, Mapping[str, Stats]]]) -> dict[str, Stats]:
+    """The shards' accounting, summed per kind."""
     stats: dict[str, Stats] = {}
     for _, s in shards:
         for kind, st in s.items():
             _absorb(stats.setdefault(kind, _new_stats()), st)
-    return data, stats
+    return stats
+
+
+def _merge(key_id: str, *shards: tuple[bytes, dict[str, Stats]]) -> tuple[bytes, dict[str, Stats]]:
+    """The union of shards (all of `key_id`), merged from their bytes in the Rust core (every
+    shard checked, Bloom payloads OR-ed in one pass), and their accounting summed."""
+    return _core.merge_shards([d for d, _ in shards], key_id=key_id), _summed(shards)
 
 
 def _tree(items: list[Any], key_id: str, split_every: int) -> list[Any]:
@@ -244,11 +257,7 @@ def _top(
     """The last merge, on the client: the shards' union as sections in memory, checked as
     every merge is, and their accounting summed."""
     kid, created, sections, auth = _core.merge_shard_parts([d for d, _ in shards], key_id=key_id)
-    stats: dict[str, Stats] = {}
-    for _, s in shards:
-        for kind, st in s.items():
-            _absorb(stats.setdefault(kind, _new_stats()), st)
-    return Artefact(sections, kid, created, auth), stats
+    return Artefact(sections, kid, created, auth), _summed(shards)
 
 
 def _client() -> Any:
@@ -342,6 +351,8 @@ def build(
     if shards is not None and shards < 1:
         raise _core.PiMatchError(f"shards must be at least 1, got {shards}")
     key_id = Key.load(key_path).id  # the client's own check; the key stays out of the graph
+    if rejects is not None:  # before any work: not the key, not a non-regular file
+        check_outputs({"key file": [key_path]}, {"rejects file": rejects})
     versions = {k: version_of_generation(k, canon_version) for k in fields}
     parts = ddf.to_delayed()
     caps = capacities(
@@ -359,13 +370,16 @@ def build(
         sides.append(delayed(_side)(state))
     tops, side = compute(_tree(sealed, key_id, split_every), sides)
     art, stats = _top(key_id, tops)
-    unreadable = {i: n for u, _ in side for i, n in u.items()}
+    unreadable = {i: n for u, _, _ in side for i, n in u.items()}
     _finish(art, stats, key_id, len(parts), caps, accounting)
     if accounting is not None:
         gone = sum(unreadable.values())
         accounting.update({"records": accounting["rows"] + gone, "unreadable_rows": gone})
     if rejects is not None:
-        per = {i: r for _, rj in side for i, r in rj.items()}
+        # The files are known only now: the rejects file must not be one of them either.
+        files = sorted({f for _, _, fs in side for f in fs})
+        check_outputs({"input": files, "key file": [key_path]}, {"rejects file": rejects})
+        per = {i: r for _, rj, _ in side for i, r in rj.items()}
         _write_rejects(os.fspath(rejects), (r for i in sorted(per) for r in per[i]),
                        output_encoding)  # fmt: skip
     return art
