@@ -66,7 +66,6 @@ class StrictDecoder:
     refuses it. Every other encoding takes Python's codec."""
 
     def __init__(self, encoding: str, x80: bool = True):
-        self.encoding = encoding
         self.rust = codecs.lookup(encoding).name == "gb18030" and not x80
         self._r = _core.Gb18030Decoder() if self.rust else None
         self._p = None if self.rust else codecs.getincrementaldecoder(encoding)("strict")
