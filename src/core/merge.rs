@@ -270,13 +270,15 @@ impl Plan<'_> {
     /// The merged artefact as sections in memory (no bytes written and read back): what a
     /// client that merges the top of the tree returns. Bloom words are the OR of the shards',
     /// written once, in parallel stretches.
-    pub fn into_artefact(self, created: u64) -> Result<Artefact> {
+    pub fn into_artefact(mut self, created: u64) -> Result<Artefact> {
         let mut sections = Vec::with_capacity(self.heads.len());
-        for (j, t) in self.tags.iter().enumerate() {
+        // The merged tag sets move into the artefact (no copy of what may be gigabytes).
+        let tags = std::mem::take(&mut self.tags);
+        for (j, t) in tags.into_iter().enumerate() {
             let info = &self.headers[0].sections[j];
             let items = u64::from_le_bytes(self.heads[j][8..16].try_into().expect("8 bytes"));
             let payload = match t {
-                Some(t) => Payload::Tags(t.clone()),
+                Some(t) => Payload::Tags(t),
                 None => {
                     let srcs = self.bloom_inputs(j);
                     let n = self.lens[j] / 4;
