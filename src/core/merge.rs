@@ -173,16 +173,14 @@ pub fn plan<'a>(inputs: &[&'a [u8]], key_id: Option<&KeyId>) -> Result<Plan<'a>>
 /// The union of sorted sets, merged pairwise in a balanced tree (n log k).
 fn union_all(mut sets: Vec<TagSet>) -> TagSet {
     while sets.len() > 1 {
-        sets = sets
-            .par_chunks(2)
-            .map(|p| {
-                if p.len() == 2 {
-                    p[0].union(&p[1])
-                } else {
-                    p[0].clone()
-                }
-            })
-            .collect();
+        // An odd one out waits for the next level as it is (moved, not copied).
+        let odd = if sets.len() % 2 == 1 {
+            sets.pop()
+        } else {
+            None
+        };
+        sets = sets.par_chunks(2).map(|p| p[0].union(&p[1])).collect();
+        sets.extend(odd);
     }
     sets.pop().unwrap_or_default()
 }
