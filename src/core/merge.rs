@@ -371,6 +371,14 @@ mod tests {
         Artefact::from_bytes(&merged).unwrap();
         let art = plan(&[&a, &b], None).unwrap().into_artefact(0).unwrap();
         assert_eq!(art.to_bytes().unwrap(), all);
+        // three shards: the odd one waits a level
+        let c = shard(&key, &["c@x.cn", "d@x.cn"]);
+        let abc = shard(
+            &key,
+            &["a@x.cn", "b@x.cn", "b@x.cn", "c@x.cn", "c@x.cn", "d@x.cn"],
+        );
+        let three = plan(&[&a, &b, &c], None).unwrap().into_artefact(0).unwrap();
+        assert_eq!(three.to_bytes().unwrap(), abc);
         let other = shard(&Key::from_bytes(&[8u8; 32]).unwrap(), &["a@x.cn"]);
         let e = plan(&[&a, &other], Some(key.id())).err().unwrap();
         assert!(e.to_string().contains("shard 2"), "{e}");
