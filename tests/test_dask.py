@@ -320,3 +320,7 @@ def test_the_rejects_file_is_never_an_input_or_the_key_and_a_missing_key_is_name
         assert (p.read_bytes(), key.read_bytes()) == before
         with pytest.raises(pi_match.PiMatchError, match="cannot be read on .*shared?"):
             pmd._load_key(str(tmp_path / "nowhere.key"))
+        with pytest.raises(pi_match.PiMatchError, match="not found on .*share"):
+            gone = [(str(tmp_path / "gone.csv"), "gone.csv")]
+            pmd._build_group(gone, str(key), [("cn_mobile", "手机")], 10, 1e-6, False, None,
+                             None, "hmac-sha256")  # fmt: skip

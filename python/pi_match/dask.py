@@ -600,6 +600,15 @@ def _build_group(
     from .build import Builder, Progress, open_inputs
 
     shown = dict(paths)
+    missing = [p for p, _ in paths if not os.path.exists(p)]
+    if missing:
+        import socket
+
+        raise _core.PiMatchError(
+            f"input {missing[0]} not found on {socket.gethostname()}: every worker reads the "
+            "inputs at the paths the client gave; put them on a file system all the workers "
+            "share"
+        )
     sources = open_inputs([p for p, _ in paths], options)
     for src in sources:
         for _, col in fields:
