@@ -58,7 +58,7 @@ fn artefact_round_trip_and_every_bit_flip_is_caught() {
         &sections,
         &WriteOptions {
             created: 1_700_000_000,
-            mac_key: None,
+            ..WriteOptions::default()
         },
     )
     .unwrap();
@@ -176,7 +176,7 @@ fn authenticated_artefacts() {
         &s,
         &WriteOptions {
             created: 7,
-            mac_key: None,
+            ..WriteOptions::default()
         },
     )
     .unwrap();
@@ -186,6 +186,7 @@ fn authenticated_artefacts() {
         &WriteOptions {
             created: 7,
             mac_key: Some(&key.mac_key()),
+            ..WriteOptions::default()
         },
     )
     .unwrap();

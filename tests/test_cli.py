@@ -258,3 +258,34 @@ def test_start_up_stays_off_the_hot_path(tmp_path) -> None:  # type: ignore[no-u
     assert loaded("build", str(p), "--key", str(key), "-o", str(tmp_path / "a.pmi")) == (
         "['numpy', 'pyarrow']"
     )
+
+
+def test_exact_builds_store_tag_sets_compressed_unless_asked_not_to(tmp_path: pathlib.Path) -> None:
+    import struct
+
+    c = make_case(tmp_path)
+    small, plain = str(tmp_path / "small.pmi"), str(tmp_path / "plain.pmi")
+    base = ("build", str(c["a"]), "--key", str(c["key"]), "--exact")
+    ok(*base, "-o", small)
+    out = ok(*base, "-o", plain, "--plain-tag-sets")
+    assert json.loads(pathlib.Path(plain + ".manifest.json").read_text())["options"][
+        "plain_tag_sets"
+    ]
+
+    def types(path: str) -> list[tuple[int, int]]:
+        data = pathlib.Path(path).read_bytes()
+        (count,) = struct.unpack_from("<I", data, 12)
+        return [(data[64 + 64 * i], struct.unpack_from("<Q", data, 64 + 64 * i + 24)[0])
+                for i in range(count)]  # fmt: skip
+
+    # Bloom, tag set per kind; 2,000 ID numbers and 2,000 mobiles: 64 − log2(n) + ≤ 2.2 bits
+    # a tag (6.9 bytes), not 8.
+    got, want = types(small), types(plain)
+    assert [t for t, _ in got] == [1, 6, 1, 6] and [t for t, _ in want] == [1, 2, 1, 2]
+    for (_, n), (_, n_plain), s in zip(got[1::2], want[1::2], out["sections"], strict=True):
+        v = s["valid"]
+        assert n_plain == 8 * v and n <= (64 - np.log2(v) + 2.2) / 8 * v + 16
+    # The two files hold the same sets: every exact overlap is the whole kind.
+    cmp = ok("compare", small, plain)
+    valid = {s["kind"]: s["valid"] for s in out["sections"]}
+    assert sorted((p["kind"], p["exact"]) for p in cmp["pairs"]) == sorted(valid.items())

@@ -277,3 +277,158 @@ def test_authenticated_artefacts(test_key: pi_match.Key, other_key: pi_match.Key
     path = tmp_path / "signed.pmi"
     art.save(path, authenticate_with=test_key)
     assert pi_match.verify(path, test_key) == "valid"
+
+
+# ---- compressed tag sets (section type 6), read and written from FORMAT.md alone ----------
+
+
+def spec_ef_decode(payload: bytes, n: int, lb: int) -> list[int]:
+    b = 1 << (64 - lb)
+    lw, hw = -(-n * lb // 64), -(-(n + b) // 64)
+    assert len(payload) == 8 * (lw + hw)
+    low = int.from_bytes(payload[: 8 * lw], "little")
+    high = int.from_bytes(payload[8 * lw :], "little")
+    assert low >> (n * lb) == 0 and high >> (n + b - 1) == 0  # zero padding, last bucket closed
+    ones = [q for q in range(n + b) if high >> q & 1]
+    assert len(ones) == n
+    tags = [((q - i) << lb) | (low >> (i * lb) & ((1 << lb) - 1)) for i, q in enumerate(ones)]
+    assert all(x < y for x, y in zip(tags, tags[1:], strict=False))
+    return tags
+
+
+def spec_ef_encode(tags: list[int], lb: int) -> bytes:
+    n, b = len(tags), 1 << (64 - lb)
+    low = sum((t & ((1 << lb) - 1)) << (i * lb) for i, t in enumerate(tags))
+    high = sum(1 << ((t >> lb) + i) for i, t in enumerate(tags))
+    return low.to_bytes(8 * -(-n * lb // 64), "little") + high.to_bytes(
+        8 * -(-(n + b) // 64), "little"
+    )
+
+
+def spec_ef_choice(n: int) -> tuple[int, int] | None:
+    """(section type, lb) a writer uses for n tags."""
+    size = {lb: 8 * (-(-n * lb // 64) + -(-(n + (1 << (64 - lb))) // 64)) for lb in range(1, 64)}
+    best = min(size.values())
+    lb = max(k for k, v in size.items() if v == best)
+    return (6, lb) if n and best < 8 * n else (2, 0)
+
+
+EF_EMAILS = [f"user{i}@example.com" for i in range(1000)]
+
+
+def test_independent_reader_decodes_the_golden_compressed_tag_set(test_key: pi_match.Key) -> None:
+    data = (GOLDEN / "tagset_ef_email.pmi").read_bytes()
+    [s] = spec_parse(data)["sections"]
+    assert (s["stype"], s["kind"], s["cver"], s["items"], s["l2"]) == (6, 3, 2, 1000, 54)
+    want = sorted(
+        int.from_bytes(spec_tag(TEST_KEY_BYTES, "email", e, 2)[:8], "little") for e in EF_EMAILS
+    )
+    assert spec_ef_decode(s["payload"], 1000, 54) == want
+    assert spec_ef_encode(want, 54) == s["payload"]
+    ts = pi_match.load(GOLDEN / "tagset_ef_email.pmi", key=test_key)
+    assert isinstance(ts, pi_match.TagSet) and len(ts) == 1000
+    assert ts.contains(EF_EMAILS).all() and not ts.contains(["user1000@example.com"]).any()
+    assert ts.to_bytes()[64:] == data[64:]  # written back as it was read
+    plain = pi_match.Artefact([ts]).to_bytes(plain_tag_sets=True)
+    [p] = spec_parse(plain)["sections"]
+    assert (p["stype"], p["l2"], len(p["payload"])) == (2, 0, 8000)
+    assert list(struct.unpack("<1000Q", p["payload"])) == want
+    assert pi_match.TagSet.from_bytes(plain) == ts
+
+
+@pytest.mark.parametrize("n", [0, 1, 40, 49, 50, 60, 64, 65, 300, 3000])
+def test_writers_choose_the_documented_form(test_key: pi_match.Key, n: int) -> None:
+    ts = pi_match.TagSet(test_key, "email")
+    ts.add([f"p{i}@x.cn" for i in range(n)])
+    [s] = spec_parse(ts.to_bytes())["sections"]
+    assert (s["stype"], s["l2"]) == spec_ef_choice(n)
+    tags = sorted(
+        int.from_bytes(spec_tag(TEST_KEY_BYTES, "email", f"p{i}@x.cn", 2)[:8], "little")
+        for i in range(n)
+    )
+    if s["stype"] == 6:
+        assert s["payload"] == spec_ef_encode(tags, s["l2"]) and len(s["payload"]) < 8 * n
+    else:
+        assert s["payload"] == b"".join(t.to_bytes(8, "little") for t in tags)
+
+
+def test_every_bit_flip_and_truncation_of_a_compressed_set_is_caught() -> None:
+    data = (GOLDEN / "tagset_ef_email.pmi").read_bytes()
+    for byte in range(len(data)):
+        for bit in range(8):
+            bad = bytearray(data)
+            bad[byte] ^= 1 << bit
+            with pytest.raises(pi_match.FormatError):
+                pi_match.Artefact.from_bytes(bytes(bad))
+    for n in range(0, len(data), 3):
+        with pytest.raises(pi_match.FormatError):
+            pi_match.Artefact.from_bytes(data[:n])
+
+
+def _with_payload(data: bytes, payload: bytes, items: int, lb: int) -> bytes:
+    """`data` (one section) with another payload, and checksums that fit it: only the
+    structural checks of type 6 can refuse it."""
+    head = bytearray(data[:128])
+    struct.pack_into("<Q", head, 72, items)
+    head[68] = lb
+    struct.pack_into("<Q", head, 88, len(payload))
+    struct.pack_into("<Q", head, 96, xxhash.xxh3_64_intdigest(payload))
+    body = payload + bytes(-len(payload) % 64)
+    struct.pack_into("<Q", head, 16, 128 + len(body))
+    struct.pack_into("<Q", head, 56, xxhash.xxh3_64_intdigest(bytes(head[:56]) + bytes(head[64:])))
+    return bytes(head) + body
+
+
+def test_structurally_bad_compressed_sets_are_refused_by_name() -> None:
+    data = (GOLDEN / "tagset_ef_email.pmi").read_bytes()
+    [s] = spec_parse(data)["sections"]
+    tags = spec_ef_decode(s["payload"], 1000, 54)
+    # A hand-made valid one loads: the reader accepts any lb, not only the writer's.
+    ok = _with_payload(data, spec_ef_encode(tags, 50), 1000, 50)
+    assert len(pi_match.TagSet.from_bytes(ok)) == 1000
+    bad = _with_payload(data, spec_ef_encode(tags[:5] + tags[4:999], 54), 1000, 54)
+    with pytest.raises(pi_match.FormatError, match="not strictly ascending at item 6"):
+        pi_match.TagSet.from_bytes(bad)
+    with pytest.raises(pi_match.FormatError, match="impossible compressed tag set"):
+        pi_match.TagSet.from_bytes(_with_payload(data, b"", 0, 54))
+    with pytest.raises(pi_match.FormatError, match="impossible compressed tag set"):
+        pi_match.TagSet.from_bytes(_with_payload(data, s["payload"], 1000, 64))
+    with pytest.raises(pi_match.FormatError, match="cannot have a"):
+        pi_match.TagSet.from_bytes(_with_payload(data, s["payload"] + bytes(8), 1000, 54))
+    # one more one bit in the high part (1000 + 2^10 bits after 1000·54 low bits)
+    low_bytes = 8 * -(-1000 * 54 // 64)
+    high = int.from_bytes(s["payload"][low_bytes:], "little")
+    zero = next(q for q in range(2023) if not high >> q & 1)
+    extra = s["payload"][:low_bytes] + (high | 1 << zero).to_bytes(
+        len(s["payload"]) - low_bytes, "little"
+    )
+    with pytest.raises(pi_match.FormatError, match="says 1000 tags but codes 1001"):
+        pi_match.TagSet.from_bytes(_with_payload(data, extra, 1000, 54))
+    # a one in the low part's padding
+    p = bytearray(s["payload"])
+    p[low_bytes - 1] |= 0x80
+    with pytest.raises(pi_match.FormatError, match="padding after the low bits"):
+        pi_match.TagSet.from_bytes(_with_payload(data, bytes(p), 1000, 54))
+    # a one bit after the last bucket's closing zero
+    p = bytearray(s["payload"])
+    p[-1] |= 0x80
+    with pytest.raises(pi_match.FormatError, match="after the last bucket"):
+        pi_match.TagSet.from_bytes(_with_payload(data, bytes(p), 1000, 54))
+
+
+@given(
+    st.sets(st.integers(0, 5000), max_size=400),
+    st.sets(st.integers(0, 5000), max_size=400),
+)
+def test_compressed_sets_keep_every_contract(a: set[int], b: set[int]) -> None:
+    key = pi_match.Key.from_bytes(TEST_KEY_BYTES)
+    sa, sb = pi_match.TagSet(key, "email"), pi_match.TagSet(key, "email")
+    sa.add([f"h{i}@x.cn" for i in sorted(a)])
+    sb.add([f"h{i}@x.cn" for i in sorted(b)])
+    la = pi_match.TagSet.from_bytes(sa.to_bytes(), key=key)
+    lb = pi_match.TagSet.from_bytes(sb.to_bytes(), key=key)
+    assert la == sa and len(la) == len(a)
+    probe = [f"h{i}@x.cn" for i in range(0, 5001, 7)]
+    assert la.contains(probe).tolist() == [i in a for i in range(0, 5001, 7)]
+    assert len(la & lb) == len(a & b) and len(la | lb) == len(a | b)
+    assert pi_match.TagSet.from_bytes((la | lb).to_bytes()) == (sa | sb)

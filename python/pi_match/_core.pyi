@@ -268,9 +268,13 @@ def save_artefact(
     objects: Iterable[BloomIndex | TagSet],
     *,
     authenticate_with: Key | None = None,
+    plain_tag_sets: bool = False,
 ) -> str: ...
 def artefact_to_bytes(
-    objects: Iterable[BloomIndex | TagSet], *, authenticate_with: Key | None = None
+    objects: Iterable[BloomIndex | TagSet],
+    *,
+    authenticate_with: Key | None = None,
+    plain_tag_sets: bool = False,
 ) -> bytes: ...
 def verify_artefact(data: bytes, key: Key) -> str: ...
 def merge_shards(shards: Sequence[bytes], *, key_id: str | None = None) -> bytes: ...

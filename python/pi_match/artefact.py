@@ -157,16 +157,34 @@ class Artefact:
         out.notes, out.dropped_exact = notes, [k[0] for k in dropped]
         return out
 
-    def save(self, path: str | os.PathLike[str], *, authenticate_with: Key | None = None) -> str:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        authenticate_with: Key | None = None,
+        plain_tag_sets: bool = False,
+    ) -> str:
         """Write the file (atomically); with `authenticate_with=key` it carries a MAC over all
         its bytes, so a key holder can check it was made by a key holder and not altered
-        (`verify`). Returns the file's SHA-256 (hex), computed as it was written."""
+        (`verify`). Returns the file's SHA-256 (hex), computed as it was written.
+
+        Tag sets are stored compressed (Elias–Fano, docs/FORMAT.md §5 type 6, ≈ 64 − log2 n
+        + 2 bits a tag) wherever that is shorter than 8 bytes a tag; `plain_tag_sets=True`
+        writes them plain, for a recipient whose pi_match predates the compressed form."""
         return _core.save_artefact(
-            os.fspath(path), self.sections, authenticate_with=authenticate_with
+            os.fspath(path),
+            self.sections,
+            authenticate_with=authenticate_with,
+            plain_tag_sets=plain_tag_sets,
         )
 
-    def to_bytes(self, *, authenticate_with: Key | None = None) -> bytes:
-        return _core.artefact_to_bytes(self.sections, authenticate_with=authenticate_with)
+    def to_bytes(
+        self, *, authenticate_with: Key | None = None, plain_tag_sets: bool = False
+    ) -> bytes:
+        """The file's bytes (see `save`)."""
+        return _core.artefact_to_bytes(
+            self.sections, authenticate_with=authenticate_with, plain_tag_sets=plain_tag_sets
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes, *, key: Key | None = None) -> Artefact:

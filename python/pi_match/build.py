@@ -396,6 +396,7 @@ def build(
     prf: str = "hmac-sha256",
     workers: int | None = None,
     scheduler: str | None = None,
+    plain_tag_sets: bool = False,
 ) -> dict[str, Any]:
     """Read `inputs`, build one artefact with a section per identifier kind (a BloomIndex, and
     a TagSet too with `exact`), write it to `output`, the rejects file and the manifest, and
@@ -409,7 +410,9 @@ def build(
     With `workers=N` (a local Dask cluster of N processes) or `scheduler=ADDRESS` (a running
     one) the inputs are read and tagged on the cluster (`pi_match.dask.build_files`) and the
     outputs are the same files, byte for byte but for the creation time; the inputs and the
-    key file must then be readable at the same paths on every worker."""
+    key file must then be readable at the same paths on every worker. Tag sets are stored
+    compressed where that is shorter (docs/FORMAT.md §5, type 6); `plain_tag_sets` stores them
+    8 bytes a tag, for a partner whose pi_match predates that form."""
     options = options or ReadOptions()
     if (workers is not None or scheduler is not None) and key_path is None:
         raise InputError("a build on a cluster needs key_path: workers load the key from it")
@@ -460,11 +463,14 @@ def build(
         summary["warnings"] = warnings
         options_used = {
             "fields": list(fields), "fpr": fpr, "capacity": capacity, "exact": exact,
-            "canon_version": canon_version, "prf": prf,
+            "canon_version": canon_version, "prf": prf, "plain_tag_sets": plain_tag_sets,
             "encoding": options.encoding, "delimiter": options.delimiter,
             "header": options.header, "sheet": options.sheet, "format": options.format,
         }  # fmt: skip
-        out.write(sections, summary, options_used, authenticate_with=key if authenticate else None)
+        out.write(
+            sections, summary, options_used,
+            authenticate_with=key if authenticate else None, plain_tag_sets=plain_tag_sets,
+        )  # fmt: skip
     return summary
 
 
@@ -565,6 +571,7 @@ class BuildOutputs:
         options: dict[str, Any],
         *,
         authenticate_with: Key | None = None,
+        plain_tag_sets: bool = False,
     ) -> None:
         """Write the artefact and the manifest and rename all three into place. `summary` gets
         `rejects_file`, `rejected_rows` and `manifest`. `sections` may instead be a function
@@ -581,7 +588,9 @@ class BuildOutputs:
                 artefact_sha256 = sections(self._artefact.tmp)
             else:
                 artefact_sha256 = Artefact(sections).save(
-                    self._artefact.tmp, authenticate_with=authenticate_with
+                    self._artefact.tmp,
+                    authenticate_with=authenticate_with,
+                    plain_tag_sets=plain_tag_sets,
                 )
         have_rejects = self.rejected_rows > 0 or self.rejects_path != self.default_rejects
         summary["rejects_file"] = self.rejects_path if have_rejects else None

@@ -8,10 +8,12 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use super::bloom::{Bloom, BYTES_PER_BLOCK, MAX_BLOCKS_PER_KEY, MAX_LOG2_BLOCKS};
 use super::canon::Kind;
+use super::eliasfano::{self, EliasFano};
 use super::error::{Error, Result};
 use super::key::{key_id_hex, KeyId, KEY_ID_LEN};
 use super::prf::PrfId;
@@ -26,6 +28,8 @@ pub const MAX_SECTIONS: u32 = 256;
 
 pub const SECTION_BLOOM: u8 = 1;
 pub const SECTION_TAGSET: u8 = 2;
+/// A tag set Elias–Fano coded (`core::eliasfano`): what a writer stores when it is shorter.
+pub const SECTION_TAGSET_EF: u8 = 6;
 /// Keyless-mode messages (docs/PSI.md): who made it, for which operation, blinded by whom.
 pub const SECTION_PSI_INFO: u8 = 3;
 /// Keyless mode: a set of blinded ristretto255 points, 32 bytes each, strictly ascending.
@@ -108,11 +112,64 @@ fn u64_bytes(w: &[u64]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<u8>(), std::mem::size_of_val(w)) }
 }
 
+/// How a section goes into the file: table bytes 4 and 5, its type, its payload length.
+#[derive(Clone, Copy)]
+struct Coding {
+    stype: u8,
+    b4: u8,
+    b5: u8,
+    len: usize,
+}
+
 impl PayloadRef<'_> {
-    fn bytes(&self) -> &[u8] {
+    /// The section type and layout a writer uses: a tag set compressed (type 6) when that is
+    /// shorter and `plain_tags` is not asked for, as it was read if it was read compressed.
+    fn coding(&self, plain_tags: bool) -> Coding {
         match self {
-            PayloadRef::Bloom(b) => u32_bytes(b.words()),
-            PayloadRef::Tags(t) => u64_bytes(t.tags()),
+            PayloadRef::Bloom(b) => Coding {
+                stype: SECTION_BLOOM,
+                b4: b.log2_blocks(),
+                b5: b.blocks_per_key(),
+                len: std::mem::size_of_val(b.words()),
+            },
+            PayloadRef::Tags(t) => {
+                let n = t.len() as u64;
+                let ef = match (plain_tags, t.packed()) {
+                    (true, _) => None,
+                    (false, Some(p)) => Some((p.low_bits(), 8 * p.words().len())),
+                    (false, None) => eliasfano::compresses(n).map(|l| {
+                        let len = eliasfano::payload_len(n, l).expect("a chosen layout");
+                        (l, len as usize)
+                    }),
+                };
+                match ef {
+                    Some((l, len)) => Coding {
+                        stype: SECTION_TAGSET_EF,
+                        b4: l,
+                        b5: 0,
+                        len,
+                    },
+                    None => Coding {
+                        stype: SECTION_TAGSET,
+                        b4: 0,
+                        b5: 0,
+                        len: 8 * t.len(),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The payload for `c`, borrowed where it is already in that form.
+    fn payload(&self, c: &Coding) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
+        match self {
+            PayloadRef::Bloom(b) => Cow::Borrowed(u32_bytes(b.words())),
+            PayloadRef::Tags(t) if c.stype == SECTION_TAGSET => Cow::Borrowed(u64_bytes(t.tags())),
+            PayloadRef::Tags(t) => match t.packed() {
+                Some(p) => Cow::Borrowed(u64_bytes(p.words())),
+                None => Cow::Owned(u64_bytes(&eliasfano::encode(t.tags(), c.b4)).to_vec()),
+            },
         }
     }
 }
@@ -169,6 +226,9 @@ pub struct WriteOptions<'a> {
     /// With the MAC key (from `Key::mac_key`) the file carries a MAC over all its bytes, so a
     /// key holder can check it was made by a key holder and not altered.
     pub mac_key: Option<&'a [u8; 32]>,
+    /// Write tag sets plain (type 2, 8 bytes a tag) even where the compressed form (type 6)
+    /// is shorter: for readers older than type 6.
+    pub plain_tags: bool,
 }
 
 /// How to read an artefact.
@@ -195,43 +255,52 @@ pub fn write_to<W: Write>(
     sections: &[SectionRef<'_>],
     opts: &WriteOptions<'_>,
 ) -> Result<u64> {
-    write_to_with(w, key_id, opts.created, sections, opts.mac_key)
+    write_to_with(w, key_id, opts, sections)
 }
 
 fn write_to_with<W: Write>(
     w: &mut W,
     key_id: &KeyId,
-    created: u64,
+    opts: &WriteOptions<'_>,
     sections: &[SectionRef<'_>],
-    mac_key: Option<&[u8; 32]>,
 ) -> Result<u64> {
+    let codings: Vec<Coding> = sections
+        .iter()
+        .map(|s| s.payload.coding(opts.plain_tags))
+        .collect();
+    let payloads: Vec<std::borrow::Cow<'_, [u8]>> = sections
+        .par_iter()
+        .zip(&codings)
+        .map(|(s, c)| s.payload.payload(c))
+        .collect();
     let entries: Vec<RawEntry<'_>> = sections
         .iter()
-        .map(|s| {
-            let (stype, l2, bpk) = match s.payload {
-                PayloadRef::Bloom(b) => (SECTION_BLOOM, b.log2_blocks(), b.blocks_per_key()),
-                PayloadRef::Tags(_) => (SECTION_TAGSET, 0, 0),
-            };
-            let mut head = [0u8; 16];
-            head[0] = stype;
-            head[1] = s.kind.code();
-            head[2..4].copy_from_slice(&s.canon_version.to_le_bytes());
-            head[4] = l2;
-            head[5] = bpk;
-            head[6] = s.prf.code();
-            head[8..16].copy_from_slice(&s.items.to_le_bytes());
-            RawEntry {
-                head,
-                payload: s.payload.bytes(),
-            }
+        .zip(&codings)
+        .zip(&payloads)
+        .map(|((s, c), p)| RawEntry {
+            head: section_head(c.stype, s, c.b4, c.b5),
+            payload: p,
         })
         .collect();
-    let flags = if mac_key.is_some() {
+    let flags = if opts.mac_key.is_some() {
         FLAG_AUTHENTICATED
     } else {
         0
     };
-    write_container(w, key_id, created, flags, &entries, mac_key)
+    write_container(w, key_id, opts.created, flags, &entries, opts.mac_key)
+}
+
+/// Bytes 0..16 of a keyed section's table entry.
+pub(crate) fn section_head(stype: u8, s: &SectionRef<'_>, b4: u8, b5: u8) -> [u8; 16] {
+    let mut head = [0u8; 16];
+    head[0] = stype;
+    head[1] = s.kind.code();
+    head[2..4].copy_from_slice(&s.canon_version.to_le_bytes());
+    head[4] = b4;
+    head[5] = b5;
+    head[6] = s.prf.code();
+    head[8..16].copy_from_slice(&s.items.to_le_bytes());
+    head
 }
 
 /// One section to write in the container: bytes 0..16 of its table entry (type, kind,
@@ -370,7 +439,9 @@ pub fn to_bytes(
 ) -> Result<Vec<u8>> {
     // Sized once: a large index is copied once, not regrown.
     let len = container_len(
-        sections.iter().map(|s| s.payload.bytes().len()),
+        sections
+            .iter()
+            .map(|s| s.payload.coding(opts.plain_tags).len),
         sections.len(),
     ) + if opts.mac_key.is_some() {
         TRAILER_LEN as u64
@@ -534,7 +605,9 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
             stype,
             SECTION_PSI_INFO | SECTION_PSI_POINTS | SECTION_PSI_FINAL
         );
-        if keyless != psi && (keyless || matches!(stype, SECTION_BLOOM | SECTION_TAGSET)) {
+        if keyless != psi
+            && (keyless || matches!(stype, SECTION_BLOOM | SECTION_TAGSET | SECTION_TAGSET_EF))
+        {
             return bad(if psi {
                 format!("section {n}: a keyed section (type {stype}) in a keyless message")
             } else {
@@ -620,6 +693,26 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
                     ));
                 }
             }
+            SECTION_TAGSET_EF => {
+                if bpk != 0 {
+                    return bad(format!("section {n}: tag set with Bloom parameters"));
+                }
+                match eliasfano::payload_len(items, l2) {
+                    Some(want) if items > 0 && want == len => {}
+                    Some(want) if items > 0 => {
+                        return bad(format!(
+                            "section {n}: compressed tag set of {items} tags with {l2} low \
+                             bits cannot have a {len}-byte payload ({want} bytes)"
+                        ))
+                    }
+                    _ => {
+                        return bad(format!(
+                            "section {n}: impossible compressed tag set ({items} tags, {l2} low \
+                             bits; 1 or more tags and 1 to 63 low bits)"
+                        ))
+                    }
+                }
+            }
             SECTION_PSI_INFO => {
                 if items != len {
                     return bad(format!(
@@ -701,6 +794,19 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
     })
 }
 
+/// A tag-set section's tags from its payload (plain or compressed), checked.
+pub(crate) fn read_tags(s: &SectionInfo, payload: &[u8]) -> Result<TagSet> {
+    if s.stype == SECTION_TAGSET_EF {
+        Ok(TagSet::from_packed(EliasFano::from_le_bytes(
+            s.items,
+            s.log2_blocks,
+            payload,
+        )?))
+    } else {
+        TagSet::from_le_bytes(payload)
+    }
+}
+
 fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Artefact> {
     let h = parse(
         b,
@@ -724,7 +830,7 @@ fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Art
                 }
                 None => Bloom::from_le_bytes(s.log2_blocks, s.blocks_per_key, bytes)?,
             }),
-            _ => Payload::Tags(TagSet::from_le_bytes(bytes)?),
+            _ => Payload::Tags(read_tags(s, bytes)?),
         };
         sections.push(Section {
             kind: s.kind,
@@ -817,7 +923,7 @@ impl Artefact {
         let refs: Vec<SectionRef<'_>> = self.sections.iter().map(SectionRef::from).collect();
         let opts = WriteOptions {
             created: self.created,
-            mac_key: None,
+            ..WriteOptions::default()
         };
         to_bytes(&self.key_id, &refs, &opts)
     }

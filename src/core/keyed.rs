@@ -772,7 +772,7 @@ mod tests {
         t.add(&[packed(&["13900000000", "13800138000"])]).unwrap();
         let opts = WriteOptions {
             created: 1234,
-            mac_key: None,
+            ..WriteOptions::default()
         };
         let bytes = to_bytes(key(3).id(), &[b.as_section(), t.as_section()], &opts).unwrap();
         let read = || Artefact::from_bytes(&bytes).unwrap();

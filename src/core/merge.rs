@@ -9,10 +9,11 @@
 use rayon::prelude::*;
 
 use super::bloom::Bloom;
+use super::eliasfano;
 use super::error::{Error, Result};
 use super::format::{
     self, container_layout, container_len, Artefact, Header, Payload, ReadOptions, Section,
-    SectionInfo, SECTION_BLOOM, SECTION_TAGSET,
+    SectionInfo, SECTION_BLOOM, SECTION_TAGSET, SECTION_TAGSET_EF,
 };
 use super::key::{key_id_hex, KeyId};
 use super::tagset::TagSet;
@@ -32,13 +33,16 @@ pub struct Plan<'a> {
     lens: Vec<usize>,
 }
 
+/// What must agree between shards: for a tag set, not whether (or with how many low bits) it
+/// was stored compressed — that follows from each shard's size.
 fn signature(s: &SectionInfo) -> (u8, u8, u16, u8, u8, u8) {
+    let tags = matches!(s.stype, SECTION_TAGSET | SECTION_TAGSET_EF);
     (
-        s.stype,
+        if tags { SECTION_TAGSET } else { s.stype },
         s.kind.code(),
         s.canon_version,
         s.prf.code(),
-        s.log2_blocks,
+        if tags { 0 } else { s.log2_blocks },
         s.blocks_per_key,
     )
 }
@@ -135,20 +139,32 @@ pub fn plan<'a>(inputs: &[&'a [u8]], key_id: Option<&KeyId>) -> Result<Plan<'a>>
                 lens.push(s.len);
                 n
             }
-            SECTION_TAGSET => {
+            SECTION_TAGSET | SECTION_TAGSET_EF => {
                 let sets: Vec<TagSet> = inputs
                     .par_iter()
                     .zip(&headers)
                     .map(|(b, h)| {
                         let t = &h.sections[j];
-                        TagSet::from_le_bytes(&b[t.offset..t.offset + t.len])
+                        format::read_tags(t, &b[t.offset..t.offset + t.len])
                     })
                     .collect::<Result<_>>()?;
                 let merged = union_all(sets);
-                let n = merged.len();
-                lens.push(8 * n);
+                let n = merged.len() as u64;
+                // Stored as one process would store it: compressed when that is shorter.
+                match eliasfano::compresses(n) {
+                    Some(l) => {
+                        head[0] = SECTION_TAGSET_EF;
+                        head[4] = l;
+                        lens.push(eliasfano::payload_len(n, l).expect("a chosen layout") as usize);
+                    }
+                    None => {
+                        head[0] = SECTION_TAGSET;
+                        head[4] = 0;
+                        lens.push(8 * n as usize);
+                    }
+                }
                 tags.push(Some(merged));
-                n as u64
+                n
             }
             other => {
                 return Err(Error::format(format!(
@@ -223,6 +239,12 @@ impl Plan<'_> {
         for (j, &off) in offsets.iter().enumerate() {
             let dst = &mut out[off as usize..off as usize + self.lens[j]];
             match &self.tags[j] {
+                Some(t) if self.heads[j][0] == SECTION_TAGSET_EF => {
+                    let words = eliasfano::encode(t.tags(), self.heads[j][4]);
+                    for (d, x) in dst.chunks_exact_mut(8).zip(&words) {
+                        d.copy_from_slice(&x.to_le_bytes());
+                    }
+                }
                 Some(t) => {
                     for (d, x) in dst.chunks_exact_mut(8).zip(t.tags()) {
                         d.copy_from_slice(&x.to_le_bytes());
@@ -387,5 +409,36 @@ mod tests {
         damaged[n - 100] ^= 1;
         let e = plan(&[&a, &damaged], None).err().unwrap();
         assert!(e.to_string().starts_with("shard 2:"), "{e}");
+    }
+
+    #[test]
+    fn tag_sets_merge_whether_each_shard_stored_them_plain_or_compressed() {
+        let key = Key::from_bytes(&[7u8; 32]).unwrap();
+        let vals: Vec<String> = (0..300).map(|i| format!("u{i}@x.cn")).collect();
+        let v: Vec<&str> = vals.iter().map(String::as_str).collect();
+        // 5 tags: plain; 200 and 295: compressed (section type 6)
+        let (a, b, c) = (
+            shard(&key, &v[..5]),
+            shard(&key, &v[..200]),
+            shard(&key, &v[5..]),
+        );
+        let types = |bytes: &[u8]| -> Vec<u8> {
+            format::parse(bytes, &ReadOptions::default())
+                .unwrap()
+                .sections
+                .iter()
+                .map(|s| s.stype)
+                .collect()
+        };
+        assert_eq!(types(&a), vec![SECTION_BLOOM, SECTION_TAGSET]);
+        assert_eq!(types(&b), vec![SECTION_BLOOM, SECTION_TAGSET_EF]);
+        let mut all: Vec<&str> = v[..5].to_vec();
+        all.extend(&v[..200]);
+        all.extend(&v[5..]);
+        let want = shard(&key, &all);
+        let merged = plan(&[&a, &b, &c], None).unwrap().to_vec(0).unwrap();
+        assert_eq!(merged, want);
+        let art = plan(&[&c, &a, &b], None).unwrap().into_artefact(0).unwrap();
+        assert_eq!(art.to_bytes().unwrap(), want);
     }
 }

@@ -2,14 +2,28 @@
 //! little-endian). Intersections and unions are exact up to 64-bit collisions: with nA and nB
 //! items, the expected number of false matches is about nA*nB / 2^64.
 
+use std::sync::{Arc, OnceLock};
+
 use rayon::prelude::*;
 
+use super::eliasfano::EliasFano;
 use super::error::{Error, Result};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Held as a sorted vector, or as it was read from a compressed section (docs/FORMAT.md §5,
+/// type 6): packed, answering membership in place, and decoded once, on first use, by what
+/// needs every tag (set algebra, counts, writing it plain).
+#[derive(Clone, Debug, Default)]
 pub struct TagSet {
-    tags: Vec<u64>,
+    plain: OnceLock<Vec<u64>>,
+    packed: Option<Arc<EliasFano>>,
 }
+
+impl PartialEq for TagSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.tags() == other.tags()
+    }
+}
+impl Eq for TagSet {}
 
 #[inline]
 pub fn tag64(prf_out: &[u8; 32]) -> u64 {
@@ -23,11 +37,31 @@ impl TagSet {
         TagSet::default()
     }
 
+    fn from_sorted(tags: Vec<u64>) -> TagSet {
+        TagSet {
+            plain: OnceLock::from(tags),
+            packed: None,
+        }
+    }
+
+    /// From a checked compressed payload; nothing is decoded until a caller needs every tag.
+    pub fn from_packed(ef: EliasFano) -> TagSet {
+        TagSet {
+            plain: OnceLock::new(),
+            packed: Some(Arc::new(ef)),
+        }
+    }
+
+    /// The compressed form this set was read from, if it was (written back as it is).
+    pub fn packed(&self) -> Option<&EliasFano> {
+        self.packed.as_deref()
+    }
+
     /// From any tags, in any order, with repeats.
     pub fn from_unsorted(mut tags: Vec<u64>) -> TagSet {
         tags.par_sort_unstable();
         tags.dedup();
-        TagSet { tags }
+        TagSet::from_sorted(tags)
     }
 
     /// From little-endian payload bytes that must be strictly ascending (checked).
@@ -48,31 +82,48 @@ impl TagSet {
                 i + 1
             )));
         }
-        Ok(TagSet { tags })
+        Ok(TagSet::from_sorted(tags))
     }
 
     pub fn to_le_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.tags.len() * 8);
-        for t in &self.tags {
+        let mut out = Vec::with_capacity(self.tags().len() * 8);
+        for t in self.tags() {
             out.extend_from_slice(&t.to_le_bytes());
         }
         out
     }
 
     pub fn len(&self) -> usize {
-        self.tags.len()
+        match (&self.packed, self.plain.get()) {
+            (_, Some(v)) => v.len(),
+            (Some(p), None) => p.len() as usize,
+            (None, None) => 0,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tags.is_empty()
+        self.len() == 0
     }
 
+    /// Every tag, ascending (a packed set is decoded here, once).
     pub fn tags(&self) -> &[u64] {
-        &self.tags
+        self.plain.get_or_init(|| match &self.packed {
+            Some(p) => p.decode(),
+            None => Vec::new(),
+        })
+    }
+
+    /// Whether the tags are decoded (a packed set's are not until something needs them all).
+    pub fn is_decoded(&self) -> bool {
+        self.plain.get().is_some() || self.packed.is_none()
     }
 
     pub fn contains(&self, t: u64) -> bool {
-        self.tags.binary_search(&t).is_ok()
+        match (&self.packed, self.plain.get()) {
+            (_, Some(v)) => v.binary_search(&t).is_ok(),
+            (Some(p), None) => p.contains(t),
+            (None, None) => false,
+        }
     }
 
     /// Add tags: sort the new ones, then one linear merge.
@@ -82,7 +133,7 @@ impl TagSet {
     }
 
     pub fn union(&self, other: &TagSet) -> TagSet {
-        let (a, b) = (&self.tags, &other.tags);
+        let (a, b) = (self.tags(), other.tags());
         let mut out = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
@@ -104,30 +155,54 @@ impl TagSet {
         }
         out.extend_from_slice(&a[i..]);
         out.extend_from_slice(&b[j..]);
-        TagSet { tags: out }
+        TagSet::from_sorted(out)
+    }
+
+    /// The smaller and the larger set, and whether to probe the larger in place: it is packed
+    /// and not decoded, and far larger (decoding it costs more than a few lookups per item).
+    fn sides<'a>(&'a self, other: &'a TagSet) -> (&'a TagSet, &'a TagSet, bool) {
+        let (small, large) = if self.len() <= other.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let in_place = !large.is_decoded() && small.len().saturating_mul(16) < large.len();
+        (small, large, in_place)
     }
 
     pub fn intersection(&self, other: &TagSet) -> TagSet {
-        let (small, large) = if self.len() <= other.len() {
-            (&self.tags, &other.tags)
+        let (small, large, in_place) = self.sides(other);
+        let tags = if in_place {
+            small
+                .tags()
+                .par_iter()
+                .copied()
+                .filter(|&t| large.contains(t))
+                .collect()
         } else {
-            (&other.tags, &self.tags)
+            let large = large.tags();
+            small
+                .tags()
+                .par_iter()
+                .copied()
+                .filter(|t| large.binary_search(t).is_ok())
+                .collect()
         };
-        let tags = small
-            .par_iter()
-            .copied()
-            .filter(|t| large.binary_search(t).is_ok())
-            .collect();
-        TagSet { tags }
+        TagSet::from_sorted(tags)
     }
 
     pub fn intersection_len(&self, other: &TagSet) -> usize {
-        let (small, large) = if self.len() <= other.len() {
-            (&self.tags, &other.tags)
-        } else {
-            (&other.tags, &self.tags)
-        };
+        let (small, large, in_place) = self.sides(other);
+        if in_place {
+            return small
+                .tags()
+                .par_iter()
+                .filter(|&&t| large.contains(t))
+                .count();
+        }
+        let large = large.tags();
         small
+            .tags()
             .par_iter()
             .filter(|t| large.binary_search(t).is_ok())
             .count()
@@ -144,7 +219,7 @@ pub fn membership_counts(sets: &[&TagSet]) -> std::collections::HashMap<u64, u64
     let mut heap: BinaryHeap<Reverse<(u64, usize)>> = sets
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| s.tags.first().map(|&t| Reverse((t, i))))
+        .filter_map(|(i, s)| s.tags().first().map(|&t| Reverse((t, i))))
         .collect();
     let mut pos = vec![0usize; sets.len()];
     while let Some(Reverse((t, _))) = heap.peek().copied() {
@@ -156,7 +231,7 @@ pub fn membership_counts(sets: &[&TagSet]) -> std::collections::HashMap<u64, u64
             heap.pop();
             mask |= 1 << i;
             pos[i] += 1;
-            if let Some(&next) = sets[i].tags.get(pos[i]) {
+            if let Some(&next) = sets[i].tags().get(pos[i]) {
                 heap.push(Reverse((next, i)));
             }
         }
@@ -216,5 +291,34 @@ mod tests {
         let (n, per, only) = group_counts(&[b1, b2], &[vec![g1], vec![g2, g3], vec![]]);
         assert_eq!((n, per, only), (4, vec![2, 5, 0], 2));
         assert_eq!(group_counts(&[], &[]), (0, vec![], 0));
+    }
+
+    #[test]
+    fn a_packed_set_answers_in_place_until_something_needs_every_tag() {
+        use crate::core::eliasfano::{choose, encode, EliasFano};
+        let tags: Vec<u64> = (0..5000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        let set = TagSet::from_unsorted(tags);
+        let (l, _) = choose(set.len() as u64);
+        let bytes: Vec<u8> = encode(set.tags(), l)
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let packed = TagSet::from_packed(EliasFano::from_le_bytes(5000, l, &bytes).unwrap());
+        assert!(!packed.is_decoded() && packed.len() == 5000);
+        assert!(set.tags().iter().all(|&t| packed.contains(t)));
+        let few = TagSet::from_unsorted(vec![set.tags()[7], 12345, set.tags()[4000]]);
+        assert_eq!(packed.intersection_len(&few), 2);
+        assert_eq!(
+            few.intersection(&packed).tags(),
+            &[set.tags()[7], set.tags()[4000]]
+        );
+        assert!(
+            !packed.is_decoded(),
+            "a few lookups do not decode 5,000 tags"
+        );
+        assert_eq!(packed.union(&few).len(), 5001);
+        assert!(packed.is_decoded() && packed == set);
     }
 }

@@ -195,26 +195,33 @@ fn mac_key_for(key: Option<&PyKey>, kid: &KeyId) -> PyResult<Option<zeroize::Zer
 /// with `authenticate_with=key` the file carries a MAC over all its bytes. Returns the file's
 /// SHA-256 (hex), computed as it is written.
 #[pyfunction]
-#[pyo3(signature = (path, objects, *, authenticate_with = None))]
+#[pyo3(signature = (path, objects, *, authenticate_with = None, plain_tag_sets = false))]
 pub(crate) fn save_artefact(
     py: Python<'_>,
     path: PathBuf,
     objects: &Bound<'_, PyAny>,
     authenticate_with: Option<PyRef<'_, PyKey>>,
+    plain_tag_sets: bool,
 ) -> PyResult<String> {
-    let (_, sha) = write_objects(py, objects, authenticate_with, |kid, s, opts| {
-        format::save(&path, kid, s, opts)
-    })?;
+    let (_, sha) = write_objects(
+        py,
+        objects,
+        authenticate_with,
+        plain_tag_sets,
+        |kid, s, opts| format::save(&path, kid, s, opts),
+    )?;
     Ok(sha.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `write` (with the GIL released) on the sections of `objects` — all of one key, each
 /// object's lock held once, in the one order — and the options: now as `created`, and the
-/// MAC key of `authenticate_with` (which must be the objects' key).
+/// MAC key of `authenticate_with` (which must be the objects' key); `plain_tags` writes tag
+/// sets uncompressed.
 fn write_objects<R: Send>(
     py: Python<'_>,
     objects: &Bound<'_, PyAny>,
     authenticate_with: Option<PyRef<'_, PyKey>>,
+    plain_tags: bool,
     write: impl FnOnce(&KeyId, &[SectionRef<'_>], &WriteOptions<'_>) -> crate::core::Result<R> + Send,
 ) -> PyResult<R> {
     let created = now_unix();
@@ -226,6 +233,7 @@ fn write_objects<R: Send>(
             let opts = WriteOptions {
                 created,
                 mac_key: mac.as_deref(),
+                plain_tags,
             };
             write(&kid, s, &opts)
         })
@@ -254,13 +262,20 @@ pub(crate) fn verify_artefact(
 
 /// The bytes of an artefact holding several objects (authenticated with `authenticate_with`).
 #[pyfunction]
-#[pyo3(signature = (objects, *, authenticate_with = None))]
+#[pyo3(signature = (objects, *, authenticate_with = None, plain_tag_sets = false))]
 pub(crate) fn artefact_to_bytes<'py>(
     py: Python<'py>,
     objects: &Bound<'py, PyAny>,
     authenticate_with: Option<PyRef<'_, PyKey>>,
+    plain_tag_sets: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let v = write_objects(py, objects, authenticate_with, format::to_bytes)?;
+    let v = write_objects(
+        py,
+        objects,
+        authenticate_with,
+        plain_tag_sets,
+        format::to_bytes,
+    )?;
     Ok(PyBytes::new(py, &v))
 }
 

@@ -95,7 +95,7 @@ fn as_artefact<T: SectionObject, R>(
     obj.section_ref(|s, created| {
         let opts = WriteOptions {
             created,
-            mac_key: None,
+            ..WriteOptions::default()
         };
         f(&kid, &[s], &opts)
     })

@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add a MAC so key holders can check the artefact (pi-match verify)",
     )
+    b.add_argument(
+        "--plain-tag-sets",
+        action="store_true",
+        help="with --exact: store tag sets 8 bytes a tag, not compressed, for a partner whose "
+        "pi_match cannot read compressed tag sets (it says: unknown section type 6)",
+    )
     where = b.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",

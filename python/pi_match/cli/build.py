@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         prf=args.prf,
         workers=args.workers,
         scheduler=args.scheduler,
+        plain_tag_sets=args.plain_tag_sets,
     )
     lines = [f"wrote {summary['output']} (key id {key.id})"]
     for inp in summary["inputs"]:
