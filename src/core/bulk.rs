@@ -317,9 +317,144 @@ pub fn prf_only<V: Values + ?Sized>(prf: &Prf, values: &V) -> u64 {
         .sum()
 }
 
+/// Every value's reason code (0 = used), collected chunk by chunk: the counts per code, and
+/// the codes themselves held as positions of the non-zero ones while those are few (clean
+/// data costs next to nothing, not a byte a value), as a byte a value once they are not.
+#[derive(Clone, Debug)]
+pub struct Codes {
+    len: usize,
+    counts: Box<[u64; 256]>,
+    /// Positions and codes of the non-zero values, or None once held densely.
+    sparse: Option<(Vec<u64>, Vec<u8>)>,
+    dense: Vec<u8>,
+}
+
+impl Default for Codes {
+    fn default() -> Self {
+        Codes {
+            len: 0,
+            counts: Box::new([0; 256]),
+            sparse: Some((Vec::new(), Vec::new())),
+            dense: Vec::new(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Codes {
+    fn from(v: Vec<u8>) -> Codes {
+        let mut counts = Box::new([0; 256]);
+        tally(&v, &mut counts);
+        Codes {
+            len: v.len(),
+            counts,
+            sparse: None,
+            dense: v,
+        }
+    }
+}
+
+impl Codes {
+    /// The codes of the next values.
+    pub fn push(&mut self, c: &[u8]) {
+        tally(c, &mut self.counts);
+        let at = self.len;
+        self.len += c.len();
+        match &mut self.sparse {
+            None => self.dense.extend_from_slice(c),
+            Some((pos, code)) => {
+                if self.counts[0] as usize == self.len {
+                    return; // nothing but zeros so far
+                }
+                for (i, &x) in c.iter().enumerate() {
+                    if x != 0 {
+                        pos.push((at + i) as u64);
+                        code.push(x);
+                    }
+                }
+                // Nine bytes a non-zero code: dense is smaller past one in nine.
+                if pos.len() > 4096 && pos.len() * 9 > self.len {
+                    self.dense = self.to_vec();
+                    self.sparse = None;
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Values per code (index 0: the values used).
+    pub fn counts(&self) -> &[u64; 256] {
+        &self.counts
+    }
+
+    /// Every value's code, a byte each.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match &self.sparse {
+            None => self.dense.clone(),
+            Some((pos, code)) => {
+                let mut v = vec![0u8; self.len];
+                for (&p, &c) in pos.iter().zip(code) {
+                    v[p as usize] = c;
+                }
+                v
+            }
+        }
+    }
+
+    /// As `to_vec`, without a copy when held densely.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self.sparse {
+            None => self.dense,
+            Some(_) => self.to_vec(),
+        }
+    }
+}
+
 /// Reason counts indexed by code (index 0 counts valid values).
 pub fn tally(codes: &[u8], counts: &mut [u64; 256]) {
     for &c in codes {
         counts[usize::from(c)] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_same_held_sparse_or_dense() {
+        // clean, then a few rejects, then so many that they go dense
+        let mut want = vec![0u8; 100_000];
+        for i in (0..100_000).step_by(1000) {
+            want[i] = 3;
+        }
+        let messy: Vec<u8> = (0..50_000).map(|i| (i % 4) as u8).collect();
+        want.extend(&messy);
+        let mut c = Codes::default();
+        for chunk in want.chunks(7777) {
+            c.push(chunk);
+            assert!(c.len() <= want.len());
+        }
+        assert_eq!(c.to_vec(), want);
+        assert!(
+            c.sparse.is_none(),
+            "one in four rejected: held a byte a value"
+        );
+        let mut counts = [0u64; 256];
+        tally(&want, &mut counts);
+        assert_eq!(c.counts(), &counts);
+        assert_eq!(c.clone().into_vec(), want);
+        let mut clean = Codes::default();
+        clean.push(&[0; 1000]);
+        clean.push(&[0, 5, 0]);
+        assert_eq!(clean.sparse.as_ref().unwrap().0, vec![1001]);
+        assert_eq!(clean.to_vec()[1001], 5);
+        assert_eq!(Codes::from(want.clone()).to_vec(), want);
     }
 }

@@ -5,7 +5,7 @@
 //! `cargo test`; the bindings hold these behind locks and only convert arguments.
 
 use super::bloom::{self, Bloom};
-use super::bulk::{tag_chunks, Item, Values};
+use super::bulk::{tag_chunks, Codes, Item, Values};
 use super::canon::{Canon, Kind};
 use super::error::{Error, Result};
 use super::estimate::{self, Estimate};
@@ -156,7 +156,7 @@ impl Tagging {
     }
 
     /// Every value's reason code and the 64-bit tags of the valid ones (for a tag set).
-    pub fn tags_of<P: Values>(&self, parts: &[P]) -> Result<(Vec<u8>, Vec<u64>)> {
+    pub fn tags_of<P: Values>(&self, parts: &[P]) -> Result<(Codes, Vec<u64>)> {
         Ok(tags_of(self.canon(), self.prf("add")?, parts))
     }
 
@@ -334,7 +334,7 @@ impl KeyedTagSet {
 
     /// Canonicalise, tag and add `parts`: every value's code. (`Tagging::tags_of` then
     /// `merge` is the same in two steps, for callers that tag outside a lock.)
-    pub fn add<P: Values>(&mut self, parts: &[P]) -> Result<Vec<u8>> {
+    pub fn add<P: Values>(&mut self, parts: &[P]) -> Result<Codes> {
         let (codes, new) = self.tagging.tags_of(parts)?;
         self.merge(new);
         Ok(codes)
@@ -458,19 +458,35 @@ pub fn structures(art: Artefact, key: Option<&Key>) -> Result<Vec<Structure>> {
 }
 
 /// Canonicalise and tag every value of `parts`, calling `on_chunk(start, codes, tags)` for
-/// consecutive chunks; returns every value's reason code (0 = used), in order.
+/// consecutive chunks; returns every value's reason code (0 = used), in order. With `hold`,
+/// a valid value it marks gets code `HELD` (before `on_chunk` sees the codes).
 pub fn tag_values<P: Values>(
     canon: Canon,
     prf: &Prf,
     parts: &[P],
+    hold: Option<&[bool]>,
     mut on_chunk: impl FnMut(usize, &[u8], &[[u8; 32]]),
-) -> Vec<u8> {
-    let mut codes = Vec::with_capacity(parts.iter().map(Values::len).sum());
+) -> Codes {
+    let mut codes = Codes::default();
+    let mut held = Vec::new();
     let mut base = 0;
     for part in parts {
         tag_chunks(canon, prf, part, |start, c, t| {
-            on_chunk(base + start, c, t);
-            codes.extend_from_slice(c);
+            let start = base + start;
+            let c = match hold {
+                Some(h) if h[start..start + c.len()].contains(&true) => {
+                    held.clear();
+                    held.extend(
+                        c.iter()
+                            .zip(&h[start..start + c.len()])
+                            .map(|(&code, &hold)| if hold && code == 0 { HELD } else { code }),
+                    );
+                    &held[..]
+                }
+                _ => c,
+            };
+            on_chunk(start, c, t);
+            codes.push(c);
         });
         base += part.len();
     }
@@ -492,7 +508,7 @@ fn push_valid_tag64(out: &mut Vec<u64>, codes: &[u8], tags: &[[u8; 32]]) {
 #[derive(Debug)]
 pub struct Added {
     /// Every value's code: 0 used, a reason code, or `HELD`.
-    pub codes: Vec<u8>,
+    pub codes: Codes,
     /// Values inserted (repeats included).
     pub valid: u64,
     /// Their 64-bit tags, when asked for (to feed an exact tag set from the same pass).
@@ -511,33 +527,13 @@ fn add_to_bloom<P: Values>(
 ) -> Added {
     let mut valid = 0u64;
     let mut tags64 = Vec::new();
-    let mut held = Vec::new();
-    let mut codes = tag_values(canon, prf, parts, |start, c, t| {
-        let c = match hold {
-            Some(h) if h[start..start + c.len()].contains(&true) => {
-                held.clear();
-                held.extend(
-                    c.iter()
-                        .zip(&h[start..start + c.len()])
-                        .map(|(&code, &hold)| if hold && code == 0 { HELD } else { code }),
-                );
-                &held[..]
-            }
-            _ => c,
-        };
+    let codes = tag_values(canon, prf, parts, hold, |_, c, t| {
         bloom.insert_tags_where(t, c);
         valid += c.iter().filter(|&&c| c == 0).count() as u64;
         if want_tags64 {
             push_valid_tag64(&mut tags64, c, t);
         }
     });
-    if let Some(h) = hold {
-        for (code, &hold) in codes.iter_mut().zip(h) {
-            if hold && *code == 0 {
-                *code = HELD;
-            }
-        }
-    }
     Added {
         codes,
         valid,
@@ -546,9 +542,9 @@ fn add_to_bloom<P: Values>(
 }
 
 /// The reason codes of `parts` and the 64-bit tags of the valid ones (to merge into a set).
-fn tags_of<P: Values>(canon: Canon, prf: &Prf, parts: &[P]) -> (Vec<u8>, Vec<u64>) {
+fn tags_of<P: Values>(canon: Canon, prf: &Prf, parts: &[P]) -> (Codes, Vec<u64>) {
     let mut new = Vec::new();
-    let codes = tag_values(canon, prf, parts, |_, c, t| {
+    let codes = tag_values(canon, prf, parts, None, |_, c, t| {
         push_valid_tag64(&mut new, c, t)
     });
     (codes, new)
@@ -563,10 +559,10 @@ fn contains_with<P: Values>(
     probe: impl Fn(&[[u8; 32]], &[u8], &mut [bool]),
 ) -> (Vec<bool>, Vec<u8>) {
     let mut hits = vec![false; parts.iter().map(Values::len).sum()];
-    let codes = tag_values(canon, prf, parts, |start, c, t| {
+    let codes = tag_values(canon, prf, parts, None, |start, c, t| {
         probe(t, c, &mut hits[start..start + c.len()]);
     });
-    (hits, codes)
+    (hits, codes.into_vec())
 }
 
 /// Membership of every value in `bloom` and the codes.
@@ -599,7 +595,7 @@ fn set_contains<P: Values>(
 /// positives.
 fn bloom_count_in<P: Values>(bloom: &Bloom, canon: Canon, prf: &Prf, parts: &[P]) -> CountIn {
     let mut tags: Vec<[u8; 32]> = Vec::new();
-    tag_values(canon, prf, parts, |_, c, t| {
+    tag_values(canon, prf, parts, None, |_, c, t| {
         tags.extend(c.iter().zip(t).filter(|(c, _)| **c == 0).map(|(_, t)| *t));
     });
     tags.sort_unstable();
@@ -659,9 +655,10 @@ mod tests {
         let added = bloom
             .add(std::slice::from_ref(&ids), Some(&hold), true)
             .unwrap();
-        assert_eq!(added.codes[0], 0);
-        assert_eq!(added.codes[1], HELD); // valid, held back: not inserted
-        assert_ne!(added.codes[2], 0);
+        let codes = added.codes.to_vec();
+        assert_eq!(codes[0], 0);
+        assert_eq!(codes[1], HELD); // valid, held back: not inserted
+        assert_ne!(codes[2], 0);
         assert_eq!((added.valid, added.tags64.len(), bloom.items), (1, 1, 1));
         set.merge(added.tags64);
         let probe = packed(&["11010519491231002x", "440305199003071236"]);
@@ -677,7 +674,7 @@ mod tests {
         assert_eq!((c.probed, c.hits), (2, 1));
         assert!(c.estimate.low <= 1.0 && 1.0 <= c.estimate.high);
         // `add` on the set itself: the same tags as through the index
-        let codes = set.add(std::slice::from_ref(&ids)).unwrap();
+        let codes = set.add(std::slice::from_ref(&ids)).unwrap().to_vec();
         assert_eq!(set.len(), 2);
         assert_eq!(codes[1], 0);
         let t = bloom

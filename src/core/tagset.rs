@@ -180,13 +180,12 @@ impl TagSet {
                 .filter(|&t| large.contains(t))
                 .collect()
         } else {
-            let large = large.tags();
-            small
-                .tags()
-                .par_iter()
-                .copied()
-                .filter(|t| large.binary_search(t).is_ok())
-                .collect()
+            let parts: Vec<Vec<u64>> = common_runs(small.tags(), large.tags(), |a, b| {
+                let mut out = Vec::new();
+                merge_common(a, b, |t| out.push(t));
+                out
+            });
+            parts.concat()
         };
         TagSet::from_sorted(tags)
     }
@@ -200,12 +199,52 @@ impl TagSet {
                 .filter(|&&t| large.contains(t))
                 .count();
         }
-        let large = large.tags();
-        small
-            .tags()
-            .par_iter()
-            .filter(|t| large.binary_search(t).is_ok())
-            .count()
+        common_runs(small.tags(), large.tags(), |a, b| {
+            let mut n = 0usize;
+            merge_common(a, b, |_| n += 1);
+            n
+        })
+        .into_iter()
+        .sum()
+    }
+}
+
+/// `f` over runs of `small` paired with the stretch of `large` their tags can be in, in
+/// parallel. Sets of similar sizes go by linear merges (each run's stretch found by two binary
+/// searches); a small set against a much larger one by a binary search per tag (runs of one).
+fn common_runs<R: Send>(
+    small: &[u64],
+    large: &[u64],
+    f: impl Fn(&[u64], &[u64]) -> R + Sync,
+) -> Vec<R> {
+    let (ns, nl) = (small.len() as f64, large.len() as f64);
+    let run = if ns * nl.max(2.0).log2() < ns + nl {
+        1
+    } else {
+        1 << 14
+    };
+    small
+        .par_chunks(run)
+        .with_min_len(if run == 1 { 1 << 12 } else { 1 })
+        .map(|c| {
+            let lo = large.partition_point(|&x| x < c[0]);
+            let hi = lo + large[lo..].partition_point(|&x| x <= c[c.len() - 1]);
+            f(c, &large[lo..hi])
+        })
+        .collect()
+}
+
+/// Call `hit` for each tag in both sorted slices, ascending.
+#[inline]
+fn merge_common(a: &[u64], b: &[u64], mut hit: impl FnMut(u64)) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        if x == y {
+            hit(x);
+        }
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
     }
 }
 
@@ -320,5 +359,28 @@ mod tests {
         );
         assert_eq!(packed.union(&few).len(), 5001);
         assert!(packed.is_decoded() && packed == set);
+    }
+
+    #[test]
+    fn intersections_by_merge_and_by_search_agree_with_a_hash_set() {
+        let mk = |n: u64, mul: u64| {
+            TagSet::from_unsorted((0..n).map(|i| (i * mul) % 1_000_003).collect())
+        };
+        for (a, b) in [
+            (mk(200_000, 7), mk(150_000, 11)),
+            (mk(20, 3), mk(300_000, 1)),
+            (mk(0, 1), mk(5, 1)),
+        ] {
+            let hb: std::collections::HashSet<u64> = b.tags().iter().copied().collect();
+            let want: Vec<u64> = a
+                .tags()
+                .iter()
+                .copied()
+                .filter(|t| hb.contains(t))
+                .collect();
+            assert_eq!(a.intersection(&b).tags(), &want[..]);
+            assert_eq!(b.intersection(&a).tags(), &want[..]);
+            assert_eq!(a.intersection_len(&b), want.len());
+        }
     }
 }

@@ -91,7 +91,7 @@ pub fn row_tags<'py>(
     let prf = key.inner.prf_for(kind.kind, kind.version);
     let (tags, codes) = maybe_detach(py, col.len(), || {
         let mut tags = Vec::with_capacity(col.len());
-        let codes = crate::core::keyed::tag_values(kind, &prf, &col.parts, |_, c, t| {
+        let codes = crate::core::keyed::tag_values(kind, &prf, &col.parts, None, |_, c, t| {
             tags.extend(
                 c.iter()
                     .zip(t)
@@ -100,7 +100,10 @@ pub fn row_tags<'py>(
         });
         (tags, codes)
     });
-    Ok((PyArray1::from_vec(py, tags), PyArray1::from_vec(py, codes)))
+    Ok((
+        PyArray1::from_vec(py, tags),
+        PyArray1::from_vec(py, codes.into_vec()),
+    ))
 }
 
 /// Overlap of two artefacts: inclusion–exclusion for Bloom indices, exact for tag sets.

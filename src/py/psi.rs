@@ -140,7 +140,7 @@ impl PyPsiFirstPass {
             .pass
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pass);
-        Ok(PyAddReport::new(py, r.map_err(PyCoreError)?))
+        Ok(PyAddReport::new(py, r.map_err(PyCoreError)?.into()))
     }
 
     #[getter]

@@ -4,7 +4,9 @@ use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::core::bulk::tally;
+use std::sync::OnceLock;
+
+use crate::core::bulk::Codes;
 use crate::core::canon::Reason;
 use crate::core::estimate::Estimate;
 
@@ -87,27 +89,32 @@ impl PyEstimate {
 
 /// What `add` did with each value: how many were used, missing (empty or a placeholder) or
 /// rejected, by reason, and the reason code of every value (`pi_match.REASONS[code]`).
+///
+/// The codes are held as the positions of the values not used while those are few, so a
+/// large clean `add` costs no byte a value; `codes` makes the array when first asked.
 #[pyclass(name = "AddReport", module = "pi_match._core", frozen)]
 pub struct PyAddReport {
-    counts: Box<[u64; 256]>,
-    codes: Py<PyArray1<u8>>,
+    codes: Codes,
+    array: OnceLock<Py<PyArray1<u8>>>,
 }
 
 impl PyAddReport {
-    pub(crate) fn new(py: Python<'_>, codes: Vec<u8>) -> PyAddReport {
-        let mut counts = Box::new([0u64; 256]);
-        tally(&codes, &mut counts);
+    pub(crate) fn new(_py: Python<'_>, codes: Codes) -> PyAddReport {
         PyAddReport {
-            counts,
-            codes: PyArray1::from_vec(py, codes).unbind(),
+            codes,
+            array: OnceLock::new(),
         }
+    }
+
+    fn count(&self, code: u8) -> u64 {
+        self.codes.counts()[usize::from(code)]
     }
 
     fn sum(&self, pred: impl Fn(Reason) -> bool) -> u64 {
         (1..=255u8)
             .filter_map(Reason::from_code)
             .filter(|r| pred(*r))
-            .map(|r| self.counts[usize::from(r.code())])
+            .map(|r| self.count(r.code()))
             .sum()
     }
 }
@@ -117,17 +124,17 @@ impl PyAddReport {
     /// Values given.
     #[getter]
     fn rows(&self) -> u64 {
-        self.counts.iter().sum()
+        self.codes.len() as u64
     }
     /// Values canonicalised and added (repeats included).
     #[getter]
     fn valid(&self) -> u64 {
-        self.counts[0]
+        self.count(0)
     }
     /// Same as `valid`.
     #[getter]
     fn added(&self) -> u64 {
-        self.counts[0]
+        self.count(0)
     }
     /// Empty values and placeholders (`-`, `NULL`, `\N`...): absent, not invalid.
     #[getter]
@@ -152,7 +159,10 @@ impl PyAddReport {
     /// Reason code per value, 0 where the value was used.
     #[getter]
     fn codes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
-        self.codes.bind(py).clone()
+        self.array
+            .get_or_init(|| PyArray1::from_vec(py, self.codes.to_vec()).unbind())
+            .bind(py)
+            .clone()
     }
 
     fn __repr__(&self) -> String {
@@ -177,7 +187,7 @@ impl PyAddReport {
             .filter_map(Reason::from_code)
             .filter(|r| pred(*r))
         {
-            let n = self.counts[usize::from(r.code())];
+            let n = self.count(r.code());
             if n > 0 {
                 d.set_item(r.name(), n)?;
             }
