@@ -387,10 +387,22 @@ fn digits_value(d: &[u8]) -> u32 {
     d.iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
 }
 
-/// Region, date and check character of a cleaned number (15 or 18 ASCII digits, `X` only last).
+/// Whether the two leading digits are a province code (a table: the hot path runs it per ID).
+const IS_PROVINCE: [bool; 100] = {
+    let mut t = [false; 100];
+    let mut i = 0;
+    while i < PROVINCES.len() {
+        t[PROVINCES[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Region, date and check character of a cleaned number (15 or 18 ASCII digits, `X` or `x`
+/// only last).
 fn finish_ric(id: &[u8], out: &mut String, v2: bool) -> Result<(), Reason> {
     let n = id.len();
-    if !PROVINCES.contains(&(digits_value(&id[..2]) as u8)) {
+    if !IS_PROVINCE[digits_value(&id[..2]) as usize] {
         return Err(Reason::BadRegion);
     }
     let (year, month, day) = if n == 18 {
@@ -411,15 +423,17 @@ fn finish_ric(id: &[u8], out: &mut String, v2: bool) -> Result<(), Reason> {
     }
     out.clear();
     if n == 18 {
-        if ric_check_char(&id[..17]) != id[17] {
+        let last = id[17].to_ascii_uppercase();
+        if ric_check_char(&id[..17]) != last {
             return Err(if excel_rounded(id) {
                 Reason::ExcelRounded
             } else {
                 Reason::BadChecksum
             });
         }
-        // All bytes are ASCII digits or 'X'.
-        out.extend(id.iter().map(|&b| b as char));
+        // ASCII digits (checked by the callers), so this is the text as it is.
+        out.push_str(std::str::from_utf8(&id[..17]).unwrap_or_default());
+        out.push(last as char);
     } else {
         // GB 11643-1989 legacy number: insert the century, then compute the check character.
         let mut full = [0u8; 17];
@@ -439,10 +453,7 @@ fn cn_ric(input: &str, out: &mut String, buf: &mut String, v2: bool) -> Result<(
         && b[..17].iter().all(u8::is_ascii_digit)
         && (b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x')
     {
-        let mut id = [0u8; 18];
-        id.copy_from_slice(b);
-        id[17] = id[17].to_ascii_uppercase();
-        return finish_ric(&id, out, v2);
+        return finish_ric(b, out, v2);
     }
     prelude(input, buf, true)?;
     let mut id = [0u8; 18];
