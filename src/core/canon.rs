@@ -502,7 +502,8 @@ fn mobile_digits(d: &[u8], out: &mut String) -> Result<(), Reason> {
     }
     out.clear();
     out.push_str("+86");
-    out.extend(d.iter().map(|&b| b as char));
+    // ASCII digits (checked by the callers): the text as it is, pushed at once.
+    out.push_str(std::str::from_utf8(d).unwrap_or_default());
     Ok(())
 }
 

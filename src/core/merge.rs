@@ -302,7 +302,7 @@ impl Plan<'_> {
                 None => {
                     let srcs = self.bloom_inputs(j);
                     let n = self.lens[j] / 4;
-                    let mut words: Vec<u32> = Vec::with_capacity(n);
+                    let mut words: Vec<u32> = crate::core::bloom::words_with_capacity(n);
                     const W: usize = CHUNK / 4;
                     words
                         .spare_capacity_mut()
