@@ -505,3 +505,45 @@ mod tests {
         assert_eq!(choose(1000).0, 54);
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release -- --ignored ef_speed --nocapture`: encode, check, decode and
+    /// probe 10 M tags.
+    #[test]
+    #[ignore]
+    fn ef_speed() {
+        let n = 10_000_000u64;
+        let tags: Vec<u64> = (0..n)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let (l, _) = choose(tags.len() as u64);
+        let t = std::time::Instant::now();
+        let w = encode(&tags, l);
+        let enc = t.elapsed();
+        let b: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let t = std::time::Instant::now();
+        let ef = EliasFano::from_le_bytes(tags.len() as u64, l, &b).unwrap();
+        let check = t.elapsed();
+        let t = std::time::Instant::now();
+        let d = ef.decode();
+        let dec = t.elapsed();
+        assert_eq!(d, tags);
+        let t = std::time::Instant::now();
+        let hits = tags.iter().step_by(10).filter(|&&x| ef.contains(x)).count();
+        let probe = t.elapsed();
+        assert_eq!(hits, tags.len().div_ceil(10));
+        let per = |d: std::time::Duration, k: usize| d.as_secs_f64() * 1e9 / k as f64;
+        eprintln!(
+            "ns/item: encode {:.1} check {:.1} decode {:.1} contains {:.1}",
+            per(enc, tags.len()),
+            per(check, tags.len()),
+            per(dec, tags.len()),
+            per(probe, hits)
+        );
+    }
+}
