@@ -44,12 +44,13 @@ class Clock:
     def __init__(self) -> None:
         self.rows: list[tuple[str, float, str]] = []
 
-    def time(self, what: str, f, note: str = ""):  # type: ignore[no-untyped-def]
+    def time(self, what: str, f, items: int = 0):  # type: ignore[no-untyped-def]
+        """Time `f`; `items` (if any) is what the ns/item column divides by."""
         t0 = time.perf_counter()
         out = f()
         dt = time.perf_counter() - t0
-        self.rows.append((what, dt, note))
-        print(f"  {what}: {dt:.2f} s {note}", flush=True)
+        self.rows.append((what, dt, items))
+        print(f"  {what}: {dt:.2f} s", flush=True)
         return out
 
 
@@ -86,21 +87,21 @@ def main() -> int:
         return b, t
 
     bloom_a, tags_a = c.time(
-        "build Bloom + tag set of A (one pass over the values)", lambda: build(0)
+        "build Bloom + tag set of A (one pass over the values)", lambda: build(0), n
     )
-    _, tags_b = c.time("build Bloom + tag set of B", lambda: build(n // 2))
+    _, tags_b = c.time("build Bloom + tag set of B", lambda: build(n // 2), n)
 
     def contains() -> tuple[int, int]:
         hit = sum(int(bloom_a.contains(v).sum()) for v in of(0))
         fp = sum(int(bloom_a.contains(v).sum()) for v in probe_out)
         return hit, fp
 
-    hit, fp = c.time("Bloom contains: N members + N/10 non-members", contains)
+    hit, fp = c.time("Bloom contains: N members + N/10 non-members", contains, n + n // 10)
     fpr = fp / (n // 10)
     ok &= hit == n and fpr < 3e-6
     print(f"  false positives {fp} of {n // 10:,} ({fpr:.1e}, target 1e-6)")
 
-    both = c.time("tag-set |A ∩ B|, plain in memory", lambda: len(tags_a & tags_b))
+    both = c.time("tag-set |A ∩ B|, plain in memory", lambda: len(tags_a & tags_b), 2 * n)
     ok &= n // 2 <= both <= n // 2 + 2
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
@@ -110,6 +111,7 @@ def main() -> int:
             c.time(
                 f"save A {form}",
                 lambda p=p, plain=plain: pi_match.Artefact([tags_a]).save(p, plain_tag_sets=plain),
+                n,
             )
             pb = os.path.join(tmp, f"b_{form}.pmi")
             pi_match.Artefact([tags_b]).save(pb, plain_tag_sets=plain)
@@ -122,25 +124,29 @@ def main() -> int:
         for form in ("plain", "compressed"):
             pa_, pb_ = paths[form]
             la = c.time(
-                f"load A {form} (checksums verified)", lambda pa_=pa_: pi_match.load(pa_, key=key)
+                f"load A {form} (checksums verified)",
+                lambda pa_=pa_: pi_match.load(pa_, key=key),
+                n,
             )
             lb = pi_match.load(pb_, key=key)
             probe = made[0][:1_000_000]
             hits = c.time(
-                f"contains of 10⁶ values on the loaded {form} set",
+                f"contains of {len(probe):,} values on the loaded {form} set",
                 lambda la=la, probe=probe: la.contains(probe),
+                len(probe),
             )
             ok &= bool(hits.all())
             k = c.time(
                 f"|A ∩ B| loaded {form} (compressed: decode both, then merge)",
                 lambda la=la, lb=lb: len(la & lb),
+                2 * n,
             )
             ok &= k == both
             loaded[form] = (la, lb)
         ok &= loaded["plain"][0] == loaded["compressed"][0] == tags_a
     result = {
         "n": n,
-        "rows": [{"step": w, "seconds": round(s, 3), "note": t} for w, s, t in c.rows],
+        "rows": [{"step": w, "seconds": round(s, 3), "items": k} for w, s, k in c.rows],
         "bytes_per_tag": {f: size[f] / n for f in size},
         "bloom_mib": bloom_a.size_bytes / 2**20,
         "correct": bool(ok),
@@ -149,8 +155,8 @@ def main() -> int:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
     print(f"\n| step (N = {n:,}) | seconds | ns/item |\n|---|---:|---:|")
-    for w, sec, _ in c.rows:
-        print(f"| {w} | {sec:.2f} | {sec / n * 1e9:.0f} |")
+    for w, sec, k in c.rows:
+        print(f"| {w} | {sec:.2f} | {f'{sec / k * 1e9:.0f}' if k else ''} |")
     print(json.dumps({k: result[k] for k in ("n", "bytes_per_tag", "bloom_mib", "correct")}))
     return 0 if ok else 1
 

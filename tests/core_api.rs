@@ -227,3 +227,42 @@ fn authenticated_artefacts() {
         Err(Error::KeyMismatch { .. })
     ));
 }
+
+#[test]
+fn a_large_compressed_tag_set_is_read_in_place_from_the_mapped_file() {
+    // 4 M tags: a 21 MiB file (5.5 bytes a tag), above the memory-mapping threshold.
+    let tags: Vec<u64> = (0..4_000_000u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i >> 3))
+        .collect();
+    let set = TagSet::from_unsorted(tags);
+    let sections = [SectionRef {
+        kind: Kind::Email,
+        canon_version: 2,
+        prf: pi_match::core::prf::PrfId::HmacSha256,
+        items: set.len() as u64,
+        payload: PayloadRef::Tags(&set),
+    }];
+    let dir = std::env::temp_dir().join(format!("pi_match_ef_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.pmi");
+    format::save(&path, test_key().id(), &sections, &WriteOptions::default()).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        len >= format::MMAP_THRESHOLD && len < 6 * set.len() as u64, // 5.5 bytes a tag
+        "{len}"
+    );
+    let art = Artefact::open(&path, &format::ReadOptions::default()).unwrap();
+    let Payload::Tags(read) = &art.sections[0].payload else {
+        panic!("a tag set")
+    };
+    let packed = read.packed().expect("read compressed");
+    assert!(packed.is_mapped() && !read.is_decoded());
+    assert!(set.tags().iter().step_by(997).all(|&t| read.contains(t)));
+    assert!(!read.contains(set.tags()[0].wrapping_add(1)) || set.contains(set.tags()[0] + 1));
+    assert!(!read.is_decoded(), "membership is answered in place");
+    // Written back as it was read: the same bytes, straight from the map.
+    let again = art.to_bytes().unwrap();
+    assert_eq!(&again[64..], &std::fs::read(&path).unwrap()[64..]);
+    assert_eq!(read, &set);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

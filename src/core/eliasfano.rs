@@ -10,6 +10,9 @@
 //! scan of a few words, and a bucket holds about 0.7 items. Decoding everything (for set
 //! algebra) is a parallel pass of about a nanosecond per item.
 
+use std::sync::Arc;
+
+use memmap2::Mmap;
 use rayon::prelude::*;
 
 use super::error::{Error, Result};
@@ -112,13 +115,25 @@ pub fn encode(tags: &[u64], l: u8) -> Vec<u64> {
     out
 }
 
+/// The payload's words: in memory, or where a memory-mapped file has them (read in place, never
+/// copied: a large set opens without touching memory of its own).
+#[derive(Clone, Debug)]
+enum Words {
+    Owned(Vec<u64>),
+    Mapped {
+        map: Arc<Mmap>,
+        offset: usize,
+        len: usize,
+    },
+}
+
 /// A checked Elias–Fano payload, held packed.
 #[derive(Clone, Debug)]
 pub struct EliasFano {
     n: u64,
     l: u8,
     /// The payload: `low_words` words of low bits, then the high bit vector.
-    words: Vec<u64>,
+    words: Words,
     low_words: usize,
     /// `samples[k]`: the bit where bucket `256·k` starts in the high part.
     samples: Vec<u64>,
@@ -129,23 +144,66 @@ impl EliasFano {
     /// length for `n` and `l`, exactly `n` one bits in the high part and none in its last bit
     /// or padding, zero padding in the low part, and tags strictly ascending.
     pub fn from_le_bytes(n: u64, l: u8, payload: &[u8]) -> Result<EliasFano> {
-        let bad = |m: String| Err(Error::format(m));
-        let Some(want) = payload_len(n, l).filter(|_| n >= 1) else {
-            return bad(format!(
-                "compressed tag set of {n} tags with {l} low bits is impossible (1 or more \
-                 tags, 1 to 63 low bits)"
-            ));
-        };
-        if payload.len() as u64 != want {
-            return bad(format!(
-                "compressed tag set of {n} tags with {l} low bits has a {}-byte payload, not {want}",
-                payload.len()
+        Self::check_len(n, l, payload.len())?;
+        let words: Vec<u64> = payload
+            .par_chunks(8 << 12)
+            .flat_map_iter(|c| {
+                c.chunks_exact(8)
+                    .map(|w| u64::from_le_bytes(w.try_into().expect("chunks of 8")))
+            })
+            .collect();
+        Self::checked(n, l, Words::Owned(words))
+    }
+
+    /// As `from_le_bytes`, the payload read in place at `offset` of a memory-mapped file.
+    pub fn from_mmap(
+        map: Arc<Mmap>,
+        offset: usize,
+        len: usize,
+        n: u64,
+        l: u8,
+    ) -> Result<EliasFano> {
+        Self::check_len(n, l, len)?;
+        let fits = offset.checked_add(len).is_some_and(|end| end <= map.len());
+        if !fits || (map.as_ptr() as usize + offset) % 8 != 0 {
+            return Err(Error::format(
+                "compressed tag set does not fit the mapped file",
             ));
         }
-        let words: Vec<u64> = payload
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
-            .collect();
+        Self::checked(
+            n,
+            l,
+            Words::Mapped {
+                map,
+                offset,
+                len: len / 8,
+            },
+        )
+    }
+
+    fn check_len(n: u64, l: u8, len: usize) -> Result<()> {
+        match payload_len(n, l).filter(|_| n >= 1) {
+            None => Err(Error::format(format!(
+                "compressed tag set of {n} tags with {l} low bits is impossible (1 or more \
+                 tags, 1 to 63 low bits)"
+            ))),
+            Some(want) if len as u64 != want => Err(Error::format(format!(
+                "compressed tag set of {n} tags with {l} low bits has a {len}-byte payload, not {want}"
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn checked(n: u64, l: u8, words: Words) -> Result<EliasFano> {
+        let bad = |m: String| Err(Error::format(m));
+        let ef = EliasFano {
+            n,
+            l,
+            samples: Vec::new(),
+            words,
+            low_words: (n * u64::from(l)).div_ceil(64) as usize,
+        };
+        let words = ef.all_words();
         let l32 = u32::from(l);
         let low_bits = n * u64::from(l32);
         let low_words = low_bits.div_ceil(64) as usize;
@@ -153,8 +211,9 @@ impl EliasFano {
             return bad("compressed tag set: padding after the low bits is not zero".into());
         }
         let high = &words[low_words..];
-        let high_bits = n + (1u64 << (64 - l32)); // fits: payload_len checked the size
-                                                  // Bit high_bits − 1 closes the last bucket: it and the padding after it are zero.
+        // Fits: payload_len checked the size. Bit high_bits − 1 closes the last bucket: it and
+        // the padding after it are zero.
+        let high_bits = n + (1u64 << (64 - l32));
         let last = high_bits - 1;
         let (lw, lo) = ((last / 64) as usize, last % 64);
         if high[lw] >> lo != 0 || high[lw + 1..].iter().any(|&w| w != 0) {
@@ -164,13 +223,6 @@ impl EliasFano {
         if ones != n {
             return bad(format!("compressed tag set says {n} tags but codes {ones}"));
         }
-        let ef = EliasFano {
-            n,
-            l,
-            samples: Vec::new(),
-            words,
-            low_words,
-        };
         if let Some(i) = ef.first_not_ascending() {
             return bad(format!(
                 "compressed tag set is not strictly ascending at item {i}"
@@ -180,13 +232,26 @@ impl EliasFano {
         Ok(EliasFano { samples, ..ef })
     }
 
+    fn all_words(&self) -> &[u64] {
+        match &self.words {
+            Words::Owned(v) => v,
+            Words::Mapped { map, offset, len } => {
+                // SAFETY: from_mmap checked that offset..offset + 8·len lies inside the map and
+                // that the address is 8-aligned; the map is read-only and lives as long as the
+                // Arc we hold; every bit pattern is a valid u64; the file is little-endian and
+                // so is every supported target (the compile_error in core::format).
+                unsafe { std::slice::from_raw_parts(map.as_ptr().add(*offset).cast::<u64>(), *len) }
+            }
+        }
+    }
+
     fn high(&self) -> &[u64] {
-        &self.words[self.low_words..]
+        &self.all_words()[self.low_words..]
     }
 
     fn low(&self, i: u64) -> u64 {
         get_bits(
-            &self.words[..self.low_words],
+            &self.all_words()[..self.low_words],
             i * u64::from(self.l),
             u32::from(self.l),
         )
@@ -204,9 +269,14 @@ impl EliasFano {
         self.l
     }
 
+    /// Whether the payload is read in place from a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.words, Words::Mapped { .. })
+    }
+
     /// The payload's words (low part, then high part), to write back unchanged.
     pub fn words(&self) -> &[u64] {
-        &self.words
+        self.all_words()
     }
 
     /// Per run of high words, the number of items before it.
@@ -510,17 +580,17 @@ mod tests {
 mod timing {
     use super::*;
 
-    /// `cargo test --release -- --ignored ef_speed --nocapture`: encode, check, decode and
-    /// probe 10 M tags.
+    /// `EF_N=100000000 cargo test --release -- --ignored ef_speed --nocapture`: encode,
+    /// check, decode and probe EF_N tags (10 M by default).
     #[test]
     #[ignore]
     fn ef_speed() {
-        let n = 10_000_000u64;
-        let tags: Vec<u64> = (0..n)
+        let n: u64 = std::env::var("EF_N").map_or(10_000_000, |v| v.parse().unwrap());
+        let mut tags: Vec<u64> = (0..n)
             .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
             .collect();
+        tags.par_sort_unstable();
+        tags.dedup();
         let (l, _) = choose(tags.len() as u64);
         let t = std::time::Instant::now();
         let w = encode(&tags, l);

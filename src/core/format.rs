@@ -830,6 +830,16 @@ fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Art
                 }
                 None => Bloom::from_le_bytes(s.log2_blocks, s.blocks_per_key, bytes)?,
             }),
+            SECTION_TAGSET_EF if map.is_some() => {
+                let m = Arc::clone(map.expect("checked just above"));
+                Payload::Tags(TagSet::from_packed(EliasFano::from_mmap(
+                    m,
+                    s.offset,
+                    s.len,
+                    s.items,
+                    s.log2_blocks,
+                )?))
+            }
             _ => Payload::Tags(read_tags(s, bytes)?),
         };
         sections.push(Section {
