@@ -2,7 +2,7 @@
 //! little-endian). Intersections and unions are exact up to 64-bit collisions: with nA and nB
 //! items, the expected number of false matches is about nA*nB / 2^64.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
@@ -12,10 +12,28 @@ use super::error::{Error, Result};
 /// Held as a sorted vector, or as it was read from a compressed section (docs/FORMAT.md §5,
 /// type 6): packed, answering membership in place, and decoded once, on first use, by what
 /// needs every tag (set algebra, counts, writing it plain).
-#[derive(Clone, Debug, Default)]
+///
+/// `extend` (a build adding batch after batch) keeps sorted runs of geometrically shrinking
+/// sizes and merges the smallest while one is at least half the one before it, so N tags added
+/// in batches of B cost O(N log(N/B)) copies, not one copy of the whole set per batch
+/// (O(N²/B)); the first read merges the runs into one vector.
+#[derive(Debug, Default)]
 pub struct TagSet {
     plain: OnceLock<Vec<u64>>,
     packed: Option<Arc<EliasFano>>,
+    /// Sorted, de-duplicated runs added by `extend` and not merged yet (a tag may be in more
+    /// than one). Never non-empty while `plain` or `packed` is set.
+    runs: Mutex<Vec<Vec<u64>>>,
+}
+
+impl Clone for TagSet {
+    fn clone(&self) -> Self {
+        TagSet {
+            plain: self.plain.clone(),
+            packed: self.packed.clone(),
+            runs: Mutex::new(self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+        }
+    }
 }
 
 impl PartialEq for TagSet {
@@ -40,15 +58,15 @@ impl TagSet {
     fn from_sorted(tags: Vec<u64>) -> TagSet {
         TagSet {
             plain: OnceLock::from(tags),
-            packed: None,
+            ..TagSet::default()
         }
     }
 
     /// From a checked compressed payload; nothing is decoded until a caller needs every tag.
     pub fn from_packed(ef: EliasFano) -> TagSet {
         TagSet {
-            plain: OnceLock::new(),
             packed: Some(Arc::new(ef)),
+            ..TagSet::default()
         }
     }
 
@@ -97,7 +115,7 @@ impl TagSet {
         match (&self.packed, self.plain.get()) {
             (_, Some(v)) => v.len(),
             (Some(p), None) => p.len() as usize,
-            (None, None) => 0,
+            (None, None) => self.tags().len(),
         }
     }
 
@@ -105,11 +123,15 @@ impl TagSet {
         self.len() == 0
     }
 
-    /// Every tag, ascending (a packed set is decoded here, once).
+    /// Every tag, ascending (a packed set is decoded here, once; `extend`'s runs are merged).
     pub fn tags(&self) -> &[u64] {
         self.plain.get_or_init(|| match &self.packed {
             Some(p) => p.decode(),
-            None => Vec::new(),
+            None => {
+                let runs =
+                    std::mem::take(&mut *self.runs.lock().unwrap_or_else(|e| e.into_inner()));
+                union_all(runs)
+            }
         })
     }
 
@@ -122,40 +144,33 @@ impl TagSet {
         match (&self.packed, self.plain.get()) {
             (_, Some(v)) => v.binary_search(&t).is_ok(),
             (Some(p), None) => p.contains(t),
-            (None, None) => false,
+            (None, None) => self.tags().binary_search(&t).is_ok(),
         }
     }
 
-    /// Add tags: sort the new ones, then one linear merge.
-    pub fn extend(&mut self, new: Vec<u64>) {
-        let new = TagSet::from_unsorted(new);
-        *self = self.union(&new);
+    /// Add tags (any order, repeats allowed): sorted as a new run; runs are merged while the
+    /// newest is at least half the one before it (see the type's note).
+    pub fn extend(&mut self, mut new: Vec<u64>) {
+        new.par_sort_unstable();
+        new.dedup();
+        let base = match (self.plain.take(), self.packed.take()) {
+            (Some(v), _) => Some(v),
+            (None, Some(p)) => Some(p.decode()),
+            (None, None) => None,
+        };
+        let runs = self.runs.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = base.filter(|b| !b.is_empty()) {
+            runs.insert(0, b);
+        }
+        runs.push(new);
+        while runs.len() >= 2 && 2 * runs[runs.len() - 1].len() >= runs[runs.len() - 2].len() {
+            let (b, a) = (runs.pop().expect("two runs"), runs.pop().expect("two runs"));
+            runs.push(union_sorted(&a, &b));
+        }
     }
 
     pub fn union(&self, other: &TagSet) -> TagSet {
-        let (a, b) = (self.tags(), other.tags());
-        let mut out = Vec::with_capacity(a.len() + b.len());
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            match a[i].cmp(&b[j]) {
-                std::cmp::Ordering::Less => {
-                    out.push(a[i]);
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    out.push(b[j]);
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    out.push(a[i]);
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        out.extend_from_slice(&a[i..]);
-        out.extend_from_slice(&b[j..]);
-        TagSet::from_sorted(out)
+        TagSet::from_sorted(union_sorted(self.tags(), other.tags()))
     }
 
     /// The smaller and the larger set, and whether to probe the larger in place: it is packed
@@ -170,8 +185,50 @@ impl TagSet {
         (small, large, in_place)
     }
 
+    /// This set's tags `t` with `lo ≤ t < hi`: a slice of the decoded tags, or (a packed set
+    /// not decoded) that stretch decoded into `buf`.
+    fn stretch<'a>(&'a self, lo: u64, hi: u128, buf: &'a mut Vec<u64>) -> &'a [u64] {
+        match (self.plain.get(), &self.packed) {
+            (None, Some(p)) => {
+                p.decode_range(lo, hi, buf);
+                buf
+            }
+            _ => {
+                let t = self.tags();
+                let a = t.partition_point(|&x| x < lo);
+                let b = a + t[a..].partition_point(|&x| u128::from(x) < hi);
+                &t[a..b]
+            }
+        }
+    }
+
+    /// `f` on the common tags of the two sets, 256 stretches of the tag space in parallel,
+    /// each set's stretch decoded on its own if the set is packed (never the whole set: two
+    /// packed sets intersect without the memory of either decoded).
+    fn common_by_stretch<R: Send>(
+        &self,
+        other: &TagSet,
+        f: impl Fn(&[u64], &[u64]) -> R + Sync,
+    ) -> Vec<R> {
+        (0..256u64)
+            .into_par_iter()
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(ba, bb), r| {
+                    let (lo, hi) = (r << 56, u128::from(r + 1) << 56);
+                    f(self.stretch(lo, hi, ba), other.stretch(lo, hi, bb))
+                },
+            )
+            .collect()
+    }
+
     pub fn intersection(&self, other: &TagSet) -> TagSet {
         let (small, large, in_place) = self.sides(other);
+        let collect = |a: &[u64], b: &[u64]| {
+            let mut out = Vec::new();
+            merge_common(a, b, |t| out.push(t));
+            out
+        };
         let tags = if in_place {
             small
                 .tags()
@@ -179,34 +236,68 @@ impl TagSet {
                 .copied()
                 .filter(|&t| large.contains(t))
                 .collect()
+        } else if !small.is_decoded() || !large.is_decoded() {
+            small.common_by_stretch(large, collect).concat()
         } else {
-            let parts: Vec<Vec<u64>> = common_runs(small.tags(), large.tags(), |a, b| {
-                let mut out = Vec::new();
-                merge_common(a, b, |t| out.push(t));
-                out
-            });
-            parts.concat()
+            common_runs(small.tags(), large.tags(), collect).concat()
         };
         TagSet::from_sorted(tags)
     }
 
     pub fn intersection_len(&self, other: &TagSet) -> usize {
         let (small, large, in_place) = self.sides(other);
-        if in_place {
-            return small
-                .tags()
-                .par_iter()
-                .filter(|&&t| large.contains(t))
-                .count();
-        }
-        common_runs(small.tags(), large.tags(), |a, b| {
+        let count = |a: &[u64], b: &[u64]| {
             let mut n = 0usize;
             merge_common(a, b, |_| n += 1);
             n
-        })
-        .into_iter()
-        .sum()
+        };
+        if in_place {
+            small
+                .tags()
+                .par_iter()
+                .filter(|&&t| large.contains(t))
+                .count()
+        } else if !small.is_decoded() || !large.is_decoded() {
+            small.common_by_stretch(large, count).into_iter().sum()
+        } else {
+            common_runs(small.tags(), large.tags(), count)
+                .into_iter()
+                .sum()
+        }
     }
+}
+
+/// The union of two sorted, de-duplicated slices.
+fn union_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// The union of sorted runs, merged pairwise in a balanced tree (n log k), in parallel.
+pub(crate) fn union_all(mut runs: Vec<Vec<u64>>) -> Vec<u64> {
+    while runs.len() > 1 {
+        // An odd one out waits for the next level as it is (moved, not copied).
+        let odd = if runs.len() % 2 == 1 {
+            runs.pop()
+        } else {
+            None
+        };
+        runs = runs
+            .par_chunks(2)
+            .map(|p| union_sorted(&p[0], &p[1]))
+            .collect();
+        runs.extend(odd);
+    }
+    runs.pop().unwrap_or_default()
 }
 
 /// `f` over runs of `small` paired with the stretch of `large` their tags can be in, in
@@ -357,6 +448,29 @@ mod tests {
             !packed.is_decoded(),
             "a few lookups do not decode 5,000 tags"
         );
+        // Two packed sets of similar size intersect stretch by stretch, neither decoded.
+        let other: Vec<u64> = set
+            .tags()
+            .iter()
+            .step_by(2)
+            .copied()
+            .chain([1, 2, 3])
+            .collect();
+        let other = TagSet::from_unsorted(other);
+        let (l2, _) = choose(other.len() as u64);
+        let ob: Vec<u8> = encode(other.tags(), l2)
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let packed2 =
+            TagSet::from_packed(EliasFano::from_le_bytes(other.len() as u64, l2, &ob).unwrap());
+        assert_eq!(packed.intersection_len(&packed2), 2500);
+        assert_eq!(
+            packed2.intersection(&packed).tags(),
+            set.intersection(&other).tags()
+        );
+        assert_eq!(packed.intersection_len(&other), 2500); // one packed, one plain
+        assert!(!packed.is_decoded() && !packed2.is_decoded());
         assert_eq!(packed.union(&few).len(), 5001);
         assert!(packed.is_decoded() && packed == set);
     }
@@ -382,5 +496,42 @@ mod tests {
             assert_eq!(b.intersection(&a).tags(), &want[..]);
             assert_eq!(a.intersection_len(&b), want.len());
         }
+    }
+
+    #[test]
+    fn extending_batch_by_batch_is_the_set_of_everything_added() {
+        let mut all = Vec::new();
+        let mut set = TagSet::new();
+        for b in 0..300u64 {
+            // overlapping batches of varying size, repeats inside a batch too
+            let batch: Vec<u64> = (0..(b % 37) * 50 + 3)
+                .map(|i| (b * 1000 + i * 7) % 150_000)
+                .chain([5, 5])
+                .collect();
+            all.extend(&batch);
+            set.extend(batch);
+            let runs = set.runs.lock().unwrap().len();
+            assert!(runs <= 20, "{runs} runs: merged geometrically");
+            if b % 97 == 0 {
+                // a read in between merges everything; adding goes on after it
+                assert_eq!(set.tags(), TagSet::from_unsorted(all.clone()).tags());
+            }
+        }
+        let want = TagSet::from_unsorted(all);
+        assert_eq!(set.len(), want.len());
+        assert!(set.contains(5) && !set.contains(150_001));
+        assert_eq!(set, want);
+        assert_eq!(set.clone().tags(), want.tags());
+        // a packed set extended is decoded into the first run
+        use crate::core::eliasfano::{choose, encode, EliasFano};
+        let (l, _) = choose(want.len() as u64);
+        let bytes: Vec<u8> = encode(want.tags(), l)
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let mut packed =
+            TagSet::from_packed(EliasFano::from_le_bytes(want.len() as u64, l, &bytes).unwrap());
+        packed.extend(vec![999_999_999]);
+        assert!(packed.packed().is_none() && packed.len() == want.len() + 1);
     }
 }
