@@ -145,8 +145,9 @@ def test_golden_files_load_and_round_trip(test_key: pi_match.Key) -> None:
     assert multi.kinds == ["cn_mobile", "email"]
 
 
-def test_every_bit_flip_and_truncation_is_caught() -> None:
-    data = (GOLDEN / "multi.pmi").read_bytes()
+@pytest.mark.parametrize("name", ["multi.pmi", "tagset_ef_email.pmi"])
+def test_every_bit_flip_and_truncation_is_caught(name: str) -> None:
+    data = (GOLDEN / name).read_bytes()
     for byte in range(len(data)):
         for bit in range(8):
             bad = bytearray(data)
@@ -350,19 +351,6 @@ def test_writers_choose_the_documented_form(test_key: pi_match.Key, n: int) -> N
         assert s["payload"] == spec_ef_encode(tags, s["l2"]) and len(s["payload"]) < 8 * n
     else:
         assert s["payload"] == b"".join(t.to_bytes(8, "little") for t in tags)
-
-
-def test_every_bit_flip_and_truncation_of_a_compressed_set_is_caught() -> None:
-    data = (GOLDEN / "tagset_ef_email.pmi").read_bytes()
-    for byte in range(len(data)):
-        for bit in range(8):
-            bad = bytearray(data)
-            bad[byte] ^= 1 << bit
-            with pytest.raises(pi_match.FormatError):
-                pi_match.Artefact.from_bytes(bytes(bad))
-    for n in range(0, len(data), 3):
-        with pytest.raises(pi_match.FormatError):
-            pi_match.Artefact.from_bytes(data[:n])
 
 
 def _with_payload(data: bytes, payload: bytes, items: int, lb: int) -> bytes:

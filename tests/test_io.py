@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pi_match.io import InputError, ReadOptions, detect_columns, open_source
 
@@ -243,3 +245,18 @@ def test_a_gb18030_file_with_a_0x80_byte_takes_pythons_strict_codec(tmp_path) ->
     with pytest.raises(InputError, match=r"byte 27 on line 3 is not valid gb18030"):
         src = open_source(str(p), ReadOptions(encoding="gb18030"))
         list(src.batches())
+
+
+@given(st.binary(max_size=300), st.text(max_size=100))
+def test_block_utf8_check_agrees_with_python(noise: bytes, text: str) -> None:
+    """`utf8_error_offset` (SIMD) says what Python's strict decoder says: the first invalid
+    byte, except that a sequence cut off at the very end is left for the next block."""
+    from pi_match import _core
+
+    for data in (noise, text.encode() + noise, text.encode(), ("张" * 40).encode()[:-1]):
+        try:
+            data.decode("utf-8")
+            want = None
+        except UnicodeDecodeError as e:
+            want = None if e.reason == "unexpected end of data" else e.start
+        assert _core.utf8_error_offset(data) == want

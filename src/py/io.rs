@@ -81,7 +81,8 @@ pub fn split_delimited<'py>(
 /// valid, for chunked reading); else the offset of the first invalid byte.
 #[pyfunction]
 pub fn utf8_error_offset(py: Python<'_>, data: &[u8]) -> Option<usize> {
-    py.detach(|| match std::str::from_utf8(data) {
+    // SIMD validation (several times std's speed on text with CJK characters), the same answer.
+    py.detach(|| match simdutf8::compat::from_utf8(data) {
         Ok(_) => None,
         Err(e) if e.error_len().is_none() => None,
         Err(e) => Some(e.valid_up_to()),
