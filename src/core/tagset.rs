@@ -341,15 +341,41 @@ fn merge_common(a: &[u64], b: &[u64], mut hit: impl FnMut(u64)) {
 
 /// For N tag sets (N ≤ 64), how many distinct tags have each membership pattern: bit i of a
 /// key is set when the tag is in `sets[i]`. Every exact N-way count (union, unique to each,
-/// in two or more, pairwise overlaps) is a sum over these. One k-way merge.
+/// in two or more, pairwise overlaps) is a sum over these. 256 stretches of the tag space in
+/// parallel, each a k-way merge of the sets' stretches (a packed set's decoded on its own, so
+/// no set is ever decoded whole).
 pub fn membership_counts(sets: &[&TagSet]) -> std::collections::HashMap<u64, u64> {
+    (0..256u64)
+        .into_par_iter()
+        .map_init(
+            || vec![Vec::new(); sets.len()],
+            |bufs, r| {
+                let (lo, hi) = (r << 56, u128::from(r + 1) << 56);
+                let slices: Vec<&[u64]> = sets
+                    .iter()
+                    .zip(bufs.iter_mut())
+                    .map(|(s, b)| s.stretch(lo, hi, b))
+                    .collect();
+                merge_counts(&slices)
+            },
+        )
+        .reduce(std::collections::HashMap::new, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_insert(0) += v;
+            }
+            a
+        })
+}
+
+/// `membership_counts` of sorted slices: one k-way merge.
+fn merge_counts(sets: &[&[u64]]) -> std::collections::HashMap<u64, u64> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     let mut counts = std::collections::HashMap::new();
     let mut heap: BinaryHeap<Reverse<(u64, usize)>> = sets
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| s.tags().first().map(|&t| Reverse((t, i))))
+        .filter_map(|(i, s)| s.first().map(|&t| Reverse((t, i))))
         .collect();
     let mut pos = vec![0usize; sets.len()];
     while let Some(Reverse((t, _))) = heap.peek().copied() {
@@ -361,7 +387,7 @@ pub fn membership_counts(sets: &[&TagSet]) -> std::collections::HashMap<u64, u64
             heap.pop();
             mask |= 1 << i;
             pos[i] += 1;
-            if let Some(&next) = sets[i].tags().get(pos[i]) {
+            if let Some(&next) = sets[i].get(pos[i]) {
                 heap.push(Reverse((next, i)));
             }
         }
@@ -470,6 +496,11 @@ mod tests {
             set.intersection(&other).tags()
         );
         assert_eq!(packed.intersection_len(&other), 2500); // one packed, one plain
+                                                           // N-way counts stretch by stretch: the same as one merge of the whole sets.
+        let counts = membership_counts(&[&packed, &packed2, &few]);
+        let want = merge_counts(&[set.tags(), other.tags(), few.tags()]);
+        assert_eq!(counts, want);
+        assert_eq!(counts.get(&0b011), Some(&2499)); // both big sets but not `few` (2500 − 1)
         assert!(!packed.is_decoded() && !packed2.is_decoded());
         assert_eq!(packed.union(&few).len(), 5001);
         assert!(packed.is_decoded() && packed == set);
