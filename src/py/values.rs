@@ -2,7 +2,7 @@
 //! iterable) into columns the core can read with the GIL released.
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef};
+use arrow_array::{Array, ArrayRef, LargeBinaryArray, LargeStringArray, StringArray};
 
 use arrow_schema::DataType;
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -18,6 +18,11 @@ pub enum Part {
     Packed(Packed),
     /// An Arrow array (zero-copy: the buffers stay where the producer put them).
     Arrow(ArrayRef),
+    /// The commonest Arrow types (pyarrow's strings, the readers' binary columns), resolved
+    /// once so each item is read without a dynamic type check.
+    LargeBinary(LargeBinaryArray),
+    Utf8(StringArray),
+    LargeUtf8(LargeStringArray),
     /// numpy `U<w>`: UCS-4 code points, `w` per item, NUL-padded, read in place.
     Ucs4 {
         data: NumpyBuffer,
@@ -76,6 +81,9 @@ impl Values for Part {
         match self {
             Part::Packed(p) => p.len(),
             Part::Arrow(a) => a.len(),
+            Part::LargeBinary(a) => a.len(),
+            Part::Utf8(a) => a.len(),
+            Part::LargeUtf8(a) => a.len(),
             Part::Ucs4 { data, width } => data.len.checked_div(4 * *width).unwrap_or(0),
             Part::Fixed { data, width } => data.len.checked_div(*width).unwrap_or(0),
         }
@@ -109,6 +117,12 @@ impl Values for Part {
             Part::Fixed { data, width } => f(Item::Bytes(strip_nul_u8(
                 &data.bytes()[i * width..(i + 1) * width],
             ))),
+            Part::LargeBinary(a) if a.is_null(i) => f(Item::Null),
+            Part::LargeBinary(a) => f(Item::Bytes(a.value(i))),
+            Part::Utf8(a) if a.is_null(i) => f(Item::Null),
+            Part::Utf8(a) => f(Item::Str(a.value(i))),
+            Part::LargeUtf8(a) if a.is_null(i) => f(Item::Null),
+            Part::LargeUtf8(a) => f(Item::Str(a.value(i))),
             Part::Arrow(a) => {
                 if a.is_null(i) {
                     return f(Item::Null);
@@ -130,13 +144,12 @@ impl Values for Part {
 
 fn arrow_part(a: ArrayRef) -> PyResult<Part> {
     match a.data_type() {
-        DataType::Utf8
-        | DataType::LargeUtf8
-        | DataType::Utf8View
-        | DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::Null => Ok(Part::Arrow(a)),
+        DataType::LargeBinary => Ok(Part::LargeBinary(a.as_binary::<i64>().clone())),
+        DataType::Utf8 => Ok(Part::Utf8(a.as_string::<i32>().clone())),
+        DataType::LargeUtf8 => Ok(Part::LargeUtf8(a.as_string::<i64>().clone())),
+        DataType::Utf8View | DataType::Binary | DataType::BinaryView | DataType::Null => {
+            Ok(Part::Arrow(a))
+        }
         DataType::Dictionary(_, _) => dictionary_part(&a),
         other => Err(PyTypeError::new_err(format!(
             "an Arrow column of type {other} cannot hold identifiers: pass strings \
