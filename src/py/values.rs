@@ -127,14 +127,12 @@ impl Values for Part {
                 if a.is_null(i) {
                     return f(Item::Null);
                 }
+                // `arrow_part` makes the typed parts for Utf8, LargeUtf8 and LargeBinary, and
+                // this one only for the types below or Null (every slot null).
                 match a.data_type() {
-                    DataType::Utf8 => f(Item::Str(a.as_string::<i32>().value(i))),
-                    DataType::LargeUtf8 => f(Item::Str(a.as_string::<i64>().value(i))),
                     DataType::Utf8View => f(Item::Str(a.as_string_view().value(i))),
                     DataType::Binary => f(Item::Bytes(a.as_binary::<i32>().value(i))),
-                    DataType::LargeBinary => f(Item::Bytes(a.as_binary::<i64>().value(i))),
                     DataType::BinaryView => f(Item::Bytes(a.as_binary_view().value(i))),
-                    // Checked in `arrow_part`; a Null array has every slot null.
                     _ => f(Item::Null),
                 }
             }
