@@ -794,16 +794,28 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
     })
 }
 
-/// A tag-set section's tags from its payload (plain or compressed), checked.
-pub(crate) fn read_tags(s: &SectionInfo, payload: &[u8]) -> Result<TagSet> {
-    if s.stype == SECTION_TAGSET_EF {
-        Ok(TagSet::from_packed(EliasFano::from_le_bytes(
+/// A tag-set section's tags (plain or compressed), checked; `file` is the whole file's bytes,
+/// and with `map` (they are a memory-mapped file) a compressed payload is read in place.
+pub(crate) fn read_tags(
+    s: &SectionInfo,
+    file: &[u8],
+    map: Option<&Arc<memmap2::Mmap>>,
+) -> Result<TagSet> {
+    let payload = &file[s.offset..s.offset + s.len];
+    match (s.stype, map) {
+        (SECTION_TAGSET_EF, Some(m)) => Ok(TagSet::from_packed(EliasFano::from_mmap(
+            Arc::clone(m),
+            s.offset,
+            s.len,
+            s.items,
+            s.log2_blocks,
+        )?)),
+        (SECTION_TAGSET_EF, None) => Ok(TagSet::from_packed(EliasFano::from_le_bytes(
             s.items,
             s.log2_blocks,
             payload,
-        )?))
-    } else {
-        TagSet::from_le_bytes(payload)
+        )?)),
+        _ => TagSet::from_le_bytes(payload),
     }
 }
 
@@ -821,27 +833,26 @@ fn build(b: &[u8], map: Option<&Arc<memmap2::Mmap>>, verify: bool) -> Result<Art
         ));
     }
     let mut sections = Vec::with_capacity(h.sections.len());
-    for s in &h.sections {
-        let bytes = &b[s.offset..s.offset + s.len];
+    for (n, s) in h.sections.iter().enumerate() {
         let payload = match s.stype {
-            SECTION_BLOOM => Payload::Bloom(match map {
+            SECTION_BLOOM => match map {
                 Some(m) => {
-                    Bloom::from_mmap(Arc::clone(m), s.offset, s.log2_blocks, s.blocks_per_key)?
+                    Bloom::from_mmap(Arc::clone(m), s.offset, s.log2_blocks, s.blocks_per_key)
                 }
-                None => Bloom::from_le_bytes(s.log2_blocks, s.blocks_per_key, bytes)?,
-            }),
-            SECTION_TAGSET_EF if map.is_some() => {
-                let m = Arc::clone(map.expect("checked just above"));
-                Payload::Tags(TagSet::from_packed(EliasFano::from_mmap(
-                    m,
-                    s.offset,
-                    s.len,
-                    s.items,
+                None => Bloom::from_le_bytes(
                     s.log2_blocks,
-                )?))
+                    s.blocks_per_key,
+                    &b[s.offset..s.offset + s.len],
+                ),
             }
-            _ => Payload::Tags(read_tags(s, bytes)?),
-        };
+            .map(Payload::Bloom),
+            _ => read_tags(s, b, map).map(Payload::Tags),
+        }
+        // Which section of the file, for a payload the structural checks of `parse` passed.
+        .map_err(|e| match e {
+            Error::Format(m) => Error::Format(format!("section {}: {m}", n + 1)),
+            other => other,
+        })?;
         sections.push(Section {
             kind: s.kind,
             canon_version: s.canon_version,

@@ -140,15 +140,24 @@ pub fn plan<'a>(inputs: &[&'a [u8]], key_id: Option<&KeyId>) -> Result<Plan<'a>>
                 n
             }
             SECTION_TAGSET | SECTION_TAGSET_EF => {
-                let sets: Vec<TagSet> = inputs
+                let runs: Vec<Vec<u64>> = inputs
                     .par_iter()
                     .zip(&headers)
-                    .map(|(b, h)| {
-                        let t = &h.sections[j];
-                        format::read_tags(t, &b[t.offset..t.offset + t.len])
+                    .enumerate()
+                    .map(|(i, (b, h))| {
+                        format::read_tags(&h.sections[j], b, None)
+                            .map(TagSet::into_vec)
+                            .map_err(|e| match e {
+                                Error::Format(m) => Error::Format(format!(
+                                    "shard {}: section {}: {m}",
+                                    i + 1,
+                                    j + 1
+                                )),
+                                other => other,
+                            })
                     })
                     .collect::<Result<_>>()?;
-                let merged = union_all(sets);
+                let merged = TagSet::from_sorted_runs(runs);
                 let n = merged.len() as u64;
                 // Stored as one process would store it: compressed when that is shorter.
                 match eliasfano::compresses(n) {
@@ -184,21 +193,6 @@ pub fn plan<'a>(inputs: &[&'a [u8]], key_id: Option<&KeyId>) -> Result<Plan<'a>>
         tags,
         lens,
     })
-}
-
-/// The union of sorted sets, merged pairwise in a balanced tree (n log k).
-fn union_all(mut sets: Vec<TagSet>) -> TagSet {
-    while sets.len() > 1 {
-        // An odd one out waits for the next level as it is (moved, not copied).
-        let odd = if sets.len() % 2 == 1 {
-            sets.pop()
-        } else {
-            None
-        };
-        sets = sets.par_chunks(2).map(|p| p[0].union(&p[1])).collect();
-        sets.extend(odd);
-    }
-    sets.pop().unwrap_or_default()
 }
 
 impl Plan<'_> {

@@ -70,6 +70,17 @@ impl TagSet {
         }
     }
 
+    /// The union of sorted, de-duplicated runs (shards of one set), merged pairwise.
+    pub fn from_sorted_runs(runs: Vec<Vec<u64>>) -> TagSet {
+        TagSet::from_sorted(union_all(runs))
+    }
+
+    /// Every tag, ascending, as a vector of its own (moved out when the set holds one).
+    pub fn into_vec(mut self) -> Vec<u64> {
+        self.tags(); // decodes a packed set or merges the runs, into `plain`
+        self.plain.take().unwrap_or_default()
+    }
+
     /// The compressed form this set was read from, if it was (written back as it is).
     pub fn packed(&self) -> Option<&EliasFano> {
         self.packed.as_deref()
@@ -283,7 +294,7 @@ fn union_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
 }
 
 /// The union of sorted runs, merged pairwise in a balanced tree (n log k), in parallel.
-pub(crate) fn union_all(mut runs: Vec<Vec<u64>>) -> Vec<u64> {
+fn union_all(mut runs: Vec<Vec<u64>>) -> Vec<u64> {
     while runs.len() > 1 {
         // An odd one out waits for the next level as it is (moved, not copied).
         let odd = if runs.len() % 2 == 1 {
