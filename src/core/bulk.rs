@@ -324,9 +324,14 @@ pub fn prf_only<V: Values + ?Sized>(prf: &Prf, values: &V) -> u64 {
 pub struct Codes {
     len: usize,
     counts: Box<[u64; 256]>,
-    /// Positions and codes of the non-zero values, or None once held densely.
-    sparse: Option<(Vec<u64>, Vec<u8>)>,
-    dense: Vec<u8>,
+    held: Held,
+}
+
+#[derive(Clone, Debug)]
+enum Held {
+    /// Positions and codes of the non-zero values.
+    Sparse(Vec<u64>, Vec<u8>),
+    Dense(Vec<u8>),
 }
 
 impl Default for Codes {
@@ -334,8 +339,7 @@ impl Default for Codes {
         Codes {
             len: 0,
             counts: Box::new([0; 256]),
-            sparse: Some((Vec::new(), Vec::new())),
-            dense: Vec::new(),
+            held: Held::Sparse(Vec::new(), Vec::new()),
         }
     }
 }
@@ -347,8 +351,7 @@ impl From<Vec<u8>> for Codes {
         Codes {
             len: v.len(),
             counts,
-            sparse: None,
-            dense: v,
+            held: Held::Dense(v),
         }
     }
 }
@@ -359,9 +362,9 @@ impl Codes {
         tally(c, &mut self.counts);
         let at = self.len;
         self.len += c.len();
-        match &mut self.sparse {
-            None => self.dense.extend_from_slice(c),
-            Some((pos, code)) => {
+        match &mut self.held {
+            Held::Dense(v) => v.extend_from_slice(c),
+            Held::Sparse(pos, code) => {
                 if self.counts[0] as usize == self.len {
                     return; // nothing but zeros so far
                 }
@@ -373,8 +376,7 @@ impl Codes {
                 }
                 // Nine bytes a non-zero code: dense is smaller past one in nine.
                 if pos.len() > 4096 && pos.len() * 9 > self.len {
-                    self.dense = self.to_vec();
-                    self.sparse = None;
+                    self.held = Held::Dense(self.to_vec());
                 }
             }
         }
@@ -395,9 +397,9 @@ impl Codes {
 
     /// Every value's code, a byte each.
     pub fn to_vec(&self) -> Vec<u8> {
-        match &self.sparse {
-            None => self.dense.clone(),
-            Some((pos, code)) => {
+        match &self.held {
+            Held::Dense(v) => v.clone(),
+            Held::Sparse(pos, code) => {
                 let mut v = vec![0u8; self.len];
                 for (&p, &c) in pos.iter().zip(code) {
                     v[p as usize] = c;
@@ -409,9 +411,9 @@ impl Codes {
 
     /// As `to_vec`, without a copy when held densely.
     pub fn into_vec(self) -> Vec<u8> {
-        match self.sparse {
-            None => self.dense,
-            Some(_) => self.to_vec(),
+        match self.held {
+            Held::Dense(v) => v,
+            Held::Sparse(..) => self.to_vec(),
         }
     }
 }
@@ -443,7 +445,7 @@ mod tests {
         }
         assert_eq!(c.to_vec(), want);
         assert!(
-            c.sparse.is_none(),
+            matches!(c.held, Held::Dense(_)),
             "one in four rejected: held a byte a value"
         );
         let mut counts = [0u64; 256];
@@ -453,7 +455,7 @@ mod tests {
         let mut clean = Codes::default();
         clean.push(&[0; 1000]);
         clean.push(&[0, 5, 0]);
-        assert_eq!(clean.sparse.as_ref().unwrap().0, vec![1001]);
+        assert!(matches!(&clean.held, Held::Sparse(pos, _) if pos == &[1001]));
         assert_eq!(clean.to_vec()[1001], 5);
         assert_eq!(Codes::from(want.clone()).to_vec(), want);
     }
