@@ -260,3 +260,87 @@ def test_block_utf8_check_agrees_with_python(noise: bytes, text: str) -> None:
         except UnicodeDecodeError as e:
             want = None if e.reason == "unexpected end of data" else e.start
         assert _core.utf8_error_offset(data) == want
+
+
+@given(
+    st.lists(st.one_of(st.text(max_size=6), st.binary(max_size=6)), min_size=1, max_size=12),
+    st.sampled_from([b",", b"----", "，".encode(), b"\xa3", b"\t"]),
+    st.sampled_from([b'"', b"", b"\xa3"]),
+)
+def test_split_says_utf8_only_when_every_field_is(parts, sep, quote):
+    """The splitter's `utf8` flag lets readers hand fields on as text unchecked: it must be
+    true only when the chunk is valid UTF-8 and every field cut from it is."""
+    from pi_match import _core
+
+    data = b"".join(p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p for p in parts)
+    try:
+        data.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    try:
+        s = _core.split_delimited(data + b"\n", 1, sep, quote)
+    except UnicodeEncodeError:
+        return
+    safe_cut = quote in (b"", b'"') and sep != b"\xa3"
+    assert s.utf8 == (valid and safe_cut)
+    if s.utf8:
+        for offsets, buf in s.columns:
+            raw = bytes(buf)
+            for a, b in zip(offsets[:-1], offsets[1:], strict=True):
+                raw[a:b].decode("utf-8")  # every field is valid text
+
+
+def test_batches_of_valid_text_reach_the_core_as_text(tmp_path: pathlib.Path) -> None:
+    """Columns stay bytes for callers; `Batch.text` views a column the reader checked as a
+    string array over the same buffers, and an invalid chunk stays bytes, value by value."""
+    good = tmp_path / "good.csv"
+    good.write_text("身份证号\n11010519491231002X\n", encoding="utf-8")
+    (b,) = open_source(good, ReadOptions()).batches()
+    assert b.utf8 and b.column("身份证号").type == pa.large_binary()
+    t = b.text("身份证号")
+    assert t.type == pa.large_string() and t.to_pylist() == ["11010519491231002X"]
+    assert t.buffers()[2].address == b.column("身份证号").buffers()[2].address  # no copy
+    # Decoded text (here Latin-1) is UTF-8 by construction, and checked again all the same.
+    other = tmp_path / "latin1.csv"
+    other.write_bytes(b"id\n11010519491231002X\n\xff\xfe\n")
+    (b,) = open_source(other, ReadOptions(encoding="latin-1")).batches()
+    assert b.utf8
+    assert b.text("id").to_pylist() == [v.decode() for v in b.column("id").to_pylist()]
+    assert b.text("id").to_pylist()[1] == "ÿþ"
+    # A batch not known to be text is handed on as it is.
+    b.utf8 = False
+    assert b.text("id").type == pa.large_binary()
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text("张a1 ,", max_size=8),
+            st.text("9x,", max_size=5),
+            st.sampled_from(["\n", "\r\n", "\r"]),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(1, 40),
+    st.sampled_from(["utf-8", "gb18030"]),
+)
+def test_chunked_reading_is_reading_at_once(rows, chunk, enc):
+    """However the file is cut into chunks (lines across cuts, a CRLF cut in two, a header in
+    the first), the rows, line numbers, rejects and blank lines are those of reading it whole."""
+    import tempfile
+
+    text = "名,号\n" + "".join(a + "," + b + end for a, b, end in rows)
+
+    def read(chunk_bytes: int) -> tuple[object, ...]:
+        with tempfile.TemporaryDirectory() as d:
+            p = pathlib.Path(d) / "t.csv"
+            p.write_bytes(text.encode(enc))
+            src = open_source(p, ReadOptions(chunk_bytes=chunk_bytes, delimiter=",", encoding=enc))
+            got = [(b.lines.tolist(), b.column("名").to_pylist(), b.column("号").to_pylist())
+                   for b in src.batches()]  # fmt: skip
+            flat = tuple(sum((g[i] for g in got), []) for i in range(3))
+            return flat, [(r.line, r.reason, r.raw) for r in src.rejects], src.blank_lines
+
+    assert read(chunk) == read(1 << 20)

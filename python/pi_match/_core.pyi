@@ -291,6 +291,7 @@ def split_delimited(
     sep: bytes,
     quote: bytes | None = None,
     expected: int | None = None,
+    end: int | None = None,
 ) -> Split: ...
 
 @final
@@ -307,6 +308,8 @@ class Split:
     def blank_lines(self) -> int: ...
     @property
     def lines_seen(self) -> int: ...
+    @property
+    def utf8(self) -> bool: ...
 
 def utf8_error_offset(data: bytes) -> int | None: ...
 def bloom_linear(

@@ -247,7 +247,7 @@ class Builder:
 
     def feed(self, batch: Any, path: str) -> None:
         for kind, col in self.fields:
-            values = batch.column(col)
+            values = batch.text(col)
             known = batch.damaged.get(col)
             # Values shaped as Excel's rounding leaves them (rare outside damaged columns).
             shape = _core.excel_rounded_shape(values) if kind in ROUNDED_KINDS else None

@@ -79,7 +79,7 @@ def probe(
             matched: list[list[str]] = [[] for _ in range(n)]
             for kind, col in chosen:
                 sec = by_kind[kind].get("tagset") or by_kind[kind]["bloom"]
-                values = batch.column(col)
+                values = batch.text(col)
                 h, codes = sec.contains(values, reasons=True)
                 stats[kind].absorb_codes(np.asarray(codes, dtype=np.uint8))
                 if isinstance(sec, BloomIndex):

@@ -21,12 +21,16 @@ pub struct PySplit {
     blank_lines: u64,
     /// Lines seen, blank and rejected ones included.
     lines_seen: u64,
+    /// Whether the whole chunk is valid UTF-8, so that every field is (they are cut at ASCII
+    /// separators and quotes): the reader may hand them on as text, sparing a check per value.
+    utf8: bool,
 }
 
 /// Split whole lines of UTF-8 text into columns: a `Split` (columns, line numbers, rejects,
-/// blank and seen line counts). With `expected`, a large chunk is split on every thread.
+/// blank and seen line counts). With `expected`, a large chunk is split on every thread; with
+/// `end`, only `data[:end]`.
 #[pyfunction]
-#[pyo3(signature = (data, first_line, sep, quote = None, expected = None))]
+#[pyo3(signature = (data, first_line, sep, quote = None, expected = None, end = None))]
 pub fn split_delimited<'py>(
     py: Python<'py>,
     data: &[u8],
@@ -34,7 +38,19 @@ pub fn split_delimited<'py>(
     sep: &[u8],
     quote: Option<&[u8]>,
     expected: Option<usize>,
+    end: Option<usize>,
 ) -> PyResult<PySplit> {
+    // `end`: split only `data[:end]` (the reader's whole lines), sparing it a copy of them.
+    let data = match end {
+        None => data,
+        Some(e) if e <= data.len() => &data[..e],
+        Some(e) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "end {e} is past the data's {} bytes",
+                data.len()
+            )))
+        }
+    };
     let quote = match quote {
         None | Some(b"") => None,
         Some([q]) => Some(*q),
@@ -50,7 +66,18 @@ pub fn split_delimited<'py>(
         expected,
     };
     // Stretches of a large chunk split on every thread (the same result as one pass).
-    let s = py.detach(|| split_parallel(data, first_line, &opts, rayon::current_num_threads()));
+    let (s, utf8) = py.detach(|| {
+        rayon::join(
+            || split_parallel(data, first_line, &opts, rayon::current_num_threads()),
+            // Cuts at a separator that is itself UTF-8 (or at an ASCII quote) fall on
+            // character boundaries of valid text, so every field is valid too.
+            || {
+                quote.is_none_or(|q| q.is_ascii())
+                    && simdutf8::basic::from_utf8(&opts.sep).is_ok()
+                    && simdutf8::basic::from_utf8(data).is_ok()
+            },
+        )
+    });
     let cols = PyList::empty(py);
     for (offsets, bytes) in s.offsets.into_iter().zip(s.data) {
         cols.append((
@@ -74,6 +101,7 @@ pub fn split_delimited<'py>(
         rejects: rejects.unbind(),
         blank_lines: s.blank_lines,
         lines_seen: s.lines_seen,
+        utf8,
     })
 }
 

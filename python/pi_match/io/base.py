@@ -56,9 +56,19 @@ class Batch:
     #: Per column, the cells the reader knows are damaged (numeric Excel cells of more than
     #: 15 digits): rejected as `excel_rounded`, never read as identifiers.
     damaged: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
+    #: The reader checked that every binary column holds valid UTF-8 throughout.
+    utf8: bool = False
 
     def column(self, name: str) -> pa.Array:
         return self.columns[name]
+
+    def text(self, name: str) -> pa.Array:
+        """Column `name`; a binary one the reader found valid UTF-8 as a string array over the
+        same buffers (no copy), so the core need not check each value again."""
+        a = self.columns[name]
+        if self.utf8 and pa.types.is_large_binary(a.type):
+            return pa.Array.from_buffers(pa.large_string(), len(a), a.buffers(), offset=a.offset)
+        return a
 
     def __len__(self) -> int:
         return len(self.lines)

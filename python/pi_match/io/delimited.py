@@ -107,13 +107,14 @@ class DelimitedSource(Source):
             self.columns = [str(i) for i in range(1, max(n, 1) + 1)]
         self.facts.update(delimiter=self.sep, header=bool(self.header_lines))
 
-    def _decoded_chunks(self) -> Iterator[bytes]:
-        """UTF-8 chunks of whole lines (the last may lack its newline)."""
+    def _decoded_chunks(self) -> Iterator[tuple[bytes, int]]:
+        """UTF-8 text and where its whole lines end (`text[:end]`; the last chunk's last line
+        may lack its newline). The text is handed over as decoded, not sliced: a 16 MiB chunk
+        is not copied once more only to drop a partial line."""
         enc = self.encoding
         utf8 = codecs.lookup(enc).name == "utf-8"
         dec = None if utf8 else StrictDecoder(enc, self.facts_pass.x80)
         carry = b""
-        done = self.facts_pass.bom
         with open(self.path, "rb") as f:
             f.seek(self.facts_pass.bom)
             while True:
@@ -129,21 +130,20 @@ class DelimitedSource(Source):
                         ) from None
                 else:
                     text = block
-                done += len(block)
-                data = carry + text
+                data = carry + text if carry else text
                 if not block:
                     if data:
-                        yield data
+                        yield data, len(data)
                     return
                 # Cut after the last line break; a CR at the very end may be half of a CRLF.
                 cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
                 carry = data[cut:]
                 if cut:
-                    yield data[:cut]
+                    yield data, cut
 
     def _first_lines(self, n: int) -> list[bytes]:
-        for chunk in self._decoded_chunks():
-            lines = re.split(rb"\r\n|\r|\n", chunk[: 1 << 20])[:n]
+        for chunk, end in self._decoded_chunks():
+            lines = re.split(rb"\r\n|\r|\n", chunk[: min(end, 1 << 20)])[:n]
             return [ln for ln in lines if ln or len(lines) == 1]
         return []
 
@@ -153,13 +153,13 @@ class DelimitedSource(Source):
         line = 1
         skip = self.header_lines
         expected = len(self.columns)
-        for chunk in self._decoded_chunks():
+        for chunk, end in self._decoded_chunks():
             if skip:
-                m = re.search(rb"\r\n|\r|\n", chunk)
-                chunk = chunk[m.end() :] if m else b""
+                m = re.compile(rb"\r\n|\r|\n").search(chunk, 0, end)
+                chunk, end = (chunk[m.end() :], end - m.end()) if m else (b"", 0)
                 line += 1
                 skip = 0
-            s = _core.split_delimited(chunk, line, self.sep.encode(), self.quote, expected)
+            s = _core.split_delimited(chunk, line, self.sep.encode(), self.quote, expected, end)
             cols, lines = s.columns, s.lines
             line += s.lines_seen
             self.blank_lines += s.blank_lines
@@ -172,7 +172,7 @@ class DelimitedSource(Source):
                     name: binary_array(o, d)
                     for name, (o, d) in zip(self.columns, cols, strict=True)
                 }
-                yield Batch(arrays, lines.astype(np.uint64, copy=False))
+                yield Batch(arrays, lines.astype(np.uint64, copy=False), utf8=s.utf8)
 
     def count_rows(self) -> int:
         return max(self.facts_pass.newlines + 1 - self.header_lines, 0)

@@ -71,7 +71,7 @@ def count_dataset(
         any_present = np.zeros(n, bool)
         first_reason = np.zeros(n, np.uint8)
         for (kind, col), stats in zip(cols, out.fields, strict=True):
-            tags, codes = _core.row_tags(key, kind, batch.column(col))
+            tags, codes = _core.row_tags(key, kind, batch.text(col))
             codes = np.asarray(codes, np.uint8)
             stats.absorb_codes(codes)
             valid = codes == OK
