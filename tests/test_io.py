@@ -344,3 +344,56 @@ def test_chunked_reading_is_reading_at_once(rows, chunk, enc):
             return flat, [(r.line, r.reason, r.raw) for r in src.rejects], src.blank_lines
 
     assert read(chunk) == read(1 << 20)
+
+
+_LINES = st.one_of(
+    st.text("张三a1,", max_size=6).map(lambda t: t.encode("utf-8")),  # UTF-8 (Chinese or ASCII)
+    st.text("张三李四1,", max_size=6).map(lambda t: t.encode("gb18030")),  # GB18030
+    st.binary(max_size=5),  # anything: bytes that decode as neither, now and then
+)
+
+
+@given(
+    st.lists(st.tuples(_LINES, st.sampled_from([b"\n", b"\r\n", b"\r"])), max_size=25),
+    st.integers(1, 48),
+)
+def test_the_scan_decides_as_the_separate_passes_do(lines, chunk):
+    """The scan checks a file found not UTF-8 in its first block as GB18030, and for mixed
+    lines, in its own pass: whatever the chunking, the encoding it settles on, or the error it
+    stops with, is what decoding the whole file and tallying its lines separately give."""
+    import tempfile
+
+    from pi_match.io.encoding import _check_mixed, _not_gb18030, first_bad_byte, scan
+
+    data = b"".join(a + b for a, b in lines)
+    with tempfile.TemporaryDirectory() as d:
+        p = str(pathlib.Path(d) / "t.csv")
+        pathlib.Path(p).write_bytes(data)
+
+        def outcome(f):  # type: ignore[no-untyped-def]
+            try:
+                return f()
+            except InputError as e:
+                return str(e)
+
+        def separately() -> str:
+            if first_bad_byte(p, "utf-8", 0, 1 << 20) is None:
+                return "utf-8"
+            utf8_bad = next(i for i in range(len(data) + 1) if _utf8_bad(data, i))
+            gb_bad = first_bad_byte(p, "gb18030", 0, 1 << 20, b"\x80" in data)
+            if gb_bad is not None:
+                raise _not_gb18030(p, utf8_bad, gb_bad)
+            _check_mixed(p, 0, 1 << 20)
+            return "gb18030"
+
+        got = outcome(lambda: scan(p, None, chunk).encoding)
+        assert got == outcome(separately)
+
+
+def _utf8_bad(data: bytes, i: int) -> bool:
+    """Whether the first byte that does not decode as UTF-8 is at `i`."""
+    try:
+        data.decode("utf-8")
+        return False
+    except UnicodeDecodeError as e:
+        return e.start == i

@@ -324,7 +324,11 @@ def expected_overlap_sd(
 ) -> float: ...
 def line_breaks(data: bytes, after_cr: bool = False) -> tuple[int, bool]: ...
 def encoding_mix(
-    data: bytes, first_line: int, tally: tuple[int, int, list[int], list[int], int]
+    data: bytes,
+    first_line: int,
+    tally: tuple[int, int, list[int], list[int], int],
+    start: int = 0,
+    end: int | None = None,
 ) -> tuple[int, int, list[int], list[int], int]: ...
 def link_components(
     n: int, tags: list[npt.NDArray[np.uint64]], valid: list[npt.NDArray[np.bool_]]

@@ -67,16 +67,14 @@ pub fn split_delimited<'py>(
     };
     // Stretches of a large chunk split on every thread (the same result as one pass).
     let (s, utf8) = py.detach(|| {
-        rayon::join(
-            || split_parallel(data, first_line, &opts, rayon::current_num_threads()),
-            // Cuts at a separator that is itself UTF-8 (or at an ASCII quote) fall on
-            // character boundaries of valid text, so every field is valid too.
-            || {
-                quote.is_none_or(|q| q.is_ascii())
-                    && simdutf8::basic::from_utf8(&opts.sep).is_ok()
-                    && simdutf8::basic::from_utf8(data).is_ok()
-            },
-        )
+        // Cuts at a separator that is itself UTF-8 (or at an ASCII quote) fall on character
+        // boundaries of valid text, so every field is valid too. (Checked here, on this thread,
+        // before the split: the split's columns are then allocated where they always were.)
+        let utf8 = quote.is_none_or(|q| q.is_ascii())
+            && simdutf8::basic::from_utf8(&opts.sep).is_ok()
+            && simdutf8::basic::from_utf8(data).is_ok();
+        let s = split_parallel(data, first_line, &opts, rayon::current_num_threads());
+        (s, utf8)
     });
     let cols = PyList::empty(py);
     for (offsets, bytes) in s.offsets.into_iter().zip(s.data) {
@@ -125,15 +123,30 @@ pub fn line_breaks(py: Python<'_>, data: &[u8], after_cr: bool) -> (u64, bool) {
     py.detach(|| crate::core::text::line_breaks(data, after_cr))
 }
 
-/// Add the lines of `data` (whole lines from `first_line`) to an encoding tally
+/// An encoding tally as Python holds it: `(utf8_lines, other_lines, first_utf8, first_other,
+/// lines)`.
+type Tally = (u64, u64, Vec<u64>, Vec<u64>, u64);
+
+/// Add the lines of `data[start:end]` (whole lines from `first_line`) to an encoding tally
 /// `(utf8_lines, other_lines, first_utf8, first_other, lines)`, returned updated.
 #[pyfunction]
+#[pyo3(signature = (data, first_line, tally, start = 0, end = None))]
 pub fn encoding_mix(
     py: Python<'_>,
     data: &[u8],
     first_line: u64,
-    tally: (u64, u64, Vec<u64>, Vec<u64>, u64),
-) -> (u64, u64, Vec<u64>, Vec<u64>, u64) {
+    tally: Tally,
+    start: usize,
+    end: Option<usize>,
+) -> PyResult<Tally> {
+    let end = end.unwrap_or(data.len());
+    if start > end || end > data.len() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "start {start} and end {end} do not lie within the data's {} bytes",
+            data.len()
+        )));
+    }
+    let data = &data[start..end];
     let (utf8_lines, other_lines, first_utf8, first_other, lines) = tally;
     let mut m = crate::core::text::EncodingMix {
         utf8_lines,
@@ -143,13 +156,13 @@ pub fn encoding_mix(
         lines,
     };
     py.detach(|| crate::core::text::encoding_mix(data, first_line, &mut m));
-    (
+    Ok((
         m.utf8_lines,
         m.other_lines,
         m.first_utf8,
         m.first_other,
         m.lines,
-    )
+    ))
 }
 
 /// Strict incremental GB18030 → UTF-8 in Rust (the GIL released): `decode(block, final)`
@@ -179,6 +192,12 @@ impl PyGb18030 {
             ));
         };
         let (d, buf) = &mut *g;
+        if !keep {
+            return match py.detach(|| d.check(data, last)) {
+                Ok(()) => Ok(None),
+                Err(at) => Err(malformed(py, at)),
+            };
+        }
         let need = d.max_out(data.len());
         if buf.len() < need {
             buf.resize(need, 0);
@@ -186,16 +205,21 @@ impl PyGb18030 {
         let r = py.detach(|| d.decode_into(data, last, buf));
         match r {
             Ok(n) => Ok(keep.then(|| pyo3::types::PyBytes::new(py, &buf[..n]))),
-            // `start` is the offset in the whole input, not in this block.
-            Err(at) => Err(pyo3::exceptions::PyUnicodeDecodeError::new_err((
-                "gb18030".to_string(),
-                pyo3::types::PyBytes::new(py, b"").unbind(),
-                at,
-                at + 1,
-                format!("malformed GB18030 sequence at byte {at} of the input"),
-            ))),
+            Err(at) => Err(malformed(py, at)),
         }
     }
+}
+
+/// The UnicodeDecodeError of a malformed sequence; `start` is its offset in the whole input,
+/// not in this block.
+fn malformed(py: Python<'_>, at: u64) -> PyErr {
+    pyo3::exceptions::PyUnicodeDecodeError::new_err((
+        "gb18030".to_string(),
+        pyo3::types::PyBytes::new(py, b"").unbind(),
+        at,
+        at + 1,
+        format!("malformed GB18030 sequence at byte {at} of the input"),
+    ))
 }
 
 #[pymethods]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -138,37 +139,92 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+class _Mixed:
+    """The mixed-encoding tally of a file's lines (see the module text), fed the file's blocks
+    in order; `check` stops on a file with lines of both kinds."""
+
+    def __init__(self) -> None:
+        self.tally: tuple[int, int, list[int], list[int], int] = (0, 0, [], [], 0)
+        self.line = 1
+        self.carry = b""
+
+    def _count(self, data: bytes, start: int = 0, end: int | None = None) -> None:
+        seen = self.tally[4]
+        self.tally = _core.encoding_mix(data, self.line, self.tally, start, end)
+        self.line += self.tally[4] - seen
+
+    def feed(self, block: bytes) -> None:
+        """The next block of the file; b"" at its end."""
+        if not block:
+            if self.carry:
+                self._count(self.carry)
+            self.carry = b""
+            return
+        # Whole lines end at the last break; a CR at the very end may be half of a CRLF.
+        cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
+        m = _LINE_BREAK.search(block, 0, cut) if cut else None
+        if m is None:
+            self.carry += block  # no line ends in this block
+            return
+        # The line begun in the blocks before ends at this block's first break: counted
+        # joined with that line alone, then the rest of the block in place (no copy of it).
+        self._count(self.carry + block[: m.end()])
+        self._count(block, m.end(), cut)
+        self.carry = block[cut:]
+
+    def check(self, path: str) -> None:
+        utf8, other, first_utf8, first_other, _ = self.tally
+        if utf8 and other:
+            show = ", ".join
+            raise InputError(
+                f"{path}: mixed encodings: {utf8:,} lines are UTF-8 (lines "
+                f"{show(map(str, first_utf8))}…) but {other:,} are not (lines "
+                f"{show(map(str, first_other))}…, GB18030 or another); decoding it as one "
+                "would garble the others. Convert the file to one encoding, or pass --encoding "
+                "to take responsibility for one"
+            )
+
+
 def _check_mixed(path: str, start: int, chunk: int) -> None:
     """Stop on a file whose lines are partly UTF-8 and partly not (see the module text)."""
-    tally: tuple[int, int, list[int], list[int], int] = (0, 0, [], [], 0)
-    line = 1
+    mixed = _Mixed()
     with open(path, "rb") as f:
         f.seek(start)
-        carry = b""
-        while True:
-            block = f.read(chunk)
-            data = carry + block
-            if block:
-                cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
-                carry, data = data[cut:], data[:cut]
-            else:
-                carry = b""
-            if data:
-                seen = tally[4]
-                tally = _core.encoding_mix(data, line, tally)
-                line += tally[4] - seen
-            if not block:
-                break
-    utf8, other, first_utf8, first_other, _ = tally
-    if utf8 and other:
-        show = ", ".join
-        raise InputError(
-            f"{path}: mixed encodings: {utf8:,} lines are UTF-8 (lines "
-            f"{show(map(str, first_utf8))}…) but {other:,} are not (lines "
-            f"{show(map(str, first_other))}…, GB18030 or another); decoding it as one would "
-            "garble the others. Convert the file to one encoding, or pass --encoding to take "
-            "responsibility for one"
-        )
+        while block := f.read(chunk):
+            mixed.feed(block)
+    mixed.feed(b"")
+    mixed.check(path)
+
+
+class _Gb18030Check:
+    """Whether a file decodes as GB18030 (by the Rust decoder that will read it) and how its
+    lines mix encodings, fed its blocks in order: what a file found not UTF-8 needs, in the
+    scan's own pass rather than two more."""
+
+    def __init__(self) -> None:
+        self.decoder = _core.Gb18030Decoder()
+        self.bad_at: int | None = None
+        self.mixed = _Mixed()
+
+    def feed(self, block: bytes) -> None:
+        """The next block; b"" at the end of the file."""
+        if self.bad_at is None:
+            try:
+                self.decoder.check(block, not block)
+            except UnicodeDecodeError as e:
+                self.bad_at = e.start
+        self.mixed.feed(block)
+
+
+def _not_gb18030(path: str, utf8_bad_at: int, gb_bad_at: int) -> InputError:
+    return InputError(
+        f"{path}: not UTF-8 (byte {utf8_bad_at} on line {line_of(path, utf8_bad_at)} does not "
+        f"decode) and not GB18030 (byte {gb_bad_at} on line {line_of(path, gb_bad_at)} is not "
+        "valid gb18030); pass --encoding with the file's real encoding"
+    )
 
 
 def scan(
@@ -197,6 +253,11 @@ def scan(
                 f"between the characters); pass --encoding {u16}"
             )
         carry = b""
+        # Left to detection, a file whose first block is not UTF-8 is checked as GB18030 (and
+        # for mixed lines) block by block in this pass; one found not UTF-8 later on (rare)
+        # takes the two passes of its own below.
+        gb: _Gb18030Check | None = None
+        detect = bom_enc is None and forced_name is None
         # SHA-256 runs on a second thread (hashlib releases the GIL on large buffers) while the
         # Rust checks below run on this one: the pass costs the slower of the two, not both.
         hashing = ThreadPoolExecutor(max_workers=1)
@@ -218,9 +279,15 @@ def scan(
                         utf8_bad_at = size - len(carry) + bad
                     tail = _incomplete_tail(data)
                     carry = data[len(data) - tail :] if tail else b""
+                if detect and size == 0 and utf8_bad_at is not None:
+                    gb = _Gb18030Check()
+                if gb is not None:
+                    gb.feed(block)
                 size += len(block)
             if pending is not None:
                 pending.result()
+            if gb is not None:
+                gb.feed(b"")
         finally:
             hashing.shutdown(wait=True)
         if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None and carry:
@@ -251,22 +318,24 @@ def scan(
         enc = "utf-8"
     else:
         enc = "gb18030"
-        try:
-            check_decodes(path, "gb18030", 0, chunk, x80)
-        except InputError as e:
-            raise InputError(
-                f"{path}: not UTF-8 (byte {utf8_bad_at} on line {line_of(path, utf8_bad_at)} "
-                f"does not decode) and not GB18030 ({e.args[0].split(': ', 1)[1]}); "
-                "pass --encoding with the file's real encoding"
-            ) from None
-        _check_mixed(path, 0, chunk)
+        # A 0x80 anywhere makes the reader decode with Python's codec (see StrictDecoder), so
+        # that codec must be the one that says the file decodes.
+        if gb is not None and not x80:
+            if gb.bad_at is not None:
+                raise _not_gb18030(path, utf8_bad_at, gb.bad_at)
+            gb.mixed.check(path)
+        else:
+            bad = first_bad_byte(path, "gb18030", 0, chunk, x80)
+            if bad is not None:
+                raise _not_gb18030(path, utf8_bad_at, bad)
+            _check_mixed(path, 0, chunk)
     return FileFacts(enc, bom, h.hexdigest(), size, newlines, x80)
 
 
-def check_decodes(
+def first_bad_byte(
     path: str, encoding: str, bom: int, chunk: int = 16 << 20, x80: bool = True
-) -> None:
-    """Decode the whole file strictly, raising InputError with the line of the first bad byte."""
+) -> int | None:
+    """Decode the whole file strictly: the offset of its first byte that does not decode."""
     dec = StrictDecoder(encoding, x80)
     with open(path, "rb") as f:
         f.seek(bom)
@@ -275,9 +344,15 @@ def check_decodes(
             try:
                 dec.decode(block, final=not block, keep=False)
             except BadByte as e:
-                at = bom + e.offset
-                raise InputError(
-                    f"{path}: byte {at} on line {line_of(path, at)} is not valid {encoding}"
-                ) from None
+                return bom + e.offset
             if not block:
-                return
+                return None
+
+
+def check_decodes(
+    path: str, encoding: str, bom: int, chunk: int = 16 << 20, x80: bool = True
+) -> None:
+    """Decode the whole file strictly, raising InputError with the line of the first bad byte."""
+    at = first_bad_byte(path, encoding, bom, chunk, x80)
+    if at is not None:
+        raise InputError(f"{path}: byte {at} on line {line_of(path, at)} is not valid {encoding}")
