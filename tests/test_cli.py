@@ -289,3 +289,12 @@ def test_exact_builds_store_tag_sets_compressed_unless_asked_not_to(tmp_path: pa
     cmp = ok("compare", small, plain)
     valid = {s["kind"]: s["valid"] for s in out["sections"]}
     assert sorted((p["kind"], p["exact"]) for p in cmp["pairs"]) == sorted(valid.items())
+    # A merge writes compressed sets too, or plain ones when asked: the same sets either way.
+    m, m_plain = str(tmp_path / "m.pmi"), str(tmp_path / "m_plain.pmi")
+    ok("merge", small, plain, "-o", m)
+    ok("merge", small, plain, "-o", m_plain, "--plain-tag-sets")
+    assert [t for t, _ in types(m)] == [1, 6, 1, 6]
+    assert [t for t, _ in types(m_plain)] == [1, 2, 1, 2]
+    assert [n for _, n in types(m_plain)[1::2]] == [n for _, n in want[1::2]]
+    cmp = ok("compare", m, m_plain)
+    assert sorted((p["kind"], p["exact"]) for p in cmp["pairs"]) == sorted(valid.items())

@@ -230,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("merge", parents=[common], help="union artefacts made with one key")
     m.add_argument("artefacts", nargs="+", metavar="ARTEFACT")
     m.add_argument("-o", "--output", required=True)
+    m.add_argument(
+        "--plain-tag-sets",
+        action="store_true",
+        help="store the merged tag sets 8 bytes a tag, not compressed, for a partner whose "
+        "pi_match cannot read compressed tag sets (it says: unknown section type 6)",
+    )
     m.set_defaults(command_module="merge")
 
     ps = sub.add_parser(

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     for n in merged.notes:
         note(args, ("note: " if "tag set" in n else "warning: ") + n)
-    merged.save(args.output)
+    merged.save(args.output, plain_tag_sets=args.plain_tag_sets)
     data = {"output": args.output, "inputs": args.artefacts, "key_id": merged.key_id,
             "sections": merged.describe()["sections"], "dropped_exact": merged.dropped_exact,
             "warnings": [n for n in merged.notes if "tag set" not in n]}  # fmt: skip
