@@ -41,6 +41,28 @@ pub struct Split {
     pub lines_seen: u64,
 }
 
+impl Split {
+    /// Whether a line of `fields` fields (line `line`, bytes `raw` of the input) is a row: the
+    /// first one sets the count when none was expected; one of another count is rejected as
+    /// `field_count`.
+    fn takes(&mut self, fields: usize, line: u64, raw: (usize, usize)) -> bool {
+        if self.ncols == 0 {
+            self.ncols = fields;
+        }
+        if fields != self.ncols {
+            self.rejects.push(Reject {
+                line,
+                reason: "field_count",
+                detail: format!("{fields} fields, expected {}", self.ncols),
+                start: raw.0,
+                end: raw.1,
+            });
+            return false;
+        }
+        true
+    }
+}
+
 /// Split one line into fields; `Err(reason)` when quoting is broken.
 fn split_line<'a>(
     line: &'a [u8],
@@ -151,17 +173,7 @@ fn split_plain(input: &[u8], first_line: u64, sep: u8, expected: Option<usize>) 
                 bounds.clear();
                 return;
             }
-            if out.ncols == 0 {
-                out.ncols = bounds.len();
-            }
-            if bounds.len() != out.ncols {
-                out.rejects.push(Reject {
-                    line: this,
-                    reason: "field_count",
-                    detail: format!("{} fields, expected {}", bounds.len(), out.ncols),
-                    start,
-                    end,
-                });
+            if !out.takes(bounds.len(), this, (start, end)) {
                 bounds.clear();
                 return;
             }
@@ -244,17 +256,7 @@ fn split_general(input: &[u8], first_line: u64, opts: &SplitOptions) -> Split {
             });
             continue;
         }
-        if out.ncols == 0 {
-            out.ncols = fields.len();
-        }
-        if fields.len() != out.ncols {
-            out.rejects.push(Reject {
-                line: this,
-                reason: "field_count",
-                detail: format!("{} fields, expected {}", fields.len(), out.ncols),
-                start: raw.0,
-                end: raw.1,
-            });
+        if !out.takes(fields.len(), this, raw) {
             continue;
         }
         if out.data.is_empty() {
