@@ -234,46 +234,47 @@ impl TagSet {
     }
 
     pub fn intersection(&self, other: &TagSet) -> TagSet {
-        let (small, large, in_place) = self.sides(other);
-        let collect = |a: &[u64], b: &[u64]| {
-            let mut out = Vec::new();
-            merge_common(a, b, |t| out.push(t));
-            out
-        };
-        let tags = if in_place {
-            small
-                .tags()
-                .par_iter()
-                .copied()
-                .filter(|&t| large.contains(t))
-                .collect()
-        } else if !small.is_decoded() || !large.is_decoded() {
-            small.common_by_stretch(large, collect).concat()
-        } else {
-            common_runs(small.tags(), large.tags(), collect).concat()
-        };
-        TagSet::from_sorted(tags)
+        TagSet::from_sorted(self.common(other, Vec::new, |v, t| v.push(t)).concat())
     }
 
     pub fn intersection_len(&self, other: &TagSet) -> usize {
+        self.common(other, || 0usize, |n, _| *n += 1)
+            .into_iter()
+            .sum()
+    }
+
+    /// The tags in both sets, in ascending order, gathered into accumulators (`new` makes
+    /// one, `add` puts a tag in it) piece by piece in parallel: the pieces in order. A small
+    /// set against a large packed one is looked up in place; packed sets meet stretch by
+    /// stretch without being decoded; decoded ones by a merge.
+    fn common<A: Send>(
+        &self,
+        other: &TagSet,
+        new: impl Fn() -> A + Sync,
+        add: impl Fn(&mut A, u64) + Sync,
+    ) -> Vec<A> {
         let (small, large, in_place) = self.sides(other);
-        let count = |a: &[u64], b: &[u64]| {
-            let mut n = 0usize;
-            merge_common(a, b, |_| n += 1);
-            n
+        let gather = |a: &[u64], b: &[u64]| {
+            let mut acc = new();
+            merge_common(a, b, |t| add(&mut acc, t));
+            acc
         };
         if in_place {
             small
                 .tags()
-                .par_iter()
-                .filter(|&&t| large.contains(t))
-                .count()
+                .par_chunks(4096)
+                .map(|c| {
+                    let mut acc = new();
+                    for &t in c.iter().filter(|&&t| large.contains(t)) {
+                        add(&mut acc, t);
+                    }
+                    acc
+                })
+                .collect()
         } else if !small.is_decoded() || !large.is_decoded() {
-            small.common_by_stretch(large, count).into_iter().sum()
+            small.common_by_stretch(large, gather)
         } else {
-            common_runs(small.tags(), large.tags(), count)
-                .into_iter()
-                .sum()
+            common_runs(small.tags(), large.tags(), gather)
         }
     }
 }
