@@ -468,12 +468,16 @@ mod tests {
             .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
             .collect();
         let set = TagSet::from_unsorted(tags);
-        let (l, _) = choose(set.len() as u64);
-        let bytes: Vec<u8> = encode(set.tags(), l)
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
-        let packed = TagSet::from_packed(EliasFano::from_le_bytes(5000, l, &bytes).unwrap());
+        // A set as a reader holds a compressed section: packed, not decoded.
+        let pack = |set: &TagSet| {
+            let (l, _) = choose(set.len() as u64);
+            let bytes: Vec<u8> = encode(set.tags(), l)
+                .iter()
+                .flat_map(|w| w.to_le_bytes())
+                .collect();
+            TagSet::from_packed(EliasFano::from_le_bytes(set.len() as u64, l, &bytes).unwrap())
+        };
+        let packed = pack(&set);
         assert!(!packed.is_decoded() && packed.len() == 5000);
         assert!(set.tags().iter().all(|&t| packed.contains(t)));
         let few = TagSet::from_unsorted(vec![set.tags()[7], 12345, set.tags()[4000]]);
@@ -495,20 +499,15 @@ mod tests {
             .chain([1, 2, 3])
             .collect();
         let other = TagSet::from_unsorted(other);
-        let (l2, _) = choose(other.len() as u64);
-        let ob: Vec<u8> = encode(other.tags(), l2)
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
-        let packed2 =
-            TagSet::from_packed(EliasFano::from_le_bytes(other.len() as u64, l2, &ob).unwrap());
+        let packed2 = pack(&other);
         assert_eq!(packed.intersection_len(&packed2), 2500);
         assert_eq!(
             packed2.intersection(&packed).tags(),
             set.intersection(&other).tags()
         );
         assert_eq!(packed.intersection_len(&other), 2500); // one packed, one plain
-                                                           // N-way counts stretch by stretch: the same as one merge of the whole sets.
+
+        // N-way counts stretch by stretch: the same as one merge of the whole sets.
         let counts = membership_counts(&[&packed, &packed2, &few]);
         let want = merge_counts(&[set.tags(), other.tags(), few.tags()]);
         assert_eq!(counts, want);

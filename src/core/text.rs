@@ -206,8 +206,9 @@ mod tests {
         let mut d = D(Gb18030::default());
         d.decode(b"ab\x81", false, &mut out).unwrap();
         assert_eq!(d.decode(b"\x20", true, &mut out), Err(2)); // began in the block before
-                                                               // `check` finds the same first bad byte as decoding, whatever the block sizes.
-                                                               // 张三,𠀀 in GB18030, 20,000 lines; the last 𠀀's first byte made 0xFF.
+
+        // `check` finds the same first bad byte as decoding, whatever the block sizes.
+        // 张三,𠀀 in GB18030, 20,000 lines; the last 𠀀's first byte made 0xFF.
         let mut text = b"\xD5\xC5\xC8\xFD,\x95\x32\x82\x36\n".repeat(20_000);
         let bad = text.len() - 5;
         text[bad] = 0xFF;

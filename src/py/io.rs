@@ -21,8 +21,9 @@ pub struct PySplit {
     blank_lines: u64,
     /// Lines seen, blank and rejected ones included.
     lines_seen: u64,
-    /// Whether the whole chunk is valid UTF-8, so that every field is (they are cut at ASCII
-    /// separators and quotes): the reader may hand them on as text, sparing a check per value.
+    /// Whether the whole chunk is valid UTF-8 and cut only where characters begin (a UTF-8
+    /// separator, an ASCII quote), so that every field is valid UTF-8: the reader may hand
+    /// them on as text, sparing a check per value.
     utf8: bool,
 }
 
