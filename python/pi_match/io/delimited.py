@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import re
 from collections import Counter
 from collections.abc import Iterator
 
@@ -22,7 +21,7 @@ from .base import (
     looks_like_data,
     unique_names,
 )
-from .encoding import BadByte, StrictDecoder, line_of, scan
+from .encoding import LINE_BREAK, BadByte, StrictDecoder, line_of, scan, whole_lines_end
 
 # Tried in this order when no --delimiter is given; the first that splits the sample lines
 # into the same number (> 1) of fields wins.
@@ -135,15 +134,14 @@ class DelimitedSource(Source):
                     if data:
                         yield data, len(data)
                     return
-                # Cut after the last line break; a CR at the very end may be half of a CRLF.
-                cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+                cut = whole_lines_end(data)
                 carry = data[cut:]
                 if cut:
                     yield data, cut
 
     def _first_lines(self, n: int) -> list[bytes]:
         for chunk, end in self._decoded_chunks():
-            lines = re.split(rb"\r\n|\r|\n", chunk[: min(end, 1 << 20)])[:n]
+            lines = LINE_BREAK.split(chunk[: min(end, 1 << 20)])[:n]
             return [ln for ln in lines if ln or len(lines) == 1]
         return []
 
@@ -155,7 +153,7 @@ class DelimitedSource(Source):
         expected = len(self.columns)
         for chunk, end in self._decoded_chunks():
             if skip:
-                m = re.compile(rb"\r\n|\r|\n").search(chunk, 0, end)
+                m = LINE_BREAK.search(chunk, 0, end)
                 chunk, end = (chunk[m.end() :], end - m.end()) if m else (b"", 0)
                 line += 1
                 skip = 0

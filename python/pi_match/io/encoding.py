@@ -139,7 +139,14 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+#: A line break as every reader counts them: `\r\n`, a lone `\r` or `\n`.
+LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def whole_lines_end(data: bytes) -> int:
+    """Where the whole lines of `data` end: after its last line break, a `\r` at the very end
+    not counted (it may be half of a `\r\n` the next block completes). 0 if none ends."""
+    return max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
 
 
 class _Mixed:
@@ -163,9 +170,8 @@ class _Mixed:
                 self._count(self.carry)
             self.carry = b""
             return
-        # Whole lines end at the last break; a CR at the very end may be half of a CRLF.
-        cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
-        m = _LINE_BREAK.search(block, 0, cut) if cut else None
+        cut = whole_lines_end(block)
+        m = LINE_BREAK.search(block, 0, cut) if cut else None
         if m is None:
             self.carry += block  # no line ends in this block
             return
@@ -205,7 +211,7 @@ class _Gb18030Check:
     scan's own pass rather than two more."""
 
     def __init__(self) -> None:
-        self.decoder = _core.Gb18030Decoder()
+        self.decoder = StrictDecoder("gb18030", x80=False)
         self.bad_at: int | None = None
         self.mixed = _Mixed()
 
@@ -213,9 +219,9 @@ class _Gb18030Check:
         """The next block; b"" at the end of the file."""
         if self.bad_at is None:
             try:
-                self.decoder.check(block, not block)
-            except UnicodeDecodeError as e:
-                self.bad_at = e.start
+                self.decoder.decode(block, final=not block, keep=False)
+            except BadByte as e:
+                self.bad_at = e.offset
         self.mixed.feed(block)
 
 
