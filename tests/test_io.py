@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from pi_match.io import InputError, ReadOptions, detect_columns, open_source
@@ -363,9 +363,11 @@ def test_the_scan_decides_as_the_separate_passes_do(lines, chunk):
     stops with, is what decoding the whole file and tallying its lines separately give."""
     import tempfile
 
-    from pi_match.io.encoding import _check_mixed, _not_gb18030, first_bad_byte, scan
+    from pi_match.io.encoding import BOMS, _check_mixed, _not_gb18030, first_bad_byte, scan
 
     data = b"".join(a + b for a, b in lines)
+    # Left to detection: a byte-order mark (GB18030 has one too) or UTF-16's NULs decide first.
+    assume(not any(data.startswith(mark) for mark, _ in BOMS) and b"\x00" not in data[:4096])
     with tempfile.TemporaryDirectory() as d:
         p = str(pathlib.Path(d) / "t.csv")
         pathlib.Path(p).write_bytes(data)

@@ -7,7 +7,7 @@
 //! `h = u64::from_le_bytes(t[8 + 8j .. 16 + 8j])`, `block = h >> (64 - log2_blocks)` (0 when
 //! log2_blocks = 0), `x = h as u32`, and word i gets bit `(x * SALT[i]) >> 27` (wrapping u32).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -34,7 +34,7 @@ pub const MAX_BLOCKS_PER_KEY: u8 = 3;
 /// Filter words: owned, or borrowed from a memory-mapped file until first written.
 #[derive(Clone)]
 enum Words {
-    Owned(Vec<u32>),
+    Owned(Owned),
     Mapped {
         map: Arc<Mmap>,
         offset: usize,
@@ -159,13 +159,51 @@ fn bit(x: u32, i: usize) -> u32 {
     1u32 << (x.wrapping_mul(SALT[i]) >> 27)
 }
 
-/// Zeroed words for a filter. A large one asks Linux for transparent huge pages before its
-/// first touch (where THP is in `madvise` mode, as on many servers): a random insert or lookup
-/// then costs a cache miss, not a cache miss and a page walk.
-fn zeroed_words(n: usize) -> Vec<u32> {
-    let v = vec![0u32; n];
-    advise_huge(v.as_ptr().cast(), std::mem::size_of_val(&v[..]));
-    v
+/// Owned filter words, `buf[off..off + len]`. A filter made here starts on a cache line (`off`
+/// skips to it), so no 32-byte block spans two lines: setting or testing a block is one cache
+/// miss, not two for every other block as at malloc's 16-byte alignment.
+struct Owned {
+    buf: Vec<u32>,
+    off: usize,
+    len: usize,
+}
+
+const LINE: usize = 64;
+
+impl Owned {
+    /// `n` zeroed words from a cache line on. A large filter asks Linux for transparent huge
+    /// pages before its first touch (where THP is in `madvise` mode, as on many servers): a
+    /// random insert or lookup then costs a cache miss, not a cache miss and a page walk.
+    fn zeroed(n: usize) -> Owned {
+        let buf = vec![0u32; n + LINE / 4 - 1];
+        let off = (buf.as_ptr() as usize).wrapping_neg() % LINE / 4;
+        let words = Owned { buf, off, len: n };
+        advise_huge(words.as_slice().as_ptr().cast(), n * 4);
+        words
+    }
+
+    /// `words` as they are, wherever they start.
+    fn from_vec(buf: Vec<u32>) -> Owned {
+        let len = buf.len();
+        Owned { buf, off: 0, len }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.buf[self.off..self.off + self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u32] {
+        &mut self.buf[self.off..self.off + self.len]
+    }
+}
+
+impl Clone for Owned {
+    /// A copy that starts on a cache line too (a cloned `Vec` would start where malloc says).
+    fn clone(&self) -> Owned {
+        let mut c = Owned::zeroed(self.len);
+        c.as_mut_slice().copy_from_slice(self.as_slice());
+        c
+    }
 }
 
 /// Room for `n` words, advised as `zeroed_words` is, before anything is written to it.
@@ -204,7 +242,7 @@ impl Bloom {
         check_layout(log2_blocks, blocks_per_key)?;
         let n_words = (1usize << log2_blocks) * WORDS_PER_BLOCK;
         Ok(Bloom {
-            words: Words::Owned(zeroed_words(n_words)),
+            words: Words::Owned(Owned::zeroed(n_words)),
             log2_blocks,
             blocks_per_key,
         })
@@ -225,10 +263,10 @@ impl Bloom {
                 payload.len()
             )));
         }
-        let words = payload
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let mut words = Owned::zeroed(want / 4);
+        for (w, c) in words.as_mut_slice().iter_mut().zip(payload.chunks_exact(4)) {
+            *w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
         Ok(Bloom {
             words: Words::Owned(words),
             log2_blocks,
@@ -247,7 +285,7 @@ impl Bloom {
             )));
         }
         Ok(Bloom {
-            words: Words::Owned(words),
+            words: Words::Owned(Owned::from_vec(words)),
             log2_blocks,
             blocks_per_key,
         })
@@ -277,7 +315,7 @@ impl Bloom {
 
     pub fn words(&self) -> &[u32] {
         match &self.words {
-            Words::Owned(v) => v,
+            Words::Owned(v) => v.as_slice(),
             Words::Mapped { map, offset, len } => {
                 // SAFETY: from_mmap checked that offset..offset+4*len lies inside the map and
                 // that the address is 4-aligned; the map is read-only and lives as long as
@@ -289,14 +327,14 @@ impl Bloom {
     }
 
     /// Writable words; a mapped filter is copied into memory on first write.
-    fn words_mut(&mut self) -> &mut Vec<u32> {
+    fn words_mut(&mut self) -> &mut [u32] {
         if let Words::Mapped { .. } = self.words {
-            let mut v = words_with_capacity(self.words().len());
-            v.extend_from_slice(self.words());
+            let mut v = Owned::zeroed(self.words().len());
+            v.as_mut_slice().copy_from_slice(self.words());
             self.words = Words::Owned(v);
         }
         match &mut self.words {
-            Words::Owned(v) => v,
+            Words::Owned(v) => v.as_mut_slice(),
             Words::Mapped { .. } => unreachable!("converted to Owned just above"),
         }
     }
@@ -335,10 +373,7 @@ impl Bloom {
         let w = self.words_mut();
         for j in 0..usize::from(bpk) {
             let (block, x) = block_and_mask_key(tag, j, l2);
-            let blk = &mut w[block * WORDS_PER_BLOCK..(block + 1) * WORDS_PER_BLOCK];
-            for (i, word) in blk.iter_mut().enumerate() {
-                *word |= bit(x, i);
-            }
+            set_block(w, block, x);
         }
     }
 
@@ -430,8 +465,9 @@ impl Bloom {
         let group = 1usize << times;
         let src = self.words();
         let new_log2 = self.log2_blocks - times;
-        let mut out = zeroed_words((1usize << new_log2) * WORDS_PER_BLOCK);
-        out.par_chunks_mut(WORDS_PER_BLOCK)
+        let mut out = Owned::zeroed((1usize << new_log2) * WORDS_PER_BLOCK);
+        out.as_mut_slice()
+            .par_chunks_mut(WORDS_PER_BLOCK)
             .enumerate()
             .for_each(|(b, dst)| {
                 for g in 0..group {
@@ -480,18 +516,15 @@ impl Bloom {
         // page faults of a large result are taken in parallel, and nothing is copied first).
         let (x, y) = (a.words(), b.words());
         assert_eq!(x.len(), y.len(), "to_common_size gives equal sizes");
-        let mut out: Vec<u32> = Vec::with_capacity(x.len());
-        out.spare_capacity_mut()
+        let mut out = Owned::zeroed(x.len());
+        out.as_mut_slice()
             .par_chunks_mut(1 << 14)
             .zip(x.par_chunks(1 << 14).zip(y.par_chunks(1 << 14)))
             .for_each(|(d, (p, q))| {
                 for ((d, p), q) in d.iter_mut().zip(p).zip(q) {
-                    d.write(p | q);
+                    *d = p | q;
                 }
             });
-        // SAFETY: the loop above wrote every one of the x.len() slots (the three slices are
-        // chunked identically and have the same length, checked by to_common_size).
-        unsafe { out.set_len(x.len()) };
         Ok(Bloom {
             words: Words::Owned(out),
             log2_blocks: a.log2_blocks,
@@ -594,18 +627,34 @@ fn contains_in(w: &[u32], l2: u8, bpk: u8, tag: &[u8; 32]) -> bool {
 
 #[inline]
 fn prefetch(words: &[u32], block: usize) {
+    prefetch_addr(words.as_ptr() as usize, words.len(), block);
+}
+
+/// Prefetch block `block` of the `len` words at address `base`.
+#[inline]
+fn prefetch_addr(base: usize, len: usize, block: usize) {
     #[cfg(target_arch = "x86_64")]
-    if let Some(w) = words.get(block * WORDS_PER_BLOCK) {
-        // SAFETY: prefetching is a hint that never faults; the address is inside `words`.
+    if block * WORDS_PER_BLOCK < len {
+        // SAFETY: prefetching is a hint that never faults and reads nothing; the address is
+        // inside the `len` words at `base`.
         unsafe {
             std::arch::x86_64::_mm_prefetch(
-                std::ptr::from_ref(w).cast::<i8>(),
+                (base + block * BYTES_PER_BLOCK) as *const i8,
                 std::arch::x86_64::_MM_HINT_T0,
             );
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (words, block);
+    let _ = (base, len, block);
+}
+
+/// Set key `x`'s bit in each word of block `block`.
+#[inline]
+fn set_block(words: &mut [u32], block: usize, x: u32) {
+    let blk = &mut words[block * WORDS_PER_BLOCK..(block + 1) * WORDS_PER_BLOCK];
+    for (i, word) in blk.iter_mut().enumerate() {
+        *word |= bit(x, i);
+    }
 }
 
 /// Set the bits of the valid tags whose blocks fall in part `part` of `2^log_parts` (the
@@ -638,12 +687,125 @@ fn insert_range(
                 }
             }
         }
-        for &(block, x) in &pending[..n] {
-            let blk = &mut words[block * WORDS_PER_BLOCK..(block + 1) * WORDS_PER_BLOCK];
-            for (i, word) in blk.iter_mut().enumerate() {
-                *word |= bit(x, i);
+        set_bits(words, &pending[..n]);
+    }
+}
+
+/// Inserts from the tagging tasks themselves, while they hash. A task prefetches the blocks of
+/// each tag as it makes it and sets their bits when the task ends (`insert_where`), by then
+/// from cache: the memory latency of a large filter hides behind the hashing instead of
+/// following it. The filter is cut into parts of contiguous blocks, each behind its own lock;
+/// a task takes the parts it needs one at a time, whichever is free first, so tasks rarely
+/// wait. Setting bits commutes, so the filter is the same as inserting one by one, in any
+/// order and on any number of threads.
+pub struct ConcurrentInsert<'a> {
+    parts: Vec<Mutex<&'a mut [u32]>>,
+    /// `block >> shift` is a block's part.
+    shift: u8,
+    log2_blocks: u8,
+    blocks_per_key: u8,
+    /// Where the words start, for prefetching only (a hint, never read through).
+    base: usize,
+    words: usize,
+}
+
+impl<'a> ConcurrentInsert<'a> {
+    /// Insert into `bloom` from up to `threads` threads at once.
+    pub fn new(bloom: &'a mut Bloom, threads: usize) -> ConcurrentInsert<'a> {
+        let (l2, bpk) = (bloom.log2_blocks, bloom.blocks_per_key);
+        let words = bloom.words_mut();
+        // Four parts a thread keep the chance that two tasks want one part at once small.
+        let log_parts = ((threads.max(1) * 4).next_power_of_two().trailing_zeros() as u8).min(l2);
+        let (base, len) = (words.as_ptr() as usize, words.len());
+        let part_words = len >> log_parts;
+        ConcurrentInsert {
+            parts: words.chunks_mut(part_words).map(Mutex::new).collect(),
+            shift: l2 - log_parts,
+            log2_blocks: l2,
+            blocks_per_key: bpk,
+            base,
+            words: len,
+        }
+    }
+
+    /// Start fetching the blocks `tag` will set.
+    #[inline]
+    pub fn prefetch(&self, tag: &[u8; 32]) {
+        for j in 0..usize::from(self.blocks_per_key) {
+            let block = block_and_mask_key(tag, j, self.log2_blocks).0;
+            prefetch_addr(self.base, self.words, block);
+        }
+    }
+
+    /// Set the bits of `tags[i]` for every `i` that `keep` accepts.
+    pub fn insert_where(&self, tags: &[[u8; 32]], keep: impl Fn(usize) -> bool) {
+        let (l2, bpk) = (self.log2_blocks, self.blocks_per_key);
+        let n_parts = self.parts.len();
+        // The task's blocks, grouped by part (a counting sort): (block within its part, key).
+        let mut count = vec![0usize; n_parts + 1];
+        let mut keys = Vec::with_capacity(tags.len() * usize::from(bpk));
+        for (i, tag) in tags.iter().enumerate() {
+            if keep(i) {
+                for j in 0..usize::from(bpk) {
+                    let (block, x) = block_and_mask_key(tag, j, l2);
+                    count[(block >> self.shift) + 1] += 1;
+                    keys.push((block, x));
+                }
             }
         }
+        for p in 0..n_parts {
+            count[p + 1] += count[p];
+        }
+        let mut grouped = vec![(0usize, 0u32); keys.len()];
+        let mut next = count.clone();
+        let low = (1usize << self.shift) - 1;
+        for &(block, x) in &keys {
+            let p = block >> self.shift;
+            grouped[next[p]] = (block & low, x);
+            next[p] += 1;
+        }
+        // Each part with blocks to set, whichever lock is free first; wait only when none is.
+        let mut todo: Vec<usize> = (0..n_parts).filter(|&p| count[p + 1] > count[p]).collect();
+        while !todo.is_empty() {
+            let mut k = 0;
+            let mut progressed = false;
+            while k < todo.len() {
+                let p = todo[k];
+                if let Some(mut words) = try_lock(&self.parts[p]) {
+                    set_bits(&mut words, &grouped[count[p]..count[p + 1]]);
+                    todo.swap_remove(k);
+                    progressed = true;
+                } else {
+                    k += 1;
+                }
+            }
+            if !progressed {
+                let p = todo.swap_remove(0);
+                let mut words = lock(&self.parts[p]);
+                set_bits(&mut words, &grouped[count[p]..count[p + 1]]);
+            }
+        }
+    }
+}
+
+/// A part's lock; a panic while one was held left only whole words set, so go on.
+fn lock<'m, 'a>(part: &'m Mutex<&'a mut [u32]>) -> MutexGuard<'m, &'a mut [u32]> {
+    part.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn try_lock<'m, 'a>(part: &'m Mutex<&'a mut [u32]>) -> Option<MutexGuard<'m, &'a mut [u32]>> {
+    match part.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// Set the bits of `(block, x)` pairs in `words`.
+fn set_bits(words: &mut [u32], keys: &[(usize, u32)]) {
+    for &(block, x) in keys {
+        set_block(words, block, x);
     }
 }
 
@@ -709,6 +871,64 @@ mod tests {
         par.contains_where(&tags, &codes, &mut out);
         for ((t, c), o) in tags.iter().zip(&codes).zip(&out) {
             assert_eq!(*o, *c == 0 && one.contains_tag(t));
+        }
+    }
+
+    #[test]
+    fn inserting_from_tasks_at_once_is_inserting_one_by_one() {
+        // Many tasks of uneven sizes on a pool of 4 threads (more parts than blocks for the
+        // smallest filter, one part for a single block), a third of the items left out.
+        let tags: Vec<[u8; 32]> = (0..30_000).map(tag).collect();
+        let keep = |i: usize| i % 3 != 1;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        for (l2, bpk) in [(0, 1), (2, 3), (10, 2), (14, 1)] {
+            let mut one = Bloom::new(l2, bpk).unwrap();
+            for (i, t) in tags.iter().enumerate() {
+                if keep(i) {
+                    one.insert_tag(t);
+                }
+            }
+            for threads in [1, 4, 64] {
+                let mut together = Bloom::new(l2, bpk).unwrap();
+                let ins = ConcurrentInsert::new(&mut together, threads);
+                let starts: Vec<usize> = (0..tags.len()).step_by(997).collect();
+                pool.install(|| {
+                    starts.par_iter().for_each(|&a| {
+                        let t = &tags[a..(a + 997).min(tags.len())];
+                        t.iter().for_each(|t| ins.prefetch(t));
+                        ins.insert_where(t, |i| keep(a + i));
+                    })
+                });
+                drop(ins);
+                assert!(
+                    one == together,
+                    "2^{l2} blocks, {bpk} a key, {threads} threads"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn owned_filters_start_on_a_cache_line() {
+        for l2 in [0, 5, 16, 21] {
+            let b = Bloom::new(l2, 2).unwrap();
+            let at = |b: &Bloom| b.words().as_ptr() as usize % LINE;
+            assert_eq!(at(&b), 0);
+            assert_eq!(at(&b.clone()), 0);
+            let mut bytes = vec![0u8; b.byte_len()];
+            bytes[3] = 0x80;
+            let c = Bloom::from_le_bytes(l2, 2, &bytes).unwrap();
+            assert_eq!(
+                (at(&c), c.words()[0], c.words().len()),
+                (0, 1 << 31, b.words().len())
+            );
+            if l2 > 0 {
+                assert_eq!(at(&b.fold(1).unwrap()), 0);
+            }
+            assert_eq!(at(&b.union(&c).unwrap()), 0);
         }
     }
 

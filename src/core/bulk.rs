@@ -127,11 +127,46 @@ pub const CHUNK: usize = 1 << 18;
 /// Below this many items the work is done on the calling thread.
 const PARALLEL_MIN: usize = 4096;
 
+/// Work done inside the parallel tasks of [`tag_chunks_with`], beside the tagging (a Bloom
+/// index inserts there, so its cache misses overlap the hashing).
+pub trait TaskHook: Sync {
+    /// A valid tag was just made.
+    fn tagged(&self, tag: &[u8; 32]);
+    /// A task finished items `start..start + codes.len()`.
+    fn task_done(&self, start: usize, codes: &[u8], tags: &[[u8; 32]]);
+}
+
+/// No work beside the tagging.
+pub struct NoHook;
+
+impl TaskHook for NoHook {
+    #[inline]
+    fn tagged(&self, _: &[u8; 32]) {}
+    #[inline]
+    fn task_done(&self, _: usize, _: &[u8], _: &[[u8; 32]]) {}
+}
+
 /// Canonicalise and tag every value, calling `sink(start, codes, tags)` for consecutive chunks
 /// in order. `codes[i]` is 0 when `tags[i]` is valid, else the reason code (tag zeroed).
-pub fn tag_chunks<V, F>(canon: impl Into<Canon>, prf: &Prf, values: &V, mut sink: F)
+pub fn tag_chunks<V, F>(canon: impl Into<Canon>, prf: &Prf, values: &V, sink: F)
 where
     V: Values + ?Sized,
+    F: FnMut(usize, &[u8], &[[u8; 32]]),
+{
+    tag_chunks_with(canon, prf, values, &NoHook, sink);
+}
+
+/// [`tag_chunks`], with `hook` called in the tasks: on each valid tag as it is made, and on
+/// each task's items when they are done (before the chunk reaches `sink`).
+pub fn tag_chunks_with<V, H, F>(
+    canon: impl Into<Canon>,
+    prf: &Prf,
+    values: &V,
+    hook: &H,
+    mut sink: F,
+) where
+    V: Values + ?Sized,
+    H: TaskHook,
     F: FnMut(usize, &[u8], &[[u8; 32]]),
 {
     let canon = canon.into();
@@ -152,20 +187,27 @@ where
                     c[1] = canon_one(canon, values, i + 1, &mut s2);
                     if c[0] == 0 && c[1] == 0 {
                         (t[0], t[1]) = prf.tag_x2(s1.out.as_bytes(), s2.out.as_bytes());
+                        hook.tagged(&t[0]);
+                        hook.tagged(&t[1]);
                         continue;
                     }
                     t[1] = if c[1] == 0 {
-                        prf.tag(s2.out.as_bytes())
+                        let tag = prf.tag(s2.out.as_bytes());
+                        hook.tagged(&tag);
+                        tag
                     } else {
                         [0u8; 32]
                     };
                 }
                 t[0] = if c[0] == 0 {
-                    prf.tag(s1.out.as_bytes())
+                    let tag = prf.tag(s1.out.as_bytes());
+                    hook.tagged(&tag);
+                    tag
                 } else {
                     [0u8; 32]
                 };
             }
+            hook.task_done(base, c, t);
         };
         if len < PARALLEL_MIN {
             work(start, c, t);

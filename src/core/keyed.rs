@@ -4,8 +4,8 @@
 //! union and the compatibility rules for combining two of them live here, tested by
 //! `cargo test`; the bindings hold these behind locks and only convert arguments.
 
-use super::bloom::{self, Bloom};
-use super::bulk::{tag_chunks, Codes, Item, Values};
+use super::bloom::{self, Bloom, ConcurrentInsert};
+use super::bulk::{tag_chunks_with, Codes, Item, NoHook, TaskHook, Values};
 use super::canon::{Canon, Kind};
 use super::error::{Error, Result};
 use super::estimate::{self, Estimate};
@@ -465,13 +465,26 @@ pub fn tag_values<P: Values>(
     prf: &Prf,
     parts: &[P],
     hold: Option<&[bool]>,
+    on_chunk: impl FnMut(usize, &[u8], &[[u8; 32]]),
+) -> Codes {
+    tag_values_with(canon, prf, parts, hold, |_| NoHook, on_chunk)
+}
+
+/// [`tag_values`], with the hook `hook(base)` for the part whose first value is value `base`
+/// of `parts` run in the tagging tasks (it sees codes before `hold` is applied).
+pub fn tag_values_with<P: Values, H: TaskHook>(
+    canon: Canon,
+    prf: &Prf,
+    parts: &[P],
+    hold: Option<&[bool]>,
+    hook: impl Fn(usize) -> H,
     mut on_chunk: impl FnMut(usize, &[u8], &[[u8; 32]]),
 ) -> Codes {
     let mut codes = Codes::default();
     let mut held = Vec::new();
     let mut base = 0;
     for part in parts {
-        tag_chunks(canon, prf, part, |start, c, t| {
+        tag_chunks_with(canon, prf, part, &hook(base), |start, c, t| {
             let start = base + start;
             let c = match hold {
                 Some(h) if h[start..start + c.len()].contains(&true) => {
@@ -527,8 +540,12 @@ fn add_to_bloom<P: Values>(
 ) -> Added {
     let mut valid = 0u64;
     let mut tags64 = Vec::new();
-    let codes = tag_values(canon, prf, parts, hold, |_, c, t| {
-        bloom.insert_tags_where(t, c);
+    let inserter = ConcurrentInsert::new(bloom, rayon::current_num_threads());
+    let insert = |base| InsertInTasks {
+        inserter: &inserter,
+        hold: hold.map(|h| &h[base..]),
+    };
+    let codes = tag_values_with(canon, prf, parts, hold, insert, |_, c, t| {
         valid += c.iter().filter(|&&c| c == 0).count() as u64;
         if want_tags64 {
             push_valid_tag64(&mut tags64, c, t);
@@ -538,6 +555,26 @@ fn add_to_bloom<P: Values>(
         codes,
         valid,
         tags64,
+    }
+}
+
+/// Inserts each tagging task's valid tags into the index from the task itself, leaving out
+/// those `hold` marks (`hold[i]` is about item `i` of the part).
+struct InsertInTasks<'i, 'b> {
+    inserter: &'i ConcurrentInsert<'b>,
+    hold: Option<&'i [bool]>,
+}
+
+impl TaskHook for InsertInTasks<'_, '_> {
+    #[inline]
+    fn tagged(&self, tag: &[u8; 32]) {
+        self.inserter.prefetch(tag);
+    }
+
+    fn task_done(&self, start: usize, codes: &[u8], tags: &[[u8; 32]]) {
+        let hold = self.hold.map(|h| &h[start..start + codes.len()]);
+        self.inserter
+            .insert_where(tags, |i| codes[i] == 0 && !hold.is_some_and(|h| h[i]));
     }
 }
 
