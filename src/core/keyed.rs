@@ -681,6 +681,59 @@ mod tests {
         Key::from_bytes(&[b; 32]).unwrap()
     }
 
+    /// A valid 18-character ID number made from `r` (region 110101, a real date, its check).
+    fn ric(r: u64) -> String {
+        let body = format!(
+            "110101{:04}{:02}{:02}{:03}",
+            1950 + r % 55,
+            1 + (r >> 8) % 12,
+            1 + (r >> 16) % 28,
+            (r >> 24) % 1000
+        );
+        const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let sum: u32 = body
+            .bytes()
+            .zip(W)
+            .map(|(b, w)| u32::from(b - b'0') * w)
+            .sum();
+        format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+    }
+
+    #[test]
+    fn a_parallel_add_over_parts_inserts_exactly_the_kept_values() {
+        // Two parts large enough for parallel tasks; every 7th value invalid, every 5th held.
+        let key = key(3);
+        let canon = Canon::from(Kind::CnRic);
+        let values: Vec<String> = (0..30_000u64)
+            .map(|i| {
+                if i % 7 == 3 {
+                    format!("x{i}")
+                } else {
+                    ric(i * 2_654_435_761)
+                }
+            })
+            .collect();
+        let hold: Vec<bool> = (0..values.len()).map(|i| i % 5 == 1).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let parts = [packed(&refs[..11_003]), packed(&refs[11_003..])];
+        let mut bloom = KeyedBloom::new(&key, canon, PrfId::HmacSha256, 30_000, 1e-6).unwrap();
+        let added = bloom.add(&parts, Some(&hold), false).unwrap();
+        let mut one = Bloom::new(bloom.bloom.log2_blocks(), bloom.bloom.blocks_per_key()).unwrap();
+        let mut kept = 0;
+        for (i, v) in values.iter().enumerate() {
+            let tag = bloom.tagging.tag_one(Item::Str(v), "add").unwrap();
+            if let (Some(tag), false) = (tag, hold[i]) {
+                one.insert_tag(&tag);
+                kept += 1;
+            }
+        }
+        assert_eq!(added.valid, kept);
+        assert!(
+            bloom.bloom == one,
+            "the index is the one-by-one insert of the kept values"
+        );
+    }
+
     #[test]
     fn add_contains_count_in_on_both_structures() {
         let key = key(7);
