@@ -206,7 +206,7 @@ impl Clone for Owned {
     }
 }
 
-/// Room for `n` words, advised as `zeroed_words` is, before anything is written to it.
+/// Room for `n` words, advised as `Owned::zeroed` is, before anything is written to it.
 pub(crate) fn words_with_capacity(n: usize) -> Vec<u32> {
     let v: Vec<u32> = Vec::with_capacity(n);
     advise_huge(v.as_ptr().cast(), n * 4);
@@ -381,24 +381,22 @@ impl Bloom {
         self.insert_tags_where(tags, &vec![0u8; tags.len()]);
     }
 
-    /// Insert `tags[i]` wherever `codes[i] == 0`. Large batches run in parallel: the filter is
-    /// split into 2^p contiguous ranges of blocks and each worker sets only the bits in its
-    /// range, so no two workers touch one word and the result is the same as inserting one
-    /// by one. Each worker prefetches a batch of blocks before touching them.
+    /// Insert `tags[i]` wherever `codes[i] == 0`, in parallel tasks through
+    /// [`ConcurrentInsert`] (the same filter as inserting one by one).
     pub fn insert_tags_where(&mut self, tags: &[[u8; 32]], codes: &[u8]) {
-        let (l2, bpk) = (self.log2_blocks, self.blocks_per_key);
-        let threads = rayon::current_num_threads().max(1);
-        let log_parts = (threads.next_power_of_two().trailing_zeros() as u8).min(l2);
-        let words = self.words_mut();
-        if log_parts == 0 || tags.len() < 4096 {
-            insert_range(words, 0, 0, l2, bpk, tags, codes);
-            return;
+        const TASK: usize = 2048;
+        let ins = ConcurrentInsert::new(self, rayon::current_num_threads());
+        let task = |k: usize, t: &[[u8; 32]]| {
+            t.iter().for_each(|t| ins.prefetch(t));
+            ins.insert_where(t, |i| codes[k * TASK + i] == 0);
+        };
+        if tags.len() < 2 * TASK {
+            task(0, tags);
+        } else {
+            tags.par_chunks(TASK)
+                .enumerate()
+                .for_each(|(k, t)| task(k, t));
         }
-        let part_words = words.len() >> log_parts;
-        words
-            .par_chunks_mut(part_words)
-            .enumerate()
-            .for_each(|(p, w)| insert_range(w, p, log_parts, l2, bpk, tags, codes));
     }
 
     /// `out[i] = codes[i] == 0 && contains(tags[i])`, in parallel with prefetching.
@@ -654,40 +652,6 @@ fn set_block(words: &mut [u32], block: usize, x: u32) {
     let blk = &mut words[block * WORDS_PER_BLOCK..(block + 1) * WORDS_PER_BLOCK];
     for (i, word) in blk.iter_mut().enumerate() {
         *word |= bit(x, i);
-    }
-}
-
-/// Set the bits of the valid tags whose blocks fall in part `part` of `2^log_parts` (the
-/// slice `words` is that part).
-fn insert_range(
-    words: &mut [u32],
-    part: usize,
-    log_parts: u8,
-    l2: u8,
-    bpk: u8,
-    tags: &[[u8; 32]],
-    codes: &[u8],
-) {
-    let shift = l2 - log_parts;
-    let first_block = part << shift;
-    let mut pending = [(0usize, 0u32); BATCH * MAX_BLOCKS_PER_KEY as usize];
-    for (t, c) in tags.chunks(BATCH).zip(codes.chunks(BATCH)) {
-        let mut n = 0;
-        for (tag, code) in t.iter().zip(c) {
-            if *code != 0 {
-                continue;
-            }
-            for j in 0..usize::from(bpk) {
-                let (block, x) = block_and_mask_key(tag, j, l2);
-                if block >> shift == part {
-                    let local = block - first_block;
-                    prefetch(words, local);
-                    pending[n] = (local, x);
-                    n += 1;
-                }
-            }
-        }
-        set_bits(words, &pending[..n]);
     }
 }
 
