@@ -361,4 +361,7 @@ def check_decodes(
     """Decode the whole file strictly, raising InputError with the line of the first bad byte."""
     at = first_bad_byte(path, encoding, bom, chunk, x80)
     if at is not None:
-        raise InputError(f"{path}: byte {at} on line {line_of(path, at)} is not valid {encoding}")
+        raise InputError(
+            f"{path}: byte {at} on line {line_of(path, at)} is not valid {encoding}; the file "
+            "is damaged there or in another encoding: pass --encoding with its real encoding"
+        )
