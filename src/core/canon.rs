@@ -447,14 +447,83 @@ fn finish_ric(id: &[u8], out: &mut String, v2: bool) -> Result<(), Reason> {
     Ok(())
 }
 
+/// Whether all eight bytes of `x` are ASCII digits (a byte outside `0x30..=0x39` fails one of
+/// the two nibble tests; a carry out of a byte happens only from `0xFA` up, which fails the first).
+#[inline]
+fn digits8(x: u64) -> bool {
+    const HI: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    x & HI == ZEROS && x.wrapping_add(0x0606_0606_0606_0606) & HI == ZEROS
+}
+
+/// `Σ d_i · 2^(7−i)` of eight digit values (one a byte, the first in the lowest byte): three
+/// multiplications fold neighbours together, as parsing eight decimal digits at once does with
+/// 10 where this has 2. Every partial sum fits its lane (at most 27, 135, 2,295).
+#[inline]
+fn binary_weighted8(d: u64) -> u64 {
+    let pairs = (d.wrapping_mul(1 + (2 << 8)) >> 8) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs.wrapping_mul(1 + (4 << 16)) >> 16) & 0x0000_FFFF_0000_FFFF;
+    (quads.wrapping_mul(1 + (16 << 32)) >> 32) & 0xFFFF_FFFF
+}
+
+/// The clean 18-character shape (17 ASCII digits, then a digit, `X` or `x`), decided and
+/// checked a word at a time; `None` for any other input, which takes the general path. The
+/// MOD 11-2 weights are `2^(17−i) mod 11`, so the check sum is `Σ d_i·2^(17−i)` mod 11 — a
+/// binary-weighted sum of the digits, made in two words. The same checks in the same order
+/// as [`finish_ric`], so the same reasons.
+#[inline]
+fn ric_fast(input: &str, out: &mut String, v2: bool) -> Option<Result<(), Reason>> {
+    let b: &[u8; 18] = input.as_bytes().try_into().ok()?;
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let (w0, w1) = (word(0), word(8));
+    let last = b[17];
+    if !(digits8(w0) && digits8(w1) && b[16].is_ascii_digit())
+        || !(last.is_ascii_digit() || last == b'X' || last == b'x')
+    {
+        return None;
+    }
+    Some(ric_fast_checks(input, b, w0, w1, out, v2))
+}
+
+#[inline]
+fn ric_fast_checks(
+    input: &str,
+    b: &[u8; 18],
+    w0: u64,
+    w1: u64,
+    out: &mut String,
+    v2: bool,
+) -> Result<(), Reason> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let d = |i: usize| u32::from(b[i] - b'0');
+    if !IS_PROVINCE[(d(0) * 10 + d(1)) as usize] {
+        return Err(Reason::BadRegion);
+    }
+    let year = d(6) * 1000 + d(7) * 100 + d(8) * 10 + d(9);
+    if !is_real_date(year, d(10) * 10 + d(11), d(12) * 10 + d(13), v2) {
+        return Err(Reason::BadDate);
+    }
+    let (d0, d1) = (w0 - ZEROS, w1 - ZEROS);
+    let sum = (binary_weighted8(d0) << 10) + (binary_weighted8(d1) << 2) + (u64::from(d(16)) << 1);
+    let last = b[17].to_ascii_uppercase();
+    if RIC_CHECK[(sum % 11) as usize] != last {
+        return Err(if excel_rounded(b) {
+            Reason::ExcelRounded
+        } else {
+            Reason::BadChecksum
+        });
+    }
+    out.clear();
+    // All ASCII: the first 17 bytes are the text's first 17 characters.
+    out.push_str(&input[..17]);
+    out.push(char::from(last));
+    Ok(())
+}
+
 fn cn_ric(input: &str, out: &mut String, buf: &mut String, v2: bool) -> Result<(), Reason> {
     // Fast path for the common clean shape: 17 ASCII digits and a digit or X.
-    let b = input.as_bytes();
-    if b.len() == 18
-        && b[..17].iter().all(u8::is_ascii_digit)
-        && (b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x')
-    {
-        return finish_ric(b, out, v2);
+    if let Some(r) = ric_fast(input, out, v2) {
+        return r;
     }
     prelude(input, buf, true)?;
     let mut id = [0u8; 18];
@@ -721,6 +790,106 @@ mod tests {
         for k in ALL_KINDS {
             assert_eq!(Kind::from_code(k.code()), Some(k));
             assert_eq!(Kind::from_name(k.name()), Some(k));
+        }
+    }
+
+    #[test]
+    fn a_word_is_all_digits_exactly_when_each_byte_is_one() {
+        for pos in 0..8 {
+            for byte in 0..=255u8 {
+                let mut w = *b"50505050";
+                w[pos] = byte;
+                assert_eq!(
+                    digits8(u64::from_le_bytes(w)),
+                    byte.is_ascii_digit(),
+                    "byte {byte:#x} at {pos}"
+                );
+            }
+        }
+        // Two bytes off at once, one of which might carry into the other.
+        for a in [0x2fu8, 0x3a, 0xf9, 0xfa, 0xff, 0x00, 0x39] {
+            for b in [0x2fu8, 0x3a, 0xfa, 0xff, 0x30, 0x39] {
+                let mut w = *b"12345678";
+                (w[3], w[4]) = (a, b);
+                assert_eq!(
+                    digits8(u64::from_le_bytes(w)),
+                    a.is_ascii_digit() && b.is_ascii_digit()
+                );
+            }
+        }
+    }
+
+    /// The word-at-a-time path decides exactly as the general one, reason by reason: valid
+    /// numbers, each check failing, near-digits, lower-case x, other lengths and characters.
+    #[test]
+    fn the_fast_ric_path_agrees_with_the_general_one() {
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let alphabet = b"0123456789Xx/:a 0123456789";
+        for round in 0..400_000u32 {
+            // A valid number, then (mostly) one or two bytes changed.
+            let p = PROVINCES[(next() % 35) as usize];
+            let year = if round % 7 == 0 {
+                next() % 2200
+            } else {
+                1890 + next() % 130
+            };
+            let mut body = format!(
+                "{p:02}{:04}{year:04}{:02}{:02}{:03}",
+                next() % 10_000,
+                next() % 14,
+                next() % 33,
+                next() % 1000
+            );
+            body.truncate(17);
+            let check = ric_check_char(body.as_bytes());
+            let mut b: Vec<u8> = body.into_bytes();
+            b.push(if check == b'X' && round % 2 == 0 {
+                b'x'
+            } else {
+                check
+            });
+            for _ in 0..(next() % 3) {
+                let at = (next() % 18) as usize;
+                b[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+            }
+            if round % 97 == 0 {
+                b[15..].copy_from_slice(b"000");
+            }
+            let input = std::str::from_utf8(&b).unwrap();
+            let (mut o1, mut o2, mut buf) = (String::new(), String::new(), String::new());
+            let fast = ric_fast(input, &mut o1, round % 3 == 0);
+            let clean = b[..17].iter().all(u8::is_ascii_digit)
+                && (b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x');
+            assert_eq!(fast.is_some(), clean, "{input}");
+            if let Some(r) = fast {
+                let want = finish_ric(&b, &mut o2, round % 3 == 0);
+                assert_eq!(r, want, "{input}");
+                if r.is_ok() {
+                    assert_eq!(o1, o2, "{input}");
+                }
+            }
+            // And through the public entry point, against the general path's answer.
+            let got = cn_ric(input, &mut o1, &mut buf, true);
+            let mut id = b.clone();
+            id.make_ascii_uppercase();
+            if clean {
+                assert_eq!(got, finish_ric(&id, &mut o2, true), "{input}");
+            }
+        }
+        for other in [
+            "",
+            "1",
+            "11010519491231002",
+            "11010519491231002X1",
+            "１１０１０５１９４９１２３１００２Ｘ",
+        ] {
+            assert!(ric_fast(other, &mut String::new(), true).is_none());
         }
     }
 }
