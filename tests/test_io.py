@@ -187,6 +187,27 @@ def test_big_file_streams_in_chunks(tmp_path: pathlib.Path) -> None:
     assert src.count_rows() >= n
 
 
+@pytest.mark.parametrize("enc", ["utf-8", "gb18030"])
+@pytest.mark.parametrize("change", ["grew", "shrank"])
+def test_a_file_that_changes_between_the_passes_is_refused(
+    tmp_path: pathlib.Path, enc: str, change: str
+) -> None:
+    """The data pass reads exactly the bytes the scan hashed and counted: a file that grew or
+    shrank in between is an error naming it, not rows silently added or lost."""
+    p = tmp_path / "t.csv"
+    rows = "".join(f"张{i},{i:018d}\n" for i in range(5000))
+    p.write_bytes(("名,号\n" + rows).encode(enc))
+    src = open_source(p, ReadOptions(chunk_bytes=1 << 12, delimiter=",", encoding=enc))
+    data = p.read_bytes()
+    p.write_bytes(data + "李,1\n".encode(enc) if change == "grew" else data[:-100])
+    with pytest.raises(InputError, match=r"t\.csv: changed while it was being read"):
+        for _ in src.batches():
+            pass
+    # Unchanged, it reads through.
+    p.write_bytes(data)
+    assert sum(len(b) for b in src.batches()) == 5000
+
+
 # -- GB18030 decoded in Rust (issue #14) ------------------------------------------------------
 
 
@@ -215,6 +236,13 @@ def test_rust_gb18030_decoding_is_pythons_at_any_block_size(block: int) -> None:
     out = b"".join(dec.decode(raw[i : i + block], False) for i in range(0, len(raw), block))
     out += dec.decode(b"", True)
     assert out == text.encode("utf-8")
+    # `end`: only the first `end` bytes are decoded (what follows is read again next time).
+    for x80 in (False, True):  # Rust takes `end` in place; Python's codec gets the slice
+        dec = StrictDecoder("gb18030", x80=x80)
+        out = b"".join(dec.decode(raw[i : i + 3 * block], False, end=min(block, len(raw) - i))
+                       for i in range(0, len(raw), block))  # fmt: skip
+        assert out + dec.decode(b"", True) == text.encode("utf-8")
+        assert dec.done == len(raw)
 
 
 def test_rust_gb18030_refuses_what_python_refuses_at_the_same_byte() -> None:
@@ -233,6 +261,17 @@ def test_rust_gb18030_refuses_what_python_refuses_at_the_same_byte() -> None:
                 dec.decode(b"", True)
             offsets.append(e.value.offset)
         assert offsets[0] == offsets[1] == 3 * len(good), (bad, offsets)
+        # Decoding only whole lines (`end`), with the rest read again: the same offset.
+        dec = StrictDecoder("gb18030", x80=False)
+        with pytest.raises(BadByte) as e:
+            for i in range(0, len(raw), len(good)):
+                dec.decode(raw[i:], False, end=min(len(good), len(raw) - i))
+            dec.decode(b"", True)
+        assert e.value.offset == 3 * len(good)
+    from pi_match import _core
+
+    with pytest.raises(ValueError, match="end 9 is past the data's 3 bytes"):
+        _core.Gb18030Decoder().decode(b"abc", end=9)
 
 
 def test_a_gb18030_file_with_a_0x80_byte_takes_pythons_strict_codec(tmp_path) -> None:  # type: ignore[no-untyped-def]

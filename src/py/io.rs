@@ -232,14 +232,26 @@ impl PyGb18030 {
         }
     }
 
-    /// The UTF-8 of `data` (`final`: nothing follows it).
-    #[pyo3(signature = (data, r#final = false))]
+    /// The UTF-8 of `data` (`final`: nothing follows it); with `end`, of `data[:end]` only
+    /// (the reader's whole lines, sparing it a copy of them).
+    #[pyo3(signature = (data, r#final = false, end = None))]
     fn decode<'py>(
         &self,
         py: Python<'py>,
         data: &[u8],
         r#final: bool,
+        end: Option<usize>,
     ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let data = match end {
+            None => data,
+            Some(e) if e <= data.len() => &data[..e],
+            Some(e) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "end {e} is past the data's {} bytes",
+                    data.len()
+                )))
+            }
+        };
         Ok(self
             .run(py, data, r#final, true)?
             .unwrap_or_else(|| pyo3::types::PyBytes::new(py, b"")))

@@ -108,25 +108,21 @@ class DelimitedSource(Source):
 
     def _decoded_chunks(self) -> Iterator[tuple[bytes, int]]:
         """UTF-8 text and where its whole lines end (`text[:end]`; the last chunk's last line
-        may lack its newline). The text is handed over as decoded, not sliced: a 16 MiB chunk
-        is not copied once more only to drop a partial line."""
+        may lack its newline). The text is handed over as read or decoded, not sliced: a 16 MiB
+        chunk is not copied once more only to drop a partial line."""
         enc = self.encoding
         utf8 = codecs.lookup(enc).name == "utf-8"
         dec = None if utf8 else StrictDecoder(enc, self.facts_pass.x80)
+        if utf8 or (dec is not None and dec.rust):
+            yield from self._whole_line_blocks(dec)
+            return
         carry = b""
         with open(self.path, "rb") as f:
             f.seek(self.facts_pass.bom)
             while True:
                 block = f.read(self.options.chunk_bytes)
                 if dec is not None:
-                    try:
-                        text = dec.decode(block, final=not block)
-                    except BadByte as e:
-                        at = self.facts_pass.bom + e.offset
-                        raise InputError(
-                            f"{self.path}: byte {at} on line {line_of(self.path, at)} is not "
-                            f"valid {enc}; pass --encoding with the file's real encoding"
-                        ) from None
+                    text = self._decode(dec, block, final=not block)
                 else:
                     text = block
                 data = carry + text if carry else text
@@ -138,6 +134,55 @@ class DelimitedSource(Source):
                 carry = data[cut:]
                 if cut:
                     yield data, cut
+
+    def _decode(
+        self, dec: StrictDecoder, block: bytes, final: bool, end: int | None = None
+    ) -> bytes:
+        try:
+            return dec.decode(block, final=final, end=end)
+        except BadByte as e:
+            at = self.facts_pass.bom + e.offset
+            raise InputError(
+                f"{self.path}: byte {at} on line {line_of(self.path, at)} is not "
+                f"valid {self.encoding}; pass --encoding with the file's real encoding"
+            ) from None
+
+    def _whole_line_blocks(self, dec: StrictDecoder | None) -> Iterator[tuple[bytes, int]]:
+        """`_decoded_chunks` for UTF-8 and GB18030, in which a line-break byte is never part of
+        a longer character: a block is cut after its last line break in the raw bytes, and the
+        next block is read from there (the partial line read twice, from the page cache),
+        instead of carrying the partial line over and copying the whole next block behind it.
+        GB18030 decodes only the block's whole lines (`end`, no copy); the decoder then never
+        holds half a character between blocks, and it sees every byte once, in order, so its
+        offsets stay the file's. A line longer than a block is carried over (rare)."""
+        chunk = self.options.chunk_bytes
+        read = self.facts_pass.bom
+        with open(self.path, "rb") as f:
+            f.seek(read)
+            carry = b""
+            while True:
+                block = f.read(chunk)
+                last = len(block) < chunk  # a regular file: a short read is its end
+                if carry:
+                    block, carry = carry + block, b""
+                cut = len(block) if last else whole_lines_end(block)
+                if not last and not cut:
+                    carry = block  # no line ends in it: read on
+                    continue
+                text = block if dec is None else self._decode(dec, block, last, cut)
+                if cut:
+                    yield text, cut if dec is None else len(text)
+                read += cut
+                if last:
+                    if read != (size := self.facts_pass.size):
+                        raise InputError(
+                            f"{self.path}: changed while it was being read ({size:,} bytes when "
+                            f"it was hashed, {read:,} now); copy it somewhere it cannot change "
+                            "and read the copy"
+                        )
+                    return
+                if cut < len(block):
+                    f.seek(cut - len(block), os.SEEK_CUR)
 
     def _first_lines(self, n: int) -> list[bytes]:
         for chunk, end in self._decoded_chunks():

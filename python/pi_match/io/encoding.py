@@ -72,13 +72,15 @@ class StrictDecoder:
         self._p = None if self.rust else codecs.getincrementaldecoder(encoding)("strict")
         self.done = 0
 
-    def decode(self, block: bytes, final: bool, keep: bool = True) -> bytes:
-        """The UTF-8 of `block` (`final`: nothing follows); BadByte if a byte does not decode.
-        `keep=False` only checks (b"" back)."""
+    def decode(self, block: bytes, final: bool, keep: bool = True, end: int | None = None) -> bytes:
+        """The UTF-8 of `block` (`final`: nothing follows), or of `block[:end]`; BadByte if a
+        byte does not decode. `keep=False` only checks (b"" back)."""
+        if end is not None and (self._r is None or not keep):
+            block, end = block[:end], None  # (only Rust's decode takes `end` without a copy)
         pending = 0
         try:
             if self._r is not None and keep:
-                out = self._r.decode(block, final)
+                out = self._r.decode(block, final, end)
             elif self._r is not None:
                 self._r.check(block, final)
                 out = b""
@@ -92,7 +94,7 @@ class StrictDecoder:
             # Rust counts from the first block.
             at = e.start if self._r is not None else self.done - pending + max(e.start, 0)
             raise BadByte(at) from None
-        self.done += len(block)
+        self.done += len(block) if end is None else end
         return out
 
 
