@@ -42,16 +42,7 @@ pub fn split_delimited<'py>(
     end: Option<usize>,
 ) -> PyResult<PySplit> {
     // `end`: split only `data[:end]` (the reader's whole lines), sparing it a copy of them.
-    let data = match end {
-        None => data,
-        Some(e) if e <= data.len() => &data[..e],
-        Some(e) => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "end {e} is past the data's {} bytes",
-                data.len()
-            )))
-        }
-    };
+    let data = prefix(data, end)?;
     let quote = match quote {
         None | Some(b"") => None,
         Some([q]) => Some(*q),
@@ -102,6 +93,19 @@ pub fn split_delimited<'py>(
         lines_seen: s.lines_seen,
         utf8,
     })
+}
+
+/// `data[:end]` (all of it without `end`); an `end` past the data is an error, not a panic.
+fn prefix(data: &[u8], end: Option<usize>) -> PyResult<&[u8]> {
+    match end {
+        None => Ok(data),
+        Some(e) => data.get(..e).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "end {e} is past the data's {} bytes",
+                data.len()
+            ))
+        }),
+    }
 }
 
 /// `None` if `data` is valid UTF-8 (an incomplete sequence cut off at the very end counts as
@@ -242,16 +246,7 @@ impl PyGb18030 {
         r#final: bool,
         end: Option<usize>,
     ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let data = match end {
-            None => data,
-            Some(e) if e <= data.len() => &data[..e],
-            Some(e) => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "end {e} is past the data's {} bytes",
-                    data.len()
-                )))
-            }
-        };
+        let data = prefix(data, end)?;
         Ok(self
             .run(py, data, r#final, true)?
             .unwrap_or_else(|| pyo3::types::PyBytes::new(py, b"")))
