@@ -338,17 +338,39 @@ const PROVINCES: [u8; 35] = [
     53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
 ];
 
-const RIC_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const RIC_CHECK: [u8; 11] = *b"10X98765432";
+const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
 
-/// ISO 7064 MOD 11-2 check character of the first 17 digits.
+/// ISO 7064 MOD 11-2 check character of the first 17 digits (17 ASCII digits). The weights
+/// (7, 9, 10, 5, …) are `2^(17−i) mod 11`, so the sum is `Σ d_i·2^(17−i)` mod 11: a
+/// binary-weighted sum of the digits, made two words at a time.
 pub fn ric_check_char(first17: &[u8]) -> u8 {
-    let sum: u32 = first17
-        .iter()
-        .zip(RIC_WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let digits = |at: usize| {
+        let w = u64::from_le_bytes(first17[at..at + 8].try_into().expect("8 bytes"));
+        w.wrapping_sub(ASCII_ZEROS)
+    };
+    let last = u64::from(first17[16].wrapping_sub(b'0'));
+    let sum =
+        (binary_weighted8(digits(0)) << 10) + (binary_weighted8(digits(8)) << 2) + (last << 1);
     RIC_CHECK[(sum % 11) as usize]
+}
+
+/// Whether all eight bytes of `x` are ASCII digits (a byte outside `0x30..=0x39` fails one of
+/// the two nibble tests; a carry out of a byte happens only from `0xFA` up, which fails the first).
+#[inline]
+fn digits8(x: u64) -> bool {
+    const HI: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    x & HI == ASCII_ZEROS && x.wrapping_add(0x0606_0606_0606_0606) & HI == ASCII_ZEROS
+}
+
+/// `Σ d_i · 2^(7−i)` of eight digit values (one a byte, the first in the lowest byte): three
+/// multiplications fold neighbours together, as parsing eight decimal digits at once does with
+/// 10 where this has 2. Every partial sum fits its lane (at most 27, 135, 2,295).
+#[inline]
+fn binary_weighted8(d: u64) -> u64 {
+    let pairs = (d.wrapping_mul(1 + (2 << 8)) >> 8) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs.wrapping_mul(1 + (4 << 16)) >> 16) & 0x0000_FFFF_0000_FFFF;
+    (quads.wrapping_mul(1 + (16 << 32)) >> 32) & 0xFFFF_FFFF
 }
 
 /// A real (proleptic Gregorian) date. Version 1 also required 1900–2099; version 2 sets no
@@ -401,7 +423,8 @@ const IS_PROVINCE: [bool; 100] = {
 
 /// Region, date and check character of a cleaned number (15 or 18 ASCII digits, `X` or `x`
 /// only last).
-fn finish_ric(id: &[u8], out: &mut String, v2: bool) -> Result<(), Reason> {
+fn finish_ric(text: &str, out: &mut String, v2: bool) -> Result<(), Reason> {
+    let id = text.as_bytes();
     let n = id.len();
     if !IS_PROVINCE[digits_value(&id[..2]) as usize] {
         return Err(Reason::BadRegion);
@@ -433,7 +456,7 @@ fn finish_ric(id: &[u8], out: &mut String, v2: bool) -> Result<(), Reason> {
             });
         }
         // ASCII digits (checked by the callers), so this is the text as it is.
-        out.push_str(std::str::from_utf8(&id[..17]).unwrap_or_default());
+        out.push_str(&text[..17]);
         out.push(last as char);
     } else {
         // GB 11643-1989 legacy number: insert the century, then compute the check character.
@@ -447,77 +470,18 @@ fn finish_ric(id: &[u8], out: &mut String, v2: bool) -> Result<(), Reason> {
     Ok(())
 }
 
-/// Whether all eight bytes of `x` are ASCII digits (a byte outside `0x30..=0x39` fails one of
-/// the two nibble tests; a carry out of a byte happens only from `0xFA` up, which fails the first).
-#[inline]
-fn digits8(x: u64) -> bool {
-    const HI: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    x & HI == ZEROS && x.wrapping_add(0x0606_0606_0606_0606) & HI == ZEROS
-}
-
-/// `Σ d_i · 2^(7−i)` of eight digit values (one a byte, the first in the lowest byte): three
-/// multiplications fold neighbours together, as parsing eight decimal digits at once does with
-/// 10 where this has 2. Every partial sum fits its lane (at most 27, 135, 2,295).
-#[inline]
-fn binary_weighted8(d: u64) -> u64 {
-    let pairs = (d.wrapping_mul(1 + (2 << 8)) >> 8) & 0x00FF_00FF_00FF_00FF;
-    let quads = (pairs.wrapping_mul(1 + (4 << 16)) >> 16) & 0x0000_FFFF_0000_FFFF;
-    (quads.wrapping_mul(1 + (16 << 32)) >> 32) & 0xFFFF_FFFF
-}
-
-/// The clean 18-character shape (17 ASCII digits, then a digit, `X` or `x`), decided and
-/// checked a word at a time; `None` for any other input, which takes the general path. The
-/// MOD 11-2 weights are `2^(17−i) mod 11`, so the check sum is `Σ d_i·2^(17−i)` mod 11 — a
-/// binary-weighted sum of the digits, made in two words. The same checks in the same order
-/// as [`finish_ric`], so the same reasons.
+/// The clean 18-character shape (17 ASCII digits, then a digit, `X` or `x`), told a word at a
+/// time: `None` for any other input, which takes the general path.
 #[inline]
 fn ric_fast(input: &str, out: &mut String, v2: bool) -> Option<Result<(), Reason>> {
     let b: &[u8; 18] = input.as_bytes().try_into().ok()?;
     let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    let (w0, w1) = (word(0), word(8));
     let last = b[17];
-    if !(digits8(w0) && digits8(w1) && b[16].is_ascii_digit())
-        || !(last.is_ascii_digit() || last == b'X' || last == b'x')
-    {
-        return None;
-    }
-    Some(ric_fast_checks(input, b, w0, w1, out, v2))
-}
-
-#[inline]
-fn ric_fast_checks(
-    input: &str,
-    b: &[u8; 18],
-    w0: u64,
-    w1: u64,
-    out: &mut String,
-    v2: bool,
-) -> Result<(), Reason> {
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    let d = |i: usize| u32::from(b[i] - b'0');
-    if !IS_PROVINCE[(d(0) * 10 + d(1)) as usize] {
-        return Err(Reason::BadRegion);
-    }
-    let year = d(6) * 1000 + d(7) * 100 + d(8) * 10 + d(9);
-    if !is_real_date(year, d(10) * 10 + d(11), d(12) * 10 + d(13), v2) {
-        return Err(Reason::BadDate);
-    }
-    let (d0, d1) = (w0 - ZEROS, w1 - ZEROS);
-    let sum = (binary_weighted8(d0) << 10) + (binary_weighted8(d1) << 2) + (u64::from(d(16)) << 1);
-    let last = b[17].to_ascii_uppercase();
-    if RIC_CHECK[(sum % 11) as usize] != last {
-        return Err(if excel_rounded(b) {
-            Reason::ExcelRounded
-        } else {
-            Reason::BadChecksum
-        });
-    }
-    out.clear();
-    // All ASCII: the first 17 bytes are the text's first 17 characters.
-    out.push_str(&input[..17]);
-    out.push(char::from(last));
-    Ok(())
+    let clean = digits8(word(0))
+        && digits8(word(8))
+        && b[16].is_ascii_digit()
+        && (last.is_ascii_digit() || last == b'X' || last == b'x');
+    clean.then(|| finish_ric(input, out, v2))
 }
 
 fn cn_ric(input: &str, out: &mut String, buf: &mut String, v2: bool) -> Result<(), Reason> {
@@ -558,7 +522,11 @@ fn cn_ric(input: &str, out: &mut String, buf: &mut String, v2: bool) -> Result<(
     if body.contains(&b'X') {
         return Err(Reason::BadChar);
     }
-    finish_ric(id, out, v2)
+    // ASCII, as collected above.
+    match std::str::from_utf8(id) {
+        Ok(id) => finish_ric(id, out, v2),
+        Err(_) => Err(Reason::BadChar),
+    }
 }
 
 // ---- cn_mobile ---------------------------------------------------------------------------
@@ -793,6 +761,44 @@ mod tests {
         }
     }
 
+    /// The word-at-a-time sum is GB 11643's weighted sum: each digit 0–9 at each of the 17
+    /// positions alone, and random numbers, against the standard's weights.
+    #[test]
+    fn the_check_character_is_the_standards_weighted_sum() {
+        const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let standard = |d: &[u8]| {
+            let sum: u32 = d
+                .iter()
+                .zip(WEIGHTS)
+                .map(|(&c, w)| u32::from(c - b'0') * w)
+                .sum();
+            RIC_CHECK[(sum % 11) as usize]
+        };
+        for pos in 0..17 {
+            for digit in b'0'..=b'9' {
+                let mut d = [b'0'; 17];
+                d[pos] = digit;
+                assert_eq!(ric_check_char(&d), standard(&d), "{digit} at {pos}");
+            }
+        }
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            let d: Vec<u8> = (0..17)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    b'0' + (s % 10) as u8
+                })
+                .collect();
+            assert_eq!(ric_check_char(&d), standard(&d));
+        }
+        assert_eq!(
+            ric_check_char(b"99999999999999999"),
+            standard(b"99999999999999999")
+        );
+    }
+
     #[test]
     fn a_word_is_all_digits_exactly_when_each_byte_is_one() {
         for pos in 0..8 {
@@ -868,7 +874,7 @@ mod tests {
                 && (b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x');
             assert_eq!(fast.is_some(), clean, "{input}");
             if let Some(r) = fast {
-                let want = finish_ric(&b, &mut o2, round % 3 == 0);
+                let want = finish_ric(input, &mut o2, round % 3 == 0);
                 assert_eq!(r, want, "{input}");
                 if r.is_ok() {
                     assert_eq!(o1, o2, "{input}");
@@ -879,7 +885,8 @@ mod tests {
             let mut id = b.clone();
             id.make_ascii_uppercase();
             if clean {
-                assert_eq!(got, finish_ric(&id, &mut o2, true), "{input}");
+                let id = std::str::from_utf8(&id).unwrap();
+                assert_eq!(got, finish_ric(id, &mut o2, true), "{input}");
             }
         }
         for other in [
