@@ -187,7 +187,7 @@ def test_big_file_streams_in_chunks(tmp_path: pathlib.Path) -> None:
     assert src.count_rows() >= n
 
 
-@pytest.mark.parametrize("enc", ["utf-8", "gb18030"])
+@pytest.mark.parametrize("enc", ["utf-8", "gb18030", "utf-16"])
 @pytest.mark.parametrize("change", ["grew", "shrank"])
 def test_a_file_that_changes_between_the_passes_is_refused(
     tmp_path: pathlib.Path, enc: str, change: str

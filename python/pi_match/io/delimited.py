@@ -117,16 +117,19 @@ class DelimitedSource(Source):
             yield from self._whole_line_blocks(dec)
             return
         carry = b""
+        read = self.facts_pass.bom
         with open(self.path, "rb") as f:
-            f.seek(self.facts_pass.bom)
+            f.seek(read)
             while True:
                 block = f.read(self.options.chunk_bytes)
+                read += len(block)
                 if dec is not None:
                     text = self._decode(dec, block, final=not block)
                 else:
                     text = block
                 data = carry + text if carry else text
                 if not block:
+                    self._check_all_read(read)
                     if data:
                         yield data, len(data)
                     return
@@ -154,35 +157,41 @@ class DelimitedSource(Source):
         instead of carrying the partial line over and copying the whole next block behind it.
         GB18030 decodes only the block's whole lines (`end`, no copy); the decoder then never
         holds half a character between blocks, and it sees every byte once, in order, so its
-        offsets stay the file's. A line longer than a block is carried over (rare)."""
+        offsets stay the file's. A line longer than a block is collected until it ends (rare),
+        joined once, not copied again with every block."""
         chunk = self.options.chunk_bytes
         read = self.facts_pass.bom
         with open(self.path, "rb") as f:
             f.seek(read)
-            carry = b""
+            long_line: list[bytes] = []
             while True:
                 block = f.read(chunk)
                 last = len(block) < chunk  # a regular file: a short read is its end
-                if carry:
-                    block, carry = carry + block, b""
-                cut = len(block) if last else whole_lines_end(block)
-                if not last and not cut:
-                    carry = block  # no line ends in it: read on
+                if not last and not whole_lines_end(block):
+                    long_line.append(block)  # no line ends in it: read on
                     continue
+                if long_line:
+                    block = b"".join([*long_line, block])
+                    long_line.clear()
+                cut = len(block) if last else whole_lines_end(block)
+                read += cut
+                if last:
+                    self._check_all_read(read)
                 text = block if dec is None else self._decode(dec, block, last, cut)
                 if cut:
                     yield text, cut if dec is None else len(text)
-                read += cut
                 if last:
-                    if read != (size := self.facts_pass.size):
-                        raise InputError(
-                            f"{self.path}: changed while it was being read ({size:,} bytes when "
-                            f"it was hashed, {read:,} now); copy it somewhere it cannot change "
-                            "and read the copy"
-                        )
                     return
                 if cut < len(block):
                     f.seek(cut - len(block), os.SEEK_CUR)
+
+    def _check_all_read(self, read: int) -> None:
+        """The data pass read `read` bytes in all: the scan's, or the file changed between."""
+        if read != (size := self.facts_pass.size):
+            raise InputError(
+                f"{self.path}: changed while it was being read ({size:,} bytes when it was "
+                f"hashed, {read:,} now); copy it somewhere it cannot change and read the copy"
+            )
 
     def _first_lines(self, n: int) -> list[bytes]:
         for chunk, end in self._decoded_chunks():
