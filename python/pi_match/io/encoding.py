@@ -158,7 +158,8 @@ class _Mixed:
     def __init__(self) -> None:
         self.tally: tuple[int, int, list[int], list[int], int] = (0, 0, [], [], 0)
         self.line = 1
-        self.carry = b""
+        #: The line begun in earlier blocks, as its pieces (joined once, when it ends).
+        self.carry: list[bytes] = []
 
     def _count(self, data: bytes, start: int = 0, end: int | None = None) -> None:
         seen = self.tally[4]
@@ -169,19 +170,19 @@ class _Mixed:
         """The next block of the file; b"" at its end."""
         if not block:
             if self.carry:
-                self._count(self.carry)
-            self.carry = b""
+                self._count(b"".join(self.carry))
+            self.carry = []
             return
         cut = whole_lines_end(block)
         m = LINE_BREAK.search(block, 0, cut) if cut else None
         if m is None:
-            self.carry += block  # no line ends in this block
+            self.carry.append(block)  # no line ends in this block
             return
         # The line begun in the blocks before ends at this block's first break: counted
         # joined with that line alone, then the rest of the block in place (no copy of it).
-        self._count(self.carry + block[: m.end()])
+        self._count(b"".join([*self.carry, block[: m.end()]]))
         self._count(block, m.end(), cut)
-        self.carry = block[cut:]
+        self.carry = [block[cut:]] if cut < len(block) else []
 
     def check(self, path: str) -> None:
         utf8, other, first_utf8, first_other, _ = self.tally
