@@ -227,6 +227,41 @@ def test_authenticate_inspect_verify(tmp_path: pathlib.Path) -> None:
     assert "key mismatch" in fail("verify", out, "--key", str(other))
 
 
+def test_the_command_line_tunes_its_own_process_for_streaming(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The CLI owns its process: it keeps OpenBLAS to one thread (its spinning workers would
+    take a core from the Rust work) unless the user set it, and on glibc lets malloc keep
+    freed batch buffers. A library caller's process is not touched by importing pi_match."""
+    import os
+    import platform
+
+    from pi_match import _core
+
+    probe = (
+        "import os, sys\n"
+        "import pi_match.build\n"
+        "before = os.environ.get('OPENBLAS_NUM_THREADS')\n"
+        "from pi_match.cli import main\n"
+        "main(sys.argv[1:])\n"
+        "print(before, os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+
+    def run(*argv: str, extra: dict[str, str] | None = None) -> str:
+        r = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True,
+                           env={**env, **(extra or {})}, check=True)  # fmt: skip
+        return r.stdout.split("\n")[-2]
+
+    # numpy already imported (pi_match.build): too late to matter, so left alone.
+    assert run("keygen", "-o", str(tmp_path / "a.key")) == "None None"
+    probe = probe.replace("import pi_match.build\n", "")
+    assert run("keygen", "-o", str(tmp_path / "b.key")) == "None 1"
+    mine = {"OPENBLAS_NUM_THREADS": "4"}
+    assert run("keygen", "-o", str(tmp_path / "c.key"), extra=mine) == "4 4"
+    if platform.libc_ver()[0] == "glibc":
+        assert _core._tune_malloc_for_streaming() is True
+
+
 def test_start_up_stays_off_the_hot_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`pi-match --help` imports neither numpy nor pyarrow, and a build of a CSV — a held
     Excel-shaped value and a rejected one included — never imports pandas (pyarrow's

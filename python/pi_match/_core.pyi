@@ -51,6 +51,7 @@ __all__ = [
     "split_delimited",
     "utf8_error_offset",
     "line_breaks",
+    "_tune_malloc_for_streaming",
     "encoding_mix",
     "link_components",
     "tag_membership_counts",
@@ -323,6 +324,7 @@ def expected_overlap_sd(
     na: float, nb: float, shared: float, num_blocks: int, blocks_per_key: int
 ) -> float: ...
 def line_breaks(data: bytes, after_cr: bool = False) -> tuple[int, bool]: ...
+def _tune_malloc_for_streaming() -> bool: ...
 def encoding_mix(
     data: bytes,
     first_line: int,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -308,6 +309,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "delimiter", None) == "\\t":
         args.delimiter = "\t"
+    # numpy's OpenBLAS would start a thread per core that spins between the few calls made
+    # here, taking a core from the Rust work; nothing here multiplies matrices.
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from .. import _core
+
+    _core._tune_malloc_for_streaming()  # this process is ours (see its text)
     try:
         if args.command == "compare" and len(args.artefacts) < 2:
             raise UserError("compare needs at least two artefacts")
