@@ -274,6 +274,23 @@ def test_rust_gb18030_refuses_what_python_refuses_at_the_same_byte() -> None:
         _core.Gb18030Decoder().decode(b"abc", end=9)
 
 
+@given(st.lists(st.sampled_from(["\x80", "a", "张", "\U00020000", "\u00e9", "\n"]), max_size=400),
+       st.integers(0, 64))  # fmt: skip
+def test_rust_gb18030_writes_its_output_in_place_however_much_it_grows(parts, cut) -> None:  # type: ignore[no-untyped-def]
+    """The decoder writes UTF-8 straight into the bytes it returns, sized for real text (3
+    bytes for 2) and grown when a block needs more: a run of 0x80 (€, 3 bytes for 1, as
+    encoding_rs reads it) must come out whole, as must 4-byte sequences, with `end` too."""
+    from pi_match import _core
+
+    raw = b"".join(b"\x80" if p == "\x80" else p.encode("gb18030") for p in parts)
+    want = "".join("€" if p == "\x80" else p for p in parts).encode()
+    assert _core.Gb18030Decoder().decode(raw, True) == want
+    dec = _core.Gb18030Decoder()
+    cut = min(cut, len(raw))
+    head = dec.decode(raw + b"tail", False, end=cut)
+    assert head + dec.decode(raw[cut:], True) == want
+
+
 def test_a_gb18030_file_with_a_0x80_byte_takes_pythons_strict_codec(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """encoding_rs reads a lone 0x80 as € (as browsers do); GB18030 has no such byte, so a file
     holding one is decoded by Python's codec, which names the byte."""

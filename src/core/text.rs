@@ -156,11 +156,27 @@ impl Gb18030 {
             buf.len() >= self.max_out(src.len()),
             "decode_into needs max_out bytes"
         );
+        match self.decode_some(src, last, buf)? {
+            (read, written) if read == src.len() => Ok(written),
+            _ => unreachable!("the output was sized by max_utf8_buffer_length"),
+        }
+    }
+
+    /// Decode as much of `src` as fits in `buf` (any size): `(read, written)`, all of `src`
+    /// read unless `buf` filled up first — the caller then gives the rest of `src` and more room.
+    /// Real text needs far less than `max_out` (at most 3 UTF-8 bytes for 2 of GB18030), so a
+    /// caller can size `buf` for it and grow it only in the rare case. Errors as `decode_into`.
+    pub fn decode_some(
+        &mut self,
+        src: &[u8],
+        last: bool,
+        buf: &mut [u8],
+    ) -> Result<(usize, usize), u64> {
         let (res, read, written) = self.dec.decode_to_utf8_without_replacement(src, buf, last);
         match res {
-            encoding_rs::DecoderResult::InputEmpty => {
+            encoding_rs::DecoderResult::InputEmpty | encoding_rs::DecoderResult::OutputFull => {
                 self.done += read as u64;
-                Ok(written)
+                Ok((read, written))
             }
             encoding_rs::DecoderResult::Malformed(bad, extra) => {
                 // The malformed bytes end `extra` bytes before `read`; they may have begun in an
@@ -168,16 +184,56 @@ impl Gb18030 {
                 let end = self.done + read as u64 - u64::from(extra);
                 Err(end.saturating_sub(u64::from(bad)))
             }
-            encoding_rs::DecoderResult::OutputFull => {
-                unreachable!("the output was sized by max_utf8_buffer_length")
-            }
         }
+    }
+
+    /// Room for the UTF-8 of `len` bytes of real text: 3 bytes for every 2 of GB18030 (a
+    /// four-byte sequence gives at most 4, ASCII 1), plus a character carried over. A lone
+    /// 0x80 (read as €, 3 bytes) can need more: `decode_some` then says the room ran out.
+    pub fn typical_out(len: usize) -> usize {
+        len.saturating_add(len / 2).saturating_add(16)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_some_resumes_when_the_room_runs_out() {
+        // 0x80 is € (3 bytes for 1): typical_out is too small, and the rest comes in a second
+        // call with more room, the same UTF-8 as one call with max_out.
+        let raw: Vec<u8> = b"\x80\x80\x80\x80ab\xD5\xC5\n".repeat(50);
+        let mut whole = Gb18030::default();
+        let mut buf = vec![0u8; whole.max_out(raw.len())];
+        let n = whole.decode_into(&raw, true, &mut buf).unwrap();
+        let want = &buf[..n];
+        for room in [4usize, 7, Gb18030::typical_out(raw.len()), raw.len() * 3] {
+            let mut d = Gb18030::default();
+            let mut out = vec![0u8; room];
+            let (mut read, mut written) = d.decode_some(&raw, true, &mut out).unwrap();
+            let mut calls = 1;
+            while read < raw.len() {
+                out.resize(out.len() + room.max(8), 0);
+                let (r, w) = d
+                    .decode_some(&raw[read..], true, &mut out[written..])
+                    .unwrap();
+                read += r;
+                written += w;
+                calls += 1;
+                assert!(calls < 1000);
+            }
+            assert_eq!(&out[..written], want, "room {room}");
+        }
+        // Errors keep their offsets in the whole input across the calls.
+        let mut d = Gb18030::default();
+        let mut out = vec![0u8; 8];
+        let bad = b"\x80\x80\x80\x80\x80\x80\xFF";
+        let (r, _) = d.decode_some(bad, true, &mut out).unwrap();
+        assert!(r < bad.len());
+        let mut more = vec![0u8; 64];
+        assert_eq!(d.decode_some(&bad[r..], true, &mut more), Err(6));
+    }
 
     #[test]
     fn gb18030_carries_split_characters_and_names_the_first_bad_byte() {

@@ -198,12 +198,14 @@ pub fn encoding_mix(
 #[pyclass(name = "Gb18030Decoder", module = "pi_match._core")]
 pub struct PyGb18030 {
     /// The decoder and its output buffer, reused from block to block.
-    inner: std::sync::Mutex<(crate::core::text::Gb18030, Vec<u8>)>,
+    inner: std::sync::Mutex<crate::core::text::Gb18030>,
 }
 
 impl PyGb18030 {
-    /// Decode `data` into the reused buffer (the GIL released); with `keep`, the UTF-8 as a
-    /// bytes object (one copy, from warm memory).
+    /// Check `data` (the GIL released), or with `keep` decode it into a `bytes` object: the
+    /// UTF-8 is written straight into the object (no buffer of 3 bytes per input byte kept
+    /// between blocks, no copy out of one), sized for real text and grown only if a rare
+    /// sequence needs more, then cut to the length written.
     fn run<'py>(
         &self,
         py: Python<'py>,
@@ -218,23 +220,99 @@ impl PyGb18030 {
                 "this Gb18030Decoder is in use by another thread (one decoder is one stream)",
             ));
         };
-        let (d, buf) = &mut *g;
+        let d = &mut *g;
         if !keep {
             return match py.detach(|| d.check(data, last)) {
                 Ok(()) => Ok(None),
                 Err(at) => Err(malformed(py, at)),
             };
         }
-        let need = d.max_out(data.len());
-        if buf.len() < need {
-            buf.resize(need, 0);
-        }
-        let r = py.detach(|| d.decode_into(data, last, buf));
-        match r {
-            Ok(n) => Ok(keep.then(|| pyo3::types::PyBytes::new(py, &buf[..n]))),
-            Err(at) => Err(malformed(py, at)),
+        let mut out = BytesOut::new(py, crate::core::text::Gb18030::typical_out(data.len()))?;
+        let (mut read, mut written) = (0usize, 0usize);
+        loop {
+            let room = out.room(written);
+            let r = py.detach(|| {
+                // SAFETY: the object is this thread's alone until it is returned (nothing
+                // else holds a reference), and `room` lies within its allocation.
+                let buf = unsafe { std::slice::from_raw_parts_mut(room.0 as *mut u8, room.1) };
+                d.decode_some(&data[read..], last, buf)
+            });
+            match r {
+                Ok((r, w)) => {
+                    read += r;
+                    written += w;
+                }
+                Err(at) => return Err(malformed(py, at)),
+            }
+            if read == data.len() {
+                return out.finish(written).map(Some);
+            }
+            let more = d.max_out(data.len() - read);
+            out.grow(written + more)?;
         }
     }
+}
+
+/// A `bytes` object being written in place (CPython's PyBytesWriter, or pyo3's backport of
+/// it): created with room for `size` bytes, grown, and cut to its written length at the end.
+struct BytesOut<'py> {
+    py: Python<'py>,
+    w: std::ptr::NonNull<pyo3::ffi::compat::PyBytesWriter>,
+}
+
+impl<'py> BytesOut<'py> {
+    fn new(py: Python<'py>, size: usize) -> PyResult<Self> {
+        let size = isize::try_from(size).map_err(|_| memory_error(size))?;
+        // SAFETY: called with the GIL held; a null result has set a Python error.
+        let w = unsafe { pyo3::ffi::compat::PyBytesWriter_Create(size) };
+        std::ptr::NonNull::new(w)
+            .map(|w| BytesOut { py, w })
+            .ok_or_else(|| PyErr::fetch(py))
+    }
+
+    /// The writable bytes after the first `from` (as an address and a length, to be sent to
+    /// a thread without the GIL).
+    fn room(&mut self, from: usize) -> (usize, usize) {
+        // SAFETY: the writer is live; its data holds GetSize bytes.
+        unsafe {
+            let size = pyo3::ffi::compat::PyBytesWriter_GetSize(self.w.as_ptr()) as usize;
+            let data = pyo3::ffi::compat::PyBytesWriter_GetData(self.w.as_ptr()) as usize;
+            (data + from, size - from)
+        }
+    }
+
+    /// At least `size` bytes of room, the bytes written kept.
+    fn grow(&mut self, size: usize) -> PyResult<()> {
+        let n = isize::try_from(size).map_err(|_| memory_error(size))?;
+        // SAFETY: the writer is live and the GIL held.
+        if unsafe { pyo3::ffi::compat::PyBytesWriter_Resize(self.w.as_ptr(), n) } < 0 {
+            return Err(PyErr::fetch(self.py));
+        }
+        Ok(())
+    }
+
+    /// The object, cut to its first `len` bytes.
+    fn finish(self, len: usize) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the writer is live and consumed here (not discarded again on drop); `len`
+        // is at most its size.
+        unsafe {
+            let obj = pyo3::ffi::compat::PyBytesWriter_FinishWithSize(me.w.as_ptr(), len as isize);
+            Ok(Bound::from_owned_ptr_or_err(me.py, obj)?.cast_into_unchecked())
+        }
+    }
+}
+
+impl Drop for BytesOut<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a writer not finished is discarded once, with the GIL held (a BytesOut
+        // lives only under it).
+        unsafe { pyo3::ffi::compat::PyBytesWriter_Discard(self.w.as_ptr()) }
+    }
+}
+
+fn memory_error(size: usize) -> PyErr {
+    pyo3::exceptions::PyMemoryError::new_err(format!("{size} bytes of output"))
 }
 
 /// The UnicodeDecodeError of a malformed sequence; `start` is its offset in the whole input,
