@@ -696,3 +696,37 @@ def test_locks_never_deadlock_under_mixed_operations(tmp_path: pathlib.Path) -> 
     )
     r = subprocess.run([sys.executable, str(loop)], capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_a_file_given_twice_is_refused_and_a_copy_is_named(
+    capsys: pytest.CaptureFixture[str],
+    case: dict[str, pathlib.Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Overlapping shell patterns (`*.csv seized.csv`) give one file twice: its rows would be
+    counted twice in every count but the distinct ones, so the build stops, whatever names
+    the file goes by (the same path, `./x` and `x`, a hard or a symbolic link). A copy — other
+    bytes on disk holding the same bytes, as the same dump seized twice — is built, with a
+    warning in the output and the summary naming both."""
+    d, csv = case["dir"], case["csv"]
+    monkeypatch.chdir(d)
+    os.link(csv, d / "hard.csv")
+    os.symlink(csv, d / "soft.csv")
+    base = ("--key", str(case["key"]), "-o", str(d / "out.pmi"))
+    err = refused(capsys, "build", "seized.csv", "seized.csv", *base)
+    assert "seized.csv: given twice; each input is read once" in err
+    for other in ("./seized.csv", str(csv), "hard.csv", "soft.csv"):
+        err = refused(capsys, "build", "seized.csv", other, *base)
+        assert f"{other}: the same file as seized.csv" in err, err
+    assert not (d / "out.pmi").exists()
+    (d / "copy.csv").write_bytes(csv.read_bytes())
+    code, out, err = cli(capsys, "build", "seized.csv", "copy.csv", *base, "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    warned = [w for w in s["warnings"] if "copy.csv holds the same bytes as seized.csv" in w]
+    assert len(warned) == 1 and "counted again" in warned[0]
+    balanced(s)
+    assert s["accounting"]["rows"] == 2 * 301
+    code, out, err = cli(capsys, "build", "seized.csv", "copy.csv", *base)
+    assert code == 0 and (out + err).count("copy.csv holds the same bytes as seized.csv") == 1
+

@@ -122,7 +122,48 @@ class Progress:
 
 
 def open_inputs(paths: Sequence[str], options: ReadOptions) -> list[Source]:
+    check_distinct_inputs(paths)
     return [open_source(p, options) for p in paths]
+
+
+def check_distinct_inputs(paths: Sequence[str]) -> None:
+    """Refuse a file given twice — the same path, or two names of one file (`./a.csv` and
+    `a.csv`, a hard or symbolic link), as overlapping shell patterns give: its rows would be
+    counted twice in every count but the distinct ones."""
+    seen: dict[tuple[int, int], str] = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue  # opening it says what is wrong with it
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen:
+            same = "given twice" if p == seen[ident] else f"the same file as {seen[ident]}"
+            raise InputError(
+                f"{p}: {same}; each input is read once, or its rows would be counted twice — "
+                "give it once"
+            )
+        seen[ident] = p
+
+
+def same_bytes_warnings(per_input: Sequence[dict[str, Any]]) -> list[str]:
+    """A warning for each input whose bytes are another input's (a copy of a seized file
+    seized again elsewhere, say): allowed, but its rows count again."""
+    first: dict[str, str] = {}
+    out = []
+    for f in per_input:
+        sha = f.get("sha256")
+        if not sha:
+            continue
+        if sha in first:
+            out.append(
+                f"{f['path']} holds the same bytes as {first[sha]} (SHA-256 {sha[:16]}…): "
+                "its rows are counted again in the rows and valid counts (the distinct counts "
+                "do not change); leave it out if it is a copy"
+            )
+        else:
+            first[sha] = f["path"]
+    return out
 
 
 def resolve_fields(
@@ -453,7 +494,7 @@ def build(
             per_input = single.read_all(sources, progress)
             sections = single.finish()
             builder = single
-        warnings = fpr_checks(builder.blooms, fpr)
+        warnings = same_bytes_warnings(per_input) + fpr_checks(builder.blooms, fpr)
         for w in warnings:
             note("warning: " + w)
         summary = _summary(
