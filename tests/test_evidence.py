@@ -730,3 +730,30 @@ def test_a_file_given_twice_is_refused_and_a_copy_is_named(
     code, out, err = cli(capsys, "build", "seized.csv", "copy.csv", *base)
     assert code == 0 and (out + err).count("copy.csv holds the same bytes as seized.csv") == 1
 
+
+def test_an_output_in_a_missing_folder_is_named_and_warnings_are_one_line(
+    capsys: pytest.CaptureFixture[str], case: dict[str, pathlib.Path]
+) -> None:
+    """An output whose folder does not exist is named with that folder (not a temporary file
+    beside it); a warning (a key file others can read) is one `pi-match: warning:` line, not
+    Python's `file:line: Category` with a line of source under it."""
+    d = case["dir"]
+    err = refused(capsys, "build", str(case["csv"]), "--key", str(case["key"]),
+                  "-o", str(d / "nodir" / "out.pmi"))  # fmt: skip
+    assert (
+        f"cannot write the artefact {d / 'nodir' / 'out.pmi'}: {d / 'nodir'} does not exist" in err
+    )
+    assert not list(d.glob("**/.*tmp*"))
+    (d / "file").write_text("x")
+    err = refused(capsys, "build", str(case["csv"]), "--key", str(case["key"]),
+                  "-o", str(d / "file" / "out.pmi"))  # fmt: skip
+    assert f"{d / 'file'} is not a folder" in err
+    open_key = d / "open.key"
+    open_key.write_bytes(case["key"].read_bytes())
+    open_key.chmod(0o644)
+    code, out, err = cli(capsys, "build", str(case["csv"]), "--key", str(open_key),
+                         "-o", str(d / "w.pmi"), "--quiet")  # fmt: skip
+    assert code == 0, err
+    warned = [ln for ln in err.splitlines() if "can be read by other users" in ln]
+    assert len(warned) == 1 and warned[0].startswith("pi-match: warning: key file "), err
+    assert "Key.load" not in err and "Warning:" not in err

@@ -99,6 +99,10 @@ def check_outputs(
                 f"refusing to write the {role} {path}: it is {_kind_of(st.st_mode)}, not a "
                 "regular file"
             )
+        folder = os.path.dirname(path) or "."
+        if st is None and not os.path.isdir(folder):
+            what = "is not a folder" if os.path.exists(folder) else "does not exist"
+            raise OutputError(f"cannot write the {role} {path}: {folder} {what}")
         ident: tuple[int, int] | str = (
             (st.st_dev, st.st_ino) if st is not None else os.path.realpath(path)
         )

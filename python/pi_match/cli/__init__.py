@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .. import PiMatchError, __version__
@@ -316,6 +317,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .. import _core
 
     _core._tune_malloc_for_streaming()  # this process is ours (see its text)
+    with warnings.catch_warnings():
+        # A warning (a key file others can read, say) is one line as errors are, not Python's
+        # `file:line: Category` with a line of our source under it.
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
+    print(f"pi-match: warning: {one_line(str(message))}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "compare" and len(args.artefacts) < 2:
             raise UserError("compare needs at least two artefacts")
