@@ -59,7 +59,7 @@ def write_example(folder: str) -> list[str]:
     for p in files.values():
         if os.path.lexists(p):
             raise FileExistsError(0, f"{p} exists; choose an empty folder for the example", p)
-    check_outputs({}, files)
+    check_outputs({}, files, folders_made=True)
     os.makedirs(seized, exist_ok=True)
     rng = np.random.default_rng(2026)
     ids = np.unique(ric_numbers(rng, ITEMS + ITEMS // 5))[:ITEMS]

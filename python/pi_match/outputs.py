@@ -76,11 +76,16 @@ def _identity(path: PathLike) -> tuple[int, int] | None:
 
 
 def check_outputs(
-    inputs: Mapping[str, Sequence[PathLike | None]], outputs: Mapping[str, PathLike | None]
+    inputs: Mapping[str, Sequence[PathLike | None]],
+    outputs: Mapping[str, PathLike | None],
+    *,
+    folders_made: bool = False,
 ) -> None:
     """Refuse (OutputError, nothing touched) an output that is an input, a key or another
-    output, or an existing path that is not a regular file. `inputs` maps a role ("input",
-    "key file"…) to its paths; `outputs` a role ("artefact", "rejects file"…) to a path."""
+    output, an existing path that is not a regular file, or one in a folder that does not
+    exist (unless the caller makes its folders: `folders_made`). `inputs` maps a role
+    ("input", "key file"…) to its paths; `outputs` a role ("artefact", "rejects file"…) to a
+    path."""
     held: list[tuple[tuple[int, int] | str, str, str]] = []
     for role, paths in inputs.items():
         for p in paths:
@@ -100,7 +105,7 @@ def check_outputs(
                 "regular file"
             )
         folder = os.path.dirname(path) or "."
-        if st is None and not os.path.isdir(folder):
+        if st is None and not folders_made and not os.path.isdir(folder):
             what = "is not a folder" if os.path.exists(folder) else "does not exist"
             raise OutputError(f"cannot write the {role} {path}: {folder} {what}")
         ident: tuple[int, int] | str = (

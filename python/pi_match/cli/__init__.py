@@ -321,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A warning (a key file others can read, say) is one line as errors are, not Python's
         # `file:line: Category` with a line of our source under it.
         warnings.showwarning = _show_warning
+        # openpyxl warns of workbook parts it drops (styles, data validation, extensions):
+        # nothing about the cells read, and not the user's to act on.
+        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
         return _run(args)
 
 
