@@ -293,6 +293,7 @@ def split_delimited(
     quote: bytes | None = None,
     expected: int | None = None,
     end: int | None = None,
+    more: bool = False,
 ) -> Split: ...
 
 @final
@@ -309,6 +310,8 @@ class Split:
     def blank_lines(self) -> int: ...
     @property
     def lines_seen(self) -> int: ...
+    @property
+    def open_tail(self) -> int | None: ...
     @property
     def utf8(self) -> bool: ...
 

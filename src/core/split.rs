@@ -5,7 +5,11 @@
 //! Separators may be several bytes (`----`, ` # `); fields may be quoted with a quote byte
 //! (doubled inside to stand for itself). A line whose field count differs from the header's is
 //! rejected as `field_count` (the 2013 hotel dump's unquoted commas in addresses look like this);
-//! a quote that is not closed on its line is `bad_quote`. Blank lines are counted, not rows.
+//! a quote that is not closed on its line is `bad_quote` — unless the quoted field goes on over
+//! the next lines and closes there into a record of the expected field count (a cell with line
+//! breaks, as Excel and RFC 4180 write them), within `RECORD_LINES` lines and `RECORD_BYTES`
+//! bytes: a stray quote in a dump cannot swallow the records after it. Blank lines are counted,
+//! not rows.
 
 use memchr::memmem;
 
@@ -16,7 +20,15 @@ pub struct SplitOptions {
     pub quote: Option<u8>,
     /// Fields per row; `None` takes the first non-blank line's count.
     pub expected: Option<usize>,
+    /// More text follows this input: a record still open at its end (a quoted field with line
+    /// breaks, within the limits) is left for the next call (`Split::open_tail`) instead of
+    /// being judged on part of its lines.
+    pub more_follows: bool,
 }
+
+/// A record may go on over at most this many lines, and this many bytes, inside a quoted field.
+pub const RECORD_LINES: u64 = 16;
+pub const RECORD_BYTES: usize = 64 << 10;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reject {
@@ -37,8 +49,11 @@ pub struct Split {
     pub lines: Vec<u64>,
     pub rejects: Vec<Reject>,
     pub blank_lines: u64,
-    /// Lines seen (including blank and rejected ones).
+    /// Lines seen (including blank and rejected ones; not those of `open_tail`).
     pub lines_seen: u64,
+    /// Where a record begins that is still open at the end of the input (`more_follows`):
+    /// its bytes, `input[open_tail..]`, go in front of the next call's input.
+    pub open_tail: Option<usize>,
 }
 
 impl Split {
@@ -62,6 +77,10 @@ impl Split {
         true
     }
 }
+
+/// `split_line`'s error for a quoted field still open at the end of its text (the record may
+/// go on over the next line); reported as `bad_quote` if it does not.
+const OPEN_QUOTE: &str = "open_quote";
 
 /// Split one line into fields; `Err(reason)` when quoting is broken.
 fn split_line<'a>(
@@ -91,7 +110,7 @@ fn split_line<'a>(
             let mut i = 1;
             loop {
                 match memchr::memchr(q, &rest[i..]) {
-                    None => return Err("bad_quote"),
+                    None => return Err(OPEN_QUOTE),
                     Some(k) => {
                         value.extend_from_slice(&rest[i..i + k]);
                         i += k + 1;
@@ -246,7 +265,33 @@ fn split_general(input: &[u8], first_line: u64, opts: &SplitOptions) -> Split {
             out.blank_lines += 1;
             continue;
         }
-        if let Err(reason) = split_line(line, &opts.sep, finder.as_ref(), opts.quote, &mut fields) {
+        let mut raw = raw;
+        let mut split = split_line(line, &opts.sep, finder.as_ref(), opts.quote, &mut fields);
+        if split == Err(OPEN_QUOTE) {
+            // A quoted field may hold line breaks: the record may go on over the next lines.
+            match longer_record(input, raw.0, pos, &out, opts, finder.as_ref(), &mut fields) {
+                Longer::Record { end, next, lines } => {
+                    raw = (raw.0, end);
+                    pos = next;
+                    line_no += lines - 1;
+                    out.lines_seen += lines - 1;
+                    split = Ok(());
+                }
+                Longer::Open => {
+                    // Its end is in the text still to come: left for the next call.
+                    out.lines_seen -= 1;
+                    out.open_tail = Some(raw.0);
+                    break;
+                }
+                Longer::Not => {}
+            }
+        }
+        if let Err(reason) = split {
+            let reason = if reason == OPEN_QUOTE {
+                "bad_quote"
+            } else {
+                reason
+            };
             out.rejects.push(Reject {
                 line: this,
                 reason,
@@ -276,9 +321,74 @@ fn split_general(input: &[u8], first_line: u64, opts: &SplitOptions) -> Split {
     out
 }
 
+enum Longer {
+    /// A record of the expected field count ends at `end` (the next line begins at `next`),
+    /// `lines` lines in all; its fields are in `fields`.
+    Record { end: usize, next: usize, lines: u64 },
+    /// Still open at the end of the input, within the limits, and more input follows.
+    Open,
+    /// Not a record over several lines: the first line is judged alone.
+    Not,
+}
+
+/// Whether the line at `start`, whose quoted field is still open at its end (the next line
+/// begins at `next`), goes on over the following lines into one record: its quoted field
+/// closes within `RECORD_LINES` lines and `RECORD_BYTES` bytes, the record then splits cleanly
+/// into the field count already set (a header or earlier rows), and no line break falls
+/// outside a quoted field.
+fn longer_record<'a>(
+    input: &'a [u8],
+    start: usize,
+    mut next: usize,
+    out: &Split,
+    opts: &SplitOptions,
+    finder: Option<&memmem::Finder<'_>>,
+    fields: &mut Vec<std::borrow::Cow<'a, [u8]>>,
+) -> Longer {
+    if out.ncols == 0 || opts.quote.is_none() {
+        return Longer::Not;
+    }
+    let mut lines = 1u64;
+    loop {
+        if next >= input.len() {
+            return if opts.more_follows {
+                Longer::Open
+            } else {
+                Longer::Not
+            };
+        }
+        let (end, after) = crate::core::text::next_line(input, next);
+        lines += 1;
+        if lines > RECORD_LINES || end - start > RECORD_BYTES {
+            return Longer::Not;
+        }
+        next = after;
+        match split_line(&input[start..end], &opts.sep, finder, opts.quote, fields) {
+            Err(OPEN_QUOTE) => continue,
+            Err(_) => return Longer::Not,
+            Ok(()) => {
+                let clean = fields.len() == out.ncols
+                    && fields.iter().all(|f| {
+                        matches!(f, std::borrow::Cow::Owned(_))
+                            || memchr::memchr2(b'\n', b'\r', f).is_none()
+                    });
+                return if clean {
+                    Longer::Record {
+                        end,
+                        next: after,
+                        lines,
+                    }
+                } else {
+                    Longer::Not
+                };
+            }
+        }
+    }
+}
+
 /// As `split`, the work cut at line feeds into `pieces` stretches split in parallel and joined
-/// in order: the same result. A line never spans a cut (a quote is closed on its own line, or
-/// the line is rejected), and a cut is only ever made after a `\n`, so a `\r\n` stays whole.
+/// in order: the same result. A cut is only ever made after a `\n`, so a `\r\n` stays whole;
+/// a record whose quoted field holds line breaks across a cut sends the input to one pass.
 /// Needs `expected` (each piece must agree on the field count); without it, or for a small
 /// input, this is `split`.
 pub fn split_parallel(input: &[u8], first_line: u64, opts: &SplitOptions, pieces: usize) -> Split {
@@ -298,10 +408,24 @@ pub fn split_parallel(input: &[u8], first_line: u64, opts: &SplitOptions, pieces
     cuts.push(input.len());
     cuts.dedup();
     use rayon::prelude::*;
+    let last = cuts.len() - 2;
     let parts: Vec<Split> = cuts
         .par_windows(2)
-        .map(|w| split(&input[w[0]..w[1]], 0, opts))
+        .enumerate()
+        .map(|(i, w)| {
+            let piece = SplitOptions {
+                more_follows: i < last || opts.more_follows,
+                ..opts.clone()
+            };
+            split(&input[w[0]..w[1]], 0, &piece)
+        })
         .collect();
+    if parts[..last].iter().any(|p| p.open_tail.is_some()) {
+        // A record with line breaks spans a cut: the stretches after it were split from the
+        // middle of it. Rare; split the whole input in one pass instead.
+        return split(input, first_line, opts);
+    }
+    let open_tail = parts[last].open_tail.map(|t| t + cuts[last]);
     let ncols = opts.expected.unwrap_or(0);
     let rows: usize = parts.iter().map(|p| p.lines.len()).sum();
     let mut out = Split {
@@ -337,6 +461,7 @@ pub fn split_parallel(input: &[u8], first_line: u64, opts: &SplitOptions, pieces
         out.lines_seen += p.lines_seen;
         line0 += p.lines_seen;
     }
+    out.open_tail = open_tail;
     out
 }
 
@@ -361,6 +486,7 @@ mod tests {
                 sep: b",".to_vec(),
                 quote: Some(b'"'),
                 expected: None,
+                more_follows: false,
             },
         );
         assert_eq!(s.ncols, 3);
@@ -382,6 +508,7 @@ mod tests {
                 sep: b"----".to_vec(),
                 quote: None,
                 expected: Some(3),
+                more_follows: false,
             },
         );
         assert_eq!(col(&s, 0), ["张三", "李四"]);
@@ -393,6 +520,7 @@ mod tests {
                 sep: vec![],
                 quote: None,
                 expected: None,
+                more_follows: false,
             },
         );
         assert_eq!(col(&s, 0), ["a", "", "b", "c", "d"]);
@@ -440,6 +568,7 @@ mod tests {
                         sep: vec![sep],
                         quote,
                         expected,
+                        more_follows: false,
                     };
                     let fast = split(&text, 3, &opts);
                     let slow = split_general(&text, 3, &opts);
@@ -462,6 +591,204 @@ mod tests {
         }
     }
 
+    fn opts3(more_follows: bool) -> SplitOptions {
+        SplitOptions {
+            sep: b",".to_vec(),
+            quote: Some(b'"'),
+            expected: Some(3),
+            more_follows,
+        }
+    }
+
+    #[test]
+    fn a_quoted_field_may_hold_line_breaks() {
+        let text = b"1,\"a\nb\",x\n2,c,y\r\n3,\"p\r\nq\"\"\nr\",z\n4,\"open\n5,d,e\n";
+        let s = split(text, 2, &opts3(false));
+        assert_eq!(col(&s, 1), ["a\nb", "c", "p\r\nq\"\nr", "d"]);
+        assert_eq!(s.lines, [2, 4, 5, 9]);
+        // `4,"open` never closes into a record: judged alone, and line 9 is read as before.
+        let r: Vec<_> = s.rejects.iter().map(|r| (r.line, r.reason)).collect();
+        assert_eq!(r, [(8, "bad_quote")]);
+        assert_eq!((s.lines_seen, s.open_tail), (8, None));
+        // A closing quote that leaves the wrong field count, or text after it, is not a
+        // record: each line is judged alone.
+        for bad in [
+            &b"1,\"a\nb\"\n"[..],
+            b"1,\"a\nb\",x,extra\n",
+            b"1,\"a\nb\"c,x\n",
+        ] {
+            let s = split(bad, 1, &opts3(false));
+            let what = String::from_utf8_lossy(bad);
+            assert!(s.data.iter().all(|d| !d.contains(&b'\n')), "{what}");
+            assert_eq!(
+                (s.rejects[0].line, s.rejects[0].reason),
+                (1, "bad_quote"),
+                "{what}"
+            );
+        }
+        // No more than RECORD_LINES lines: a stray quote cannot swallow what follows.
+        let mut long = b"1,\"a".to_vec();
+        for i in 0..40 {
+            long.extend_from_slice(format!("\n{i},b,c").as_bytes());
+        }
+        long.extend_from_slice(b"\",x\n");
+        let s = split(&long, 1, &opts3(false));
+        assert_eq!(s.rejects[0].line, 1);
+        assert_eq!(s.lines.len(), 39); // lines 2..=40; the last (`39,b,c",x`) is rejected
+                                       // With more to come, a record still open at the end is left for the next call.
+        let s = split(b"1,a,b\n2,\"x\ny", 1, &opts3(true));
+        assert_eq!(
+            (s.lines.as_slice(), s.open_tail, s.lines_seen),
+            (&[1u64][..], Some(6), 1)
+        );
+    }
+
+    /// Splitting a text in chunks cut after line feeds — each with `more_follows`, the open
+    /// tail carried in front of the next, the last tail alone without — gives what one pass
+    /// over the whole text gives, on text of quoted fields with line breaks in them, stray and
+    /// doubled quotes, all line ends, blank lines and short rows; and so does the parallel split.
+    #[test]
+    fn records_over_several_lines_split_the_same_in_any_chunks() {
+        let alphabet: [&[u8]; 12] = [
+            b"a",
+            b"7",
+            b",",
+            b",",
+            b"\"",
+            b"\"",
+            b"\"\"",
+            b" ",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            "张".as_bytes(),
+        ];
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        type View = (
+            Vec<u64>,
+            Vec<Vec<Vec<u8>>>,
+            Vec<(u64, &'static str, Vec<u8>)>,
+            u64,
+            u64,
+        );
+        fn view(parts: &[(&Split, &[u8])]) -> View {
+            let mut v: View = (vec![], vec![vec![]; 3], vec![], 0, 0);
+            for (s, input) in parts {
+                v.0.extend(&s.lines);
+                for c in 0..3 {
+                    if let (Some(o), Some(d)) = (s.offsets.get(c), s.data.get(c)) {
+                        v.1[c].extend(
+                            o.windows(2)
+                                .map(|w| d[w[0] as usize..w[1] as usize].to_vec()),
+                        );
+                    }
+                }
+                v.2.extend(
+                    s.rejects
+                        .iter()
+                        .map(|r| (r.line, r.reason, input[r.start..r.end].to_vec())),
+                );
+                v.3 += s.blank_lines;
+                v.4 += s.lines_seen;
+            }
+            v
+        }
+        let mut multi = 0;
+        for case in 0..3000 {
+            let mut text = Vec::new();
+            for _ in 0..(next() % 120) {
+                text.extend_from_slice(alphabet[(next() % 12) as usize]);
+            }
+            let whole = split(&text, 1, &opts3(false));
+            assert_eq!(whole.open_tail, None);
+            let want = view(&[(&whole, &text[..])]);
+            multi += want
+                .1
+                .iter()
+                .flatten()
+                .filter(|v| v.contains(&b'\n'))
+                .count();
+            let lfs: Vec<usize> = (0..text.len())
+                .filter(|&i| text[i] == b'\n')
+                .map(|i| i + 1)
+                .collect();
+            let mut cuts: Vec<usize> = lfs.into_iter().filter(|_| next() % 3 == 0).collect();
+            cuts.push(text.len());
+            let mut owned: Vec<(Split, Vec<u8>)> = Vec::new();
+            let (mut from, mut line, mut tail) = (0usize, 1u64, Vec::new());
+            for &c in &cuts {
+                let mut input = std::mem::take(&mut tail);
+                input.extend_from_slice(&text[from..c]);
+                from = c;
+                let s = split(&input, line, &opts3(true));
+                line += s.lines_seen;
+                if let Some(t) = s.open_tail {
+                    tail = input[t..].to_vec();
+                }
+                owned.push((s, input));
+            }
+            if !tail.is_empty() {
+                let s = split(&tail, line, &opts3(false));
+                owned.push((s, tail));
+            }
+            let parts: Vec<(&Split, &[u8])> = owned.iter().map(|(s, i)| (s, &i[..])).collect();
+            assert_eq!(
+                view(&parts),
+                want,
+                "case {case}: {:?} cut at {cuts:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        assert!(
+            multi > 100,
+            "only {multi} values with line breaks: the test is too weak"
+        );
+    }
+
+    #[test]
+    fn parallel_splitting_sees_records_over_several_lines_across_its_cuts() {
+        let mut text = Vec::new();
+        for i in 0..150_000 {
+            if i % 3 == 0 {
+                text.extend_from_slice(format!("{i},\"two\nlines {i}\",v\n").as_bytes());
+            } else {
+                text.extend_from_slice(format!("{i},q,v{i}\r\n").as_bytes());
+            }
+        }
+        let whole = text.len();
+        text.extend_from_slice(b"x,\"open\nrecord");
+        for (more, end) in [(false, whole), (false, text.len()), (true, text.len())] {
+            let opts = SplitOptions {
+                more_follows: more,
+                ..opts3(false)
+            };
+            let input = &text[..end];
+            let one = split(input, 5, &opts);
+            for pieces in [2, 3, 7] {
+                let par = split_parallel(input, 5, &opts, pieces);
+                assert_eq!(par.lines, one.lines);
+                assert_eq!(par.data, one.data);
+                assert_eq!(par.offsets, one.offsets);
+                assert_eq!(par.rejects, one.rejects);
+                assert_eq!(par.open_tail, one.open_tail);
+                assert_eq!(
+                    (par.blank_lines, par.lines_seen),
+                    (one.blank_lines, one.lines_seen)
+                );
+            }
+            let open = end > whole;
+            assert_eq!(one.rejects.len(), if open && !more { 2 } else { 0 });
+            assert_eq!(one.open_tail, (open && more).then_some(whole));
+            assert_eq!(one.lines.len(), 150_000);
+        }
+    }
+
     #[test]
     fn parallel_splitting_is_the_same_split() {
         let mut text = Vec::new();
@@ -477,6 +804,7 @@ mod tests {
             sep: b",".to_vec(),
             quote: Some(b'"'),
             expected: Some(3),
+            more_follows: false,
         };
         let one = split(&text, 5, &opts);
         for pieces in [2, 3, 7] {

@@ -19,8 +19,11 @@ pub struct PySplit {
     /// `(line, reason, detail, raw_bytes)` of each line that could not be split.
     rejects: Py<PyList>,
     blank_lines: u64,
-    /// Lines seen, blank and rejected ones included.
+    /// Lines seen, blank and rejected ones included (not those of `open_tail`).
     lines_seen: u64,
+    /// With `more`: where a record begins that is still open at the end of the text (a quoted
+    /// field with line breaks); `data[open_tail:end]` goes in front of the next chunk.
+    open_tail: Option<usize>,
     /// Whether the whole chunk is valid UTF-8 and cut only where characters begin (a UTF-8
     /// separator, an ASCII quote), so that every field is valid UTF-8: the reader may hand
     /// them on as text, sparing a check per value.
@@ -29,9 +32,10 @@ pub struct PySplit {
 
 /// Split whole lines of UTF-8 text into columns: a `Split` (columns, line numbers, rejects,
 /// blank and seen line counts). With `expected`, a large chunk is split on every thread; with
-/// `end`, only `data[:end]`.
+/// `end`, only `data[:end]`; with `more`, more text follows (see `Split.open_tail`).
 #[pyfunction]
-#[pyo3(signature = (data, first_line, sep, quote = None, expected = None, end = None))]
+#[pyo3(signature = (data, first_line, sep, quote = None, expected = None, end = None, more = false))]
+#[allow(clippy::too_many_arguments)] // a Python signature of keyword arguments
 pub fn split_delimited<'py>(
     py: Python<'py>,
     data: &[u8],
@@ -40,6 +44,7 @@ pub fn split_delimited<'py>(
     quote: Option<&[u8]>,
     expected: Option<usize>,
     end: Option<usize>,
+    more: bool,
 ) -> PyResult<PySplit> {
     // `end`: split only `data[:end]` (the reader's whole lines), sparing it a copy of them.
     let data = prefix(data, end)?;
@@ -56,6 +61,7 @@ pub fn split_delimited<'py>(
         sep: sep.to_vec(),
         quote,
         expected,
+        more_follows: more,
     };
     // Stretches of a large chunk split on every thread (the same result as one pass).
     let (s, utf8) = py.detach(|| {
@@ -91,6 +97,7 @@ pub fn split_delimited<'py>(
         rejects: rejects.unbind(),
         blank_lines: s.blank_lines,
         lines_seen: s.lines_seen,
+        open_tail: s.open_tail,
         utf8,
     })
 }

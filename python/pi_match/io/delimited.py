@@ -193,6 +193,12 @@ class DelimitedSource(Source):
                 f"hashed, {read:,} now); copy it somewhere it cannot change and read the copy"
             )
 
+    def _chunks_with_a_last(self) -> Iterator[tuple[bytes, int]]:
+        """`_decoded_chunks`, then `(b"", 0)`: the end of the file, where what the splitter
+        left open is judged on its own."""
+        yield from self._decoded_chunks()
+        yield b"", 0
+
     def _first_lines(self, n: int) -> list[bytes]:
         for chunk, end in self._decoded_chunks():
             lines = LINE_BREAK.split(chunk[: min(end, 1 << 20)])[:n]
@@ -205,13 +211,26 @@ class DelimitedSource(Source):
         line = 1
         skip = self.header_lines
         expected = len(self.columns)
-        for chunk, end in self._decoded_chunks():
-            if skip:
+        # A record whose quoted field holds line breaks may run past a chunk's end: the
+        # splitter leaves it (`open_tail`, a few lines at most) to go in front of the next
+        # chunk, and the text left at the end is split on its own.
+        tail = b""
+        for chunk, end in self._chunks_with_a_last():
+            more = bool(chunk)  # (b"", 0) is the end of the file
+            if skip and chunk:
                 m = LINE_BREAK.search(chunk, 0, end)
                 chunk, end = (chunk[m.end() :], end - m.end()) if m else (b"", 0)
                 line += 1
                 skip = 0
-            s = _core.split_delimited(chunk, line, self.sep.encode(), self.quote, expected, end)
+            if tail:
+                chunk, end, tail = tail + chunk[:end], len(tail) + end, b""
+            if not end:
+                continue
+            s = _core.split_delimited(
+                chunk, line, self.sep.encode(), self.quote, expected, end, more=more
+            )
+            if s.open_tail is not None:
+                tail = chunk[s.open_tail : end]
             cols, lines = s.columns, s.lines
             line += s.lines_seen
             self.blank_lines += s.blank_lines
