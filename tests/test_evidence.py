@@ -729,6 +729,9 @@ def test_a_file_given_twice_is_refused_and_a_copy_is_named(
     assert s["accounting"]["rows"] == 2 * 301
     code, out, err = cli(capsys, "build", "seized.csv", "copy.csv", *base)
     assert code == 0 and (out + err).count("copy.csv holds the same bytes as seized.csv") == 1
+    # One artefact twice would be two cases sharing every victim.
+    err = refused(capsys, "compare", "out.pmi", "./out.pmi")
+    assert "./out.pmi: the same file as out.pmi" in err
 
 
 def test_an_output_in_a_missing_folder_is_named_and_warnings_are_one_line(

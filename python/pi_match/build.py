@@ -140,8 +140,8 @@ def check_distinct_inputs(paths: Sequence[str]) -> None:
         if ident in seen:
             same = "given twice" if p == seen[ident] else f"the same file as {seen[ident]}"
             raise InputError(
-                f"{p}: {same}; each input is read once, or its rows would be counted twice — "
-                "give it once"
+                f"{p}: {same}; each input is read once, or what it holds would be counted "
+                "twice — give it once"
             )
         seen[ident] = p
 

@@ -18,10 +18,13 @@ from ._common import (
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..build import check_distinct_inputs
     from ..count import compare
 
     if args.plot:
         check_outputs({"artefact": args.artefacts}, {"plot": args.plot})
+    # One artefact given twice would be counted as two cases sharing all their victims.
+    check_distinct_inputs(args.artefacts)
     try:
         c = compare([load_artefact(p) for p in args.artefacts], args.artefacts)
     except PiMatchError as e:
