@@ -105,25 +105,34 @@ fn split_line<'a>(
     let mut rest = line;
     loop {
         if let Some(q) = quote.filter(|&q| rest.first() == Some(&q)) {
-            // Quoted field: up to the closing quote; a doubled quote stands for itself.
-            let mut value = Vec::new();
+            // Quoted field: up to the closing quote; a doubled quote stands for itself. Its
+            // bytes are borrowed as they are unless a doubled quote must be undone.
+            let mut value: Option<Vec<u8>> = None;
             let mut i = 1;
-            loop {
+            let field = loop {
                 match memchr::memchr(q, &rest[i..]) {
                     None => return Err(OPEN_QUOTE),
+                    Some(k) if rest.get(i + k + 1) == Some(&q) => {
+                        // `""`: the text so far and one quote.
+                        value
+                            .get_or_insert_with(Vec::new)
+                            .extend_from_slice(&rest[i..=i + k]);
+                        i += k + 2;
+                    }
                     Some(k) => {
-                        value.extend_from_slice(&rest[i..i + k]);
-                        i += k + 1;
-                        if rest.get(i) == Some(&q) {
-                            value.push(q);
-                            i += 1;
-                        } else {
-                            break;
-                        }
+                        let (from, end) = (i, i + k);
+                        i = end + 1;
+                        break match value.take() {
+                            None => Cow::Borrowed(&rest[1..end]),
+                            Some(mut v) => {
+                                v.extend_from_slice(&rest[from..end]);
+                                Cow::Owned(v)
+                            }
+                        };
                     }
                 }
-            }
-            fields.push(Cow::Owned(value));
+            };
+            fields.push(field);
             rest = &rest[i..];
             if rest.is_empty() {
                 return Ok(());
@@ -333,9 +342,8 @@ enum Longer {
 
 /// Whether the line at `start`, whose quoted field is still open at its end (the next line
 /// begins at `next`), goes on over the following lines into one record: its quoted field
-/// closes within `RECORD_LINES` lines and `RECORD_BYTES` bytes, the record then splits cleanly
-/// into the field count already set (a header or earlier rows), and no line break falls
-/// outside a quoted field.
+/// closes within `RECORD_LINES` lines and `RECORD_BYTES` bytes, and the record then splits
+/// cleanly into the field count already set (a header or earlier rows).
 fn longer_record<'a>(
     input: &'a [u8],
     start: usize,
@@ -367,12 +375,9 @@ fn longer_record<'a>(
             Err(OPEN_QUOTE) => continue,
             Err(_) => return Longer::Not,
             Ok(()) => {
-                let clean = fields.len() == out.ncols
-                    && fields.iter().all(|f| {
-                        matches!(f, std::borrow::Cow::Owned(_))
-                            || memchr::memchr2(b'\n', b'\r', f).is_none()
-                    });
-                return if clean {
+                // (No line break can fall outside the quotes: each line end before this one
+                // left a quoted field open, and this one ends the record.)
+                return if fields.len() == out.ncols {
                     Longer::Record {
                         end,
                         next: after,
