@@ -474,6 +474,16 @@ pub fn split_parallel(input: &[u8], first_line: u64, opts: &SplitOptions, pieces
 mod tests {
     use super::*;
 
+    /// A small deterministic random source for the generated texts.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     fn col(s: &Split, c: usize) -> Vec<String> {
         let o = &s.offsets[c];
         o.windows(2)
@@ -549,13 +559,7 @@ mod tests {
             b"\r\n",
             "张".as_bytes(),
         ];
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for case in 0..4000 {
             let len = (next() % 60) as usize;
             let mut text = Vec::new();
@@ -668,13 +672,7 @@ mod tests {
             b"\r",
             "张".as_bytes(),
         ];
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         type View = (
             Vec<u64>,
             Vec<Vec<Vec<u8>>>,
@@ -756,6 +754,22 @@ mod tests {
         );
     }
 
+    /// `split_parallel` in 2, 3 and 7 pieces gives `one`, the split in one pass.
+    fn same_in_pieces(input: &[u8], opts: &SplitOptions, one: &Split) {
+        for pieces in [2, 3, 7] {
+            let par = split_parallel(input, 5, opts, pieces);
+            assert_eq!(par.lines, one.lines);
+            assert_eq!(par.data, one.data);
+            assert_eq!(par.offsets, one.offsets);
+            assert_eq!(par.rejects, one.rejects);
+            assert_eq!(par.open_tail, one.open_tail);
+            assert_eq!(
+                (par.blank_lines, par.lines_seen),
+                (one.blank_lines, one.lines_seen)
+            );
+        }
+    }
+
     #[test]
     fn parallel_splitting_sees_records_over_several_lines_across_its_cuts() {
         let mut text = Vec::new();
@@ -775,18 +789,7 @@ mod tests {
             };
             let input = &text[..end];
             let one = split(input, 5, &opts);
-            for pieces in [2, 3, 7] {
-                let par = split_parallel(input, 5, &opts, pieces);
-                assert_eq!(par.lines, one.lines);
-                assert_eq!(par.data, one.data);
-                assert_eq!(par.offsets, one.offsets);
-                assert_eq!(par.rejects, one.rejects);
-                assert_eq!(par.open_tail, one.open_tail);
-                assert_eq!(
-                    (par.blank_lines, par.lines_seen),
-                    (one.blank_lines, one.lines_seen)
-                );
-            }
+            same_in_pieces(input, &opts, &one);
             let open = end > whole;
             assert_eq!(one.rejects.len(), if open && !more { 2 } else { 0 });
             assert_eq!(one.open_tail, (open && more).then_some(whole));
@@ -812,17 +815,7 @@ mod tests {
             more_follows: false,
         };
         let one = split(&text, 5, &opts);
-        for pieces in [2, 3, 7] {
-            let par = split_parallel(&text, 5, &opts, pieces);
-            assert_eq!(par.lines, one.lines);
-            assert_eq!(par.data, one.data);
-            assert_eq!(par.offsets, one.offsets);
-            assert_eq!(par.rejects, one.rejects);
-            assert_eq!(
-                (par.blank_lines, par.lines_seen),
-                (one.blank_lines, one.lines_seen)
-            );
-        }
+        same_in_pieces(&text, &opts, &one);
         assert!(one.rejects.len() > 300 && one.blank_lines > 100);
     }
 }
