@@ -760,3 +760,16 @@ def test_an_output_in_a_missing_folder_is_named_and_warnings_are_one_line(
     warned = [ln for ln in err.splitlines() if "can be read by other users" in ln]
     assert len(warned) == 1 and warned[0].startswith("pi-match: warning: key file "), err
     assert "Key.load" not in err and "Warning:" not in err
+
+
+def test_an_empty_input_is_called_empty(
+    capsys: pytest.CaptureFixture[str], case: dict[str, pathlib.Path]
+) -> None:
+    """A 0-byte file is named as empty, not as one whose columns hold no identifier; given its
+    column, it builds an artefact of no values that says so."""
+    d = case["dir"]
+    (d / "empty.csv").write_bytes(b"")
+    base = ["build", str(d / "empty.csv"), "--key", str(case["key"]), "-o", str(d / "e.pmi")]
+    assert "empty.csv: is empty (0 bytes)" in refused(capsys, *base)
+    s = ok(capsys, *base, "--field", "cn_ric=1")
+    assert s["accounting"]["records"] == 0 and s["sections"][0]["valid"] == 0

@@ -176,6 +176,8 @@ def resolve_fields(
         notes += [f"{k} from column {c!r} (--field)" for k, c in fields]
     else:
         found = detect_columns(sources[0])
+        if not found and sources[0].facts.get("bytes") == 0:
+            raise InputError(f"{sources[0].path}: is empty (0 bytes); there is nothing to read")
         if not found:
             raise InputError(
                 f"{sources[0].path}: no column looks like an identifier; name them with "
