@@ -732,6 +732,15 @@ def test_a_file_given_twice_is_refused_and_a_copy_is_named(
     # One artefact twice would be two cases sharing every victim.
     err = refused(capsys, "compare", "out.pmi", "./out.pmi")
     assert "./out.pmi: the same file as out.pmi" in err
+    # A copy of one artefact is compared, with a warning: every victim would count as shared.
+    (d / "copy.pmi").write_bytes((d / "out.pmi").read_bytes())
+    # (another build: another rate, so not the same bytes even within the same second)
+    ok(capsys, "build", "seized.csv", *base[:-1], str(d / "other.pmi"), "--fpr", "1e-4")
+    notes = ok(capsys, "compare", "out.pmi", "copy.pmi", "other.pmi")["notes"]
+    assert [n for n in notes if "is a copy" in n] == [
+        "warning: copy.pmi is a copy of out.pmi (the same artefact, byte for byte): compared "
+        "as two cases, every victim in it counts as shared"
+    ]
 
 
 def test_an_output_in_a_missing_folder_is_named_and_warnings_are_one_line(
