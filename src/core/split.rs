@@ -342,8 +342,9 @@ enum Longer {
 
 /// Whether the line at `start`, whose quoted field is still open at its end (the next line
 /// begins at `next`), goes on over the following lines into one record: its quoted field
-/// closes within `RECORD_LINES` lines and `RECORD_BYTES` bytes, and the record then splits
-/// cleanly into the field count already set (a header or earlier rows).
+/// closes within `RECORD_LINES` lines and `RECORD_BYTES` bytes, none of the lines it would take
+/// is a record of its own, and the record then splits cleanly into the field count already set
+/// (a header or earlier rows).
 fn longer_record<'a>(
     input: &'a [u8],
     start: usize,
@@ -357,6 +358,7 @@ fn longer_record<'a>(
         return Longer::Not;
     }
     let mut lines = 1u64;
+    let mut alone = Vec::new();
     loop {
         if next >= input.len() {
             return if opts.more_follows {
@@ -368,6 +370,12 @@ fn longer_record<'a>(
         let (end, after) = crate::core::text::next_line(input, next);
         lines += 1;
         if lines > RECORD_LINES || end - start > RECORD_BYTES {
+            return Longer::Not;
+        }
+        // A line that is a whole record on its own is never taken into the one before: a
+        // stray quote must not make a row vanish into its neighbour.
+        let own = split_line(&input[next..end], &opts.sep, finder, opts.quote, &mut alone);
+        if own.is_ok() && alone.len() == out.ncols {
             return Longer::Not;
         }
         next = after;
@@ -635,16 +643,32 @@ mod tests {
                 "{what}"
             );
         }
-        // No more than RECORD_LINES lines: a stray quote cannot swallow what follows.
-        let mut long = b"1,\"a".to_vec();
-        for i in 0..40 {
-            long.extend_from_slice(format!("\n{i},b,c").as_bytes());
-        }
-        long.extend_from_slice(b"\",x\n");
-        let s = split(&long, 1, &opts3(false));
-        assert_eq!(s.rejects[0].line, 1);
-        assert_eq!(s.lines.len(), 39); // lines 2..=40; the last (`39,b,c",x`) is rejected
-                                       // With more to come, a record still open at the end is left for the next call.
+        // A stray quote before a separator on the next line must not take that line's row.
+        let s = split(b"1,\"open\n2,name\",y\n", 1, &opts3(false));
+        assert_eq!(
+            (col(&s, 0), s.lines.clone()),
+            (vec!["2".to_string()], vec![2])
+        );
+        assert_eq!((s.rejects[0].line, s.rejects[0].reason), (1, "bad_quote"));
+        // At most RECORD_LINES lines: a stray quote cannot swallow what follows.
+        let cell = |lines: u64| {
+            let mut t = b"1,\"a".to_vec();
+            for i in 2..lines {
+                t.extend_from_slice(format!("\nline {i}").as_bytes());
+            }
+            t.extend_from_slice(b"\nend\",x\n");
+            t
+        };
+        let s = split(&cell(RECORD_LINES), 1, &opts3(false));
+        assert_eq!(
+            (s.lines.as_slice(), s.lines_seen),
+            (&[1u64][..], RECORD_LINES)
+        );
+        let s = split(&cell(RECORD_LINES + 1), 1, &opts3(false));
+        assert!(s.lines.is_empty());
+        assert_eq!(s.rejects.len() as u64, RECORD_LINES + 1);
+        assert_eq!((s.rejects[0].line, s.rejects[0].reason), (1, "bad_quote"));
+        // With more to come, a record still open at the end is left for the next call.
         let s = split(b"1,a,b\n2,\"x\ny", 1, &opts3(true));
         assert_eq!(
             (s.lines.as_slice(), s.open_tail, s.lines_seen),
