@@ -354,7 +354,9 @@ fn longer_record<'a>(
     finder: Option<&memmem::Finder<'_>>,
     fields: &mut Vec<std::borrow::Cow<'a, [u8]>>,
 ) -> Longer {
-    if out.ncols == 0 || opts.quote.is_none() {
+    // (A first line already past the byte limit can only grow: judged alone at once, not
+    // carried to the next call.)
+    if out.ncols == 0 || opts.quote.is_none() || next - start > RECORD_BYTES {
         return Longer::Not;
     }
     let mut lines = 1u64;
@@ -668,6 +670,12 @@ mod tests {
         assert!(s.lines.is_empty());
         assert_eq!(s.rejects.len() as u64, RECORD_LINES + 1);
         assert_eq!((s.rejects[0].line, s.rejects[0].reason), (1, "bad_quote"));
+        // A first line past the byte limit is judged at once, not left open for the next call.
+        let mut big = b"1,\"".to_vec();
+        big.resize(RECORD_BYTES + 10, b'a');
+        big.push(b'\n');
+        let s = split(&big, 1, &opts3(true));
+        assert_eq!((s.open_tail, s.rejects.len()), (None, 1));
         // With more to come, a record still open at the end is left for the next call.
         let s = split(b"1,a,b\n2,\"x\ny", 1, &opts3(true));
         assert_eq!(
