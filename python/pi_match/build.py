@@ -31,7 +31,15 @@ import pyarrow as pa
 from . import _core
 from ._core import BloomIndex, Key, TagSet
 from .artefact import FPR_WARN_FACTOR, SATURATED_FPR, Artefact
-from .io import InputError, ReadOptions, Source, choose_fields, detect_columns, open_source
+from .io import (
+    InputError,
+    ReadOptions,
+    Source,
+    check_distinct_inputs,
+    choose_fields,
+    detect_columns,
+    open_source,
+)
 from .io.base import sha256_file
 from .outputs import (
     OUTPUT_MODE,
@@ -124,26 +132,6 @@ class Progress:
 def open_inputs(paths: Sequence[str], options: ReadOptions) -> list[Source]:
     check_distinct_inputs(paths)
     return [open_source(p, options) for p in paths]
-
-
-def check_distinct_inputs(paths: Sequence[str]) -> None:
-    """Refuse a file given twice — the same path, or two names of one file (`./a.csv` and
-    `a.csv`, a hard or symbolic link), as overlapping shell patterns give: its rows would be
-    counted twice in every count but the distinct ones."""
-    seen: dict[tuple[int, int], str] = {}
-    for p in paths:
-        try:
-            st = os.stat(p)
-        except OSError:
-            continue  # opening it says what is wrong with it
-        ident = (st.st_dev, st.st_ino)
-        if ident in seen:
-            same = "given twice" if p == seen[ident] else f"the same file as {seen[ident]}"
-            raise InputError(
-                f"{p}: {same}; each input is read once, or what it holds would be counted "
-                "twice — give it once"
-            )
-        seen[ident] = p
 
 
 def same_bytes_warnings(per_input: Sequence[dict[str, Any]]) -> list[str]:
@@ -455,7 +443,8 @@ def build(
     outputs are the same files, byte for byte but for the creation time; the inputs and the
     key file must then be readable at the same paths on every worker. Tag sets are stored
     compressed where that is shorter (docs/FORMAT.md §5, type 6); `plain_tag_sets` stores them
-    8 bytes a tag, for a partner whose pi_match predates that form."""
+    8 bytes a tag, for a partner whose pi_match predates that form. `note` hears, as it goes,
+    how the fields were chosen; warnings are in the summary's `warnings`."""
     options = options or ReadOptions()
     if (workers is not None or scheduler is not None) and key_path is None:
         raise InputError("a build on a cluster needs key_path: workers load the key from it")
@@ -497,8 +486,6 @@ def build(
             sections = single.finish()
             builder = single
         warnings = same_bytes_warnings(per_input) + fpr_checks(builder.blooms, fpr)
-        for w in warnings:
-            note("warning: " + w)
         summary = _summary(
             output, builder, chosen, per_input, notes, key, capacity, exact, fpr, authenticate
         )

@@ -67,7 +67,9 @@ def require_regular(path: PathLike, what: str) -> os.stat_result:
     return st
 
 
-def _identity(path: PathLike) -> tuple[int, int] | None:
+def file_identity(path: PathLike) -> tuple[int, int] | None:
+    """The (device, inode) of the file at `path` (links followed), or None if there is none:
+    two names of one file have one identity."""
     try:
         st = os.stat(path)
     except OSError:
@@ -89,7 +91,7 @@ def check_outputs(
     held: list[tuple[tuple[int, int] | str, str, str]] = []
     for role, paths in inputs.items():
         for p in paths:
-            if p is not None and (found := _identity(p)) is not None:
+            if p is not None and (found := file_identity(p)) is not None:
                 held.append((found, role, os.fspath(p)))
     for role, out in outputs.items():
         if out is None:

@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
         options=read_options(args),
         rejects_path=args.rejects,
         progress=Progress(quiet=args.quiet or args.json),
-        # (warnings end the summary printed below: not said twice)
-        note=lambda s: None if s.startswith("warning: ") else note(args, s),
+        note=lambda s: note(args, s),
         authenticate=args.authenticate,
         key_path=args.key,
         output_encoding=args.output_encoding,

@@ -19,8 +19,8 @@ from ._common import (
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..build import check_distinct_inputs
     from ..count import compare
+    from ..io import check_distinct_inputs
 
     if args.plot:
         check_outputs({"artefact": args.artefacts}, {"plot": args.plot})

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 
+from ..outputs import file_identity
 from .base import Batch, InputError, ReadOptions, Reject, Source
 from .detect import choose_fields, detect_columns
 
@@ -27,6 +29,7 @@ __all__ = [
     "ReadOptions",
     "Reject",
     "Source",
+    "check_distinct_inputs",
     "choose_fields",
     "detect_columns",
     "open_source",
@@ -84,3 +87,21 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
 
         return SqlDumpSource(path, options)
     raise InputError(f"{path}: unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
+
+
+def check_distinct_inputs(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Refuse a file given twice — the same path, or two names of one file (`./a.csv` and
+    `a.csv`, a hard or symbolic link), as overlapping shell patterns give: what it holds would
+    be counted twice. (A path that cannot be opened is left to the reader to name.)"""
+    seen: dict[tuple[int, int], str] = {}
+    for path in paths:
+        p = os.fspath(path)
+        if (ident := file_identity(p)) is None:
+            continue
+        if ident in seen:
+            same = "given twice" if p == seen[ident] else f"the same file as {seen[ident]}"
+            raise InputError(
+                f"{p}: {same}; each input is read once, or what it holds would be counted "
+                "twice — give it once"
+            )
+        seen[ident] = p
