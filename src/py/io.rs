@@ -127,8 +127,6 @@ pub fn utf8_error_offset(py: Python<'_>, data: &[u8]) -> Option<usize> {
     })
 }
 
-/// `(count, ends_with_cr)`: line breaks in `data` (`\n`, `\r\n` or a lone `\r`), where
-/// `after_cr` says the previous chunk ended with `\r`.
 /// Tune glibc's malloc for a process that streams large buffers (the CLI; a library caller's
 /// process is left as it is): blocks of up to 32 MiB come from the heap and freed ones are kept
 /// for the next batch, instead of each being a fresh `mmap` the kernel faults in and zeroes
@@ -151,6 +149,8 @@ pub fn _tune_malloc_for_streaming() -> bool {
     }
 }
 
+/// `(count, ends_with_cr)`: line breaks in `data` (`\n`, `\r\n` or a lone `\r`), where
+/// `after_cr` says the previous chunk ended with `\r`.
 #[pyfunction]
 #[pyo3(signature = (data, after_cr = false))]
 pub fn line_breaks(py: Python<'_>, data: &[u8], after_cr: bool) -> (u64, bool) {
@@ -204,7 +204,7 @@ pub fn encoding_mix(
 /// its offset in the whole input (every block so far), not in the block.
 #[pyclass(name = "Gb18030Decoder", module = "pi_match._core")]
 pub struct PyGb18030 {
-    /// The decoder and its output buffer, reused from block to block.
+    /// The decoder: one stream, its state carried from block to block.
     inner: std::sync::Mutex<crate::core::text::Gb18030>,
 }
 

@@ -222,8 +222,8 @@ class DelimitedSource(Source):
                 chunk, end = (chunk[m.end() :], end - m.end()) if m else (b"", 0)
                 line += 1
                 skip = 0
-            if tail:
-                chunk, end, tail = tail + chunk[:end], len(tail) + end, b""
+            if tail:  # (one copy: the chunk's whole lines are joined to it, not sliced first)
+                chunk, end, tail = b"".join((tail, memoryview(chunk)[:end])), len(tail) + end, b""
             if not end:
                 continue
             s = _core.split_delimited(
