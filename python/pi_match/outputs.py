@@ -109,7 +109,10 @@ def check_outputs(
         folder = os.path.dirname(path) or "."
         if st is None and not folders_made and not os.path.isdir(folder):
             what = "is not a folder" if os.path.exists(folder) else "does not exist"
-            raise OutputError(f"cannot write the {role} {path}: {folder} {what}")
+            raise OutputError(
+                f"cannot write the {role} {path}: {folder} {what}; make the folder first or "
+                "choose another path"
+            )
         ident: tuple[int, int] | str = (
             (st.st_dev, st.st_ino) if st is not None else os.path.realpath(path)
         )
