@@ -316,6 +316,26 @@ def test_mixed_encodings_stop_and_name_the_lines(
     )  # fmt: skip
 
 
+def test_a_bad_byte_found_while_reading_stops_the_build_and_leaves_nothing(
+    capsys: pytest.CaptureFixture[str], case: dict[str, pathlib.Path]
+) -> None:
+    """The build leaves the GB18030 check of a file found not UTF-8 to its data pass: a bad
+    byte past the first block (16 MiB) stops it there with the scan's own error, byte and
+    line, and no artefact, manifest or rejects file is left behind."""
+    d, key = case["dir"], case["key"]
+    p = d / "late.csv"
+    rows = [f"王{i % 97},{IDS[i % 400]}" for i in range(720_000)]
+    body = "\n".join(["姓名,身份证号", *rows]).encode("gb18030")
+    assert len(body) > 16 << 20
+    p.write_bytes(body + b"\n\xff\xfe,1\n")
+    before = sorted(x.name for x in d.iterdir())
+    err = refused(capsys, "build", str(p), "--key", str(key), "-o", str(d / "late.pmi"))
+    bad, line = len(body) + 1, len(rows) + 2
+    assert f"and not GB18030 (byte {bad} on line {line} is not valid gb18030)" in err, err
+    assert "not UTF-8 (byte 0 on line 1 does not decode)" in err, err
+    assert sorted(x.name for x in d.iterdir()) == before
+
+
 def test_encoding_names_and_utf16(
     capsys: pytest.CaptureFixture[str], case: dict[str, pathlib.Path]
 ) -> None:

@@ -448,6 +448,39 @@ def test_the_scan_decides_as_the_separate_passes_do(lines, chunk):
         assert got == outcome(separately)
 
 
+@given(
+    st.lists(st.tuples(_LINES, st.sampled_from([b"\n", b"\r\n", b"\r"])), max_size=25),
+    st.integers(1, 48),
+)
+def test_reading_all_ends_as_checking_first_does(lines, chunk):
+    """`open_source(read_all=True)` leaves the GB18030 check of a file found not UTF-8 to the
+    reading: whatever the bytes and the chunking, reading every batch ends as it does when the
+    scan checks first — the same error (its text, byte and line), or the same rows."""
+    import tempfile
+
+    from pi_match.io.encoding import BOMS
+
+    data = b"".join(a + b for a, b in lines)
+    assume(not any(data.startswith(mark) for mark, _ in BOMS) and b"\x00" not in data[:4096])
+    with tempfile.TemporaryDirectory() as d:
+        p = str(pathlib.Path(d) / "t.csv")
+        pathlib.Path(p).write_bytes(data)
+
+        def outcome(read_all: bool):  # type: ignore[no-untyped-def]
+            try:
+                opts = ReadOptions(chunk_bytes=chunk, delimiter=",", header=False)
+                src = open_source(p, opts, read_all=read_all)
+                rows = [
+                    (b.lines.tolist(), {k: v.to_pylist() for k, v in b.columns.items()})
+                    for b in src.batches()
+                ]
+                return src.encoding, rows, [(r.line, r.reason) for r in src.rejects]
+            except InputError as e:
+                return str(e)
+
+        assert outcome(True) == outcome(False)
+
+
 def _utf8_bad(data: bytes, i: int) -> bool:
     """Whether the first byte that does not decode as UTF-8 is at `i`."""
     try:

@@ -131,7 +131,8 @@ class Progress:
 
 def open_inputs(paths: Sequence[str], options: ReadOptions) -> list[Source]:
     check_distinct_inputs(paths)
-    return [open_source(p, options) for p in paths]
+    # Every batch is read (`read_all`): the reading is the GB18030 check, not a pass before it.
+    return [open_source(p, options, read_all=True) for p in paths]
 
 
 def same_bytes_warnings(per_input: Sequence[dict[str, Any]]) -> list[str]:

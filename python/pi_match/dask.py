@@ -444,7 +444,7 @@ def _read_file(path: str, shown: str, options: Any, columns: list[str]) -> Any:
 
     from .io import open_source
 
-    src = open_source(path, options)
+    src = open_source(path, options, read_all=True)  # every batch is read below
     if list(src.columns) != columns:
         raise _core.PiMatchError(
             f"{shown}: its columns ({', '.join(src.columns)}) are not those of the first "

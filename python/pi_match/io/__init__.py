@@ -53,8 +53,15 @@ def guess_format(path: str | os.PathLike[str]) -> str:
     return _BY_SUFFIX.get(os.path.splitext(name)[1], "csv")
 
 
-def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None) -> Source:
-    """Open one input file. The format comes from `options.format` or the file name."""
+def open_source(
+    path: str | os.PathLike[str], options: ReadOptions | None = None, *, read_all: bool = False
+) -> Source:
+    """Open one input file. The format comes from `options.format` or the file name.
+
+    Opening checks the whole file's encoding. `read_all=True` says every batch will be read
+    (as a build does): a check the reading makes anyway is then left to it — a text file
+    found not UTF-8 is not decoded once more beforehand — and a byte that does not decode
+    raises the same InputError, from `batches()` instead of from here."""
     options = options or ReadOptions()
     try:
         st = os.stat(path)
@@ -69,7 +76,7 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     if fmt in ("csv", "lines"):
         from .delimited import DelimitedSource
 
-        return DelimitedSource(path, options, plain=fmt == "lines")
+        return DelimitedSource(path, options, plain=fmt == "lines", read_all=read_all)
     if fmt == "jsonl":
         from .jsonl import JsonLinesSource
 

@@ -21,7 +21,15 @@ from .base import (
     looks_like_data,
     unique_names,
 )
-from .encoding import LINE_BREAK, BadByte, StrictDecoder, line_of, scan, whole_lines_end
+from .encoding import (
+    LINE_BREAK,
+    BadByte,
+    StrictDecoder,
+    _not_gb18030,
+    line_of,
+    scan,
+    whole_lines_end,
+)
 
 # Tried in this order when no --delimiter is given; the first that splits the sample lines
 # into the same number (> 1) of fields wins.
@@ -57,9 +65,17 @@ def _sniff(lines: list[bytes], quote: bytes) -> str:
 
 
 class DelimitedSource(Source):
-    def __init__(self, path: str | os.PathLike[str], options: ReadOptions, *, plain: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        options: ReadOptions,
+        *,
+        plain: bool = False,
+        read_all: bool = False,
+    ):
+        """`read_all`: every batch will be read (see `open_source`)."""
         super().__init__(os.fspath(path), options, format="lines" if plain else "csv")
-        self.facts_pass = scan(self.path, options.encoding, options.chunk_bytes)
+        self.facts_pass = scan(self.path, options.encoding, options.chunk_bytes, read_all=read_all)
         self.encoding = self.facts_pass.encoding
         self.facts.update(
             sha256=self.facts_pass.sha256,
@@ -145,6 +161,9 @@ class DelimitedSource(Source):
             return dec.decode(block, final=final, end=end)
         except BadByte as e:
             at = self.facts_pass.bom + e.offset
+            if not self.facts_pass.decodes_checked:  # the scan left this check to the reader
+                assert self.facts_pass.utf8_bad_at is not None
+                raise _not_gb18030(self.path, self.facts_pass.utf8_bad_at, at) from None
             raise InputError(
                 f"{self.path}: byte {at} on line {line_of(self.path, at)} is not "
                 f"valid {self.encoding}; pass --encoding with the file's real encoding"

@@ -48,6 +48,12 @@ class FileFacts:
     newlines: int
     #: The file holds a 0x80 byte (see `StrictDecoder`).
     x80: bool = True
+    #: False when the scan found the file not UTF-8 and left the GB18030 check to the data
+    #: pass (`scan(read_all=True)`): the reader decodes every byte strictly anyway, and says
+    #: what the scan would have said if one does not decode.
+    decodes_checked: bool = True
+    #: With `decodes_checked` False: the first byte that is not UTF-8, for that message.
+    utf8_bad_at: int | None = None
 
 
 class BadByte(Exception):
@@ -184,6 +190,10 @@ class _Mixed:
         self._count(block, m.end(), cut)
         self.carry = [block[cut:]] if cut < len(block) else []
 
+    def mixed(self) -> bool:
+        """Lines of both kinds were seen."""
+        return bool(self.tally[0] and self.tally[1])
+
     def check(self, path: str) -> None:
         utf8, other, first_utf8, first_other, _ = self.tally
         if utf8 and other:
@@ -211,16 +221,18 @@ def _check_mixed(path: str, start: int, chunk: int) -> None:
 class _Gb18030Check:
     """Whether a file decodes as GB18030 (by the Rust decoder that will read it) and how its
     lines mix encodings, fed its blocks in order: what a file found not UTF-8 needs, in the
-    scan's own pass rather than two more."""
+    scan's own pass rather than two more. `decodes=False` tallies the lines only, for a caller
+    whose data pass decodes every byte (`scan(read_all=True)`)."""
 
-    def __init__(self) -> None:
-        self.decoder = StrictDecoder("gb18030", x80=False)
+    def __init__(self, decodes: bool = True) -> None:
+        #: None when the check is left to the data pass (only the lines are tallied).
+        self.decoder = StrictDecoder("gb18030", x80=False) if decodes else None
         self.bad_at: int | None = None
         self.mixed = _Mixed()
 
     def feed(self, block: bytes) -> None:
         """The next block; b"" at the end of the file."""
-        if self.bad_at is None:
+        if self.decoder is not None and self.bad_at is None:
             try:
                 self.decoder.decode(block, final=not block, keep=False)
             except BadByte as e:
@@ -237,9 +249,19 @@ def _not_gb18030(path: str, utf8_bad_at: int, gb_bad_at: int) -> InputError:
 
 
 def scan(
-    path: str | os.PathLike[str], forced: str | None = None, chunk: int = 16 << 20
+    path: str | os.PathLike[str],
+    forced: str | None = None,
+    chunk: int = 16 << 20,
+    *,
+    read_all: bool = False,
 ) -> FileFacts:
-    """One pass: SHA-256, size, line count and the encoding (checked strictly)."""
+    """One pass: SHA-256, size, line count and the encoding (checked strictly).
+
+    `read_all`: the caller will decode every byte strictly in a data pass of its own (as a
+    build does), so a file found not UTF-8 in its first block is not also decoded as GB18030
+    here — the data pass is that check, and its reader raises the error this would have
+    raised (`FileFacts.decodes_checked`). Mixed lines are still told here, and a file that
+    both mixes lines and does not decode gets the same error either way."""
     path = os.fspath(path)
     h = hashlib.sha256()
     size = newlines = 0
@@ -289,7 +311,7 @@ def scan(
                     tail = _incomplete_tail(data)
                     carry = data[len(data) - tail :] if tail else b""
                 if detect and size == 0 and utf8_bad_at is not None:
-                    gb = _Gb18030Check()
+                    gb = _Gb18030Check(decodes=not read_all)
                 if gb is not None:
                     gb.feed(block)
                 size += len(block)
@@ -330,9 +352,15 @@ def scan(
         # A 0x80 anywhere makes the reader decode with Python's codec (see StrictDecoder), so
         # that codec must be the one that says the file decodes.
         if gb is not None and not x80:
+            if gb.bad_at is None and gb.decoder is None and gb.mixed.mixed():
+                # Left to the data pass, but the error of a file that does not decode comes
+                # before that of one that mixes lines: decode it now (an error path only).
+                gb.bad_at = first_bad_byte(path, "gb18030", 0, chunk, x80)
             if gb.bad_at is not None:
                 raise _not_gb18030(path, utf8_bad_at, gb.bad_at)
             gb.mixed.check(path)
+            if gb.decoder is None:
+                return FileFacts(enc, bom, h.hexdigest(), size, newlines, x80, False, utf8_bad_at)
         else:
             bad = first_bad_byte(path, "gb18030", 0, chunk, x80)
             if bad is not None:

@@ -57,7 +57,7 @@ def count_dataset(
 ) -> DatasetCount:
     """Read one dataset: per field the same valid / missing / rejected counts as `build`, per
     row its tags for linking, and its identifier-rule item."""
-    src = open_source(ds.path, ds.options)
+    src = open_source(ds.path, ds.options, read_all=True)  # every batch is read below
     cols = [(k, src.resolve(c)) for k, c in ds.fields]
     src.require([c for _, c in cols])
     out = DatasetCount(ds.path, ds.category, ds.role, ds.buyers, encoding=src.encoding,
