@@ -122,22 +122,24 @@ class DelimitedSource(Source):
             self.columns = [str(i) for i in range(1, max(n, 1) + 1)]
         self.facts.update(delimiter=self.sep, header=bool(self.header_lines))
 
-    def _decoded_chunks(self) -> Iterator[tuple[bytes, int]]:
+    def _decoded_chunks(self, chunk: int | None = None) -> Iterator[tuple[bytes, int]]:
         """UTF-8 text and where its whole lines end (`text[:end]`; the last chunk's last line
         may lack its newline). The text is handed over as read or decoded, not sliced: a 16 MiB
-        chunk is not copied once more only to drop a partial line."""
+        chunk is not copied once more only to drop a partial line. `chunk`: bytes read at a
+        time (default `options.chunk_bytes`)."""
+        chunk = chunk or self.options.chunk_bytes
         enc = self.encoding
         utf8 = codecs.lookup(enc).name == "utf-8"
         dec = None if utf8 else StrictDecoder(enc, self.facts_pass.x80)
         if utf8 or (dec is not None and dec.rust):
-            yield from self._whole_line_blocks(dec)
+            yield from self._whole_line_blocks(dec, chunk)
             return
         carry = b""
         read = self.facts_pass.bom
         with open(self.path, "rb") as f:
             f.seek(read)
             while True:
-                block = f.read(self.options.chunk_bytes)
+                block = f.read(chunk)
                 read += len(block)
                 if dec is not None:
                     text = self._decode(dec, block, final=not block)
@@ -169,7 +171,9 @@ class DelimitedSource(Source):
                 f"valid {self.encoding}; pass --encoding with the file's real encoding"
             ) from None
 
-    def _whole_line_blocks(self, dec: StrictDecoder | None) -> Iterator[tuple[bytes, int]]:
+    def _whole_line_blocks(
+        self, dec: StrictDecoder | None, chunk: int
+    ) -> Iterator[tuple[bytes, int]]:
         """`_decoded_chunks` for UTF-8 and GB18030, in which a line-break byte is never part of
         a longer character: a block is cut after its last line break in the raw bytes, and the
         next block is read from there (the partial line read twice, from the page cache),
@@ -178,7 +182,6 @@ class DelimitedSource(Source):
         holds half a character between blocks, and it sees every byte once, in order, so its
         offsets stay the file's. A line longer than a block is collected until it ends (rare),
         joined once, not copied again with every block."""
-        chunk = self.options.chunk_bytes
         read = self.facts_pass.bom
         with open(self.path, "rb") as f:
             f.seek(read)
@@ -219,8 +222,10 @@ class DelimitedSource(Source):
         yield b"", 0
 
     def _first_lines(self, n: int) -> list[bytes]:
-        for chunk, end in self._decoded_chunks():
-            lines = LINE_BREAK.split(chunk[: min(end, 1 << 20)])[:n]
+        """The first `n` lines (to sniff the separator and the header), from about the first
+        MiB read and decoded on its own: not a whole block, which the data pass reads again."""
+        for chunk, end in self._decoded_chunks(min(self.options.chunk_bytes, 1 << 20)):
+            lines = LINE_BREAK.split(chunk[: min(end, 1 << 20)], maxsplit=n)[:n]
             return [ln for ln in lines if ln or len(lines) == 1]
         return []
 
