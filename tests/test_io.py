@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from pi_match.io import InputError, ReadOptions, detect_columns, open_source
@@ -289,6 +289,85 @@ def test_rust_gb18030_writes_its_output_in_place_however_much_it_grows(parts, cu
     cut = min(cut, len(raw))
     head = dec.decode(raw + b"tail", False, end=cut)
     assert head + dec.decode(raw[cut:], True) == want
+
+
+_GB_PIECES = st.one_of(
+    st.sampled_from(["张", "a", "\n", "\U00020000", "€", "\u00e9"]).map(
+        lambda c: c.encode("gb18030")
+    ),
+    st.sampled_from(
+        [b"\x80", b"\xff", b"\x81", b"\x81\x30", b"\xd5\n", b"\x84\x31\xa5"]
+    ),  # bad, or cut
+)
+
+
+@given(st.lists(_GB_PIECES, max_size=80), st.integers(0, 40), st.booleans(), st.integers(0, 300))
+@example([b"a", b"\xff", b"b\n", b"ccc\n", b"\xff", b"\n"], 3, True, 0)  # bad bytes in both parts
+def test_decoding_two_halves_at_once_is_decoding_once(pieces, k, final, min_len):  # type: ignore[no-untyped-def]
+    """`decode_halves` cuts after a line feed near the middle and decodes both parts at once:
+    joined, the same UTF-8 as `decode`, or the same error at the same byte (the first part's
+    error wins, as one pass would meet it first), and the stream goes on from its end — after
+    a block that ends inside a character, too."""
+    from pi_match import _core
+
+    raw = b"".join(pieces)
+    head, rest = raw[: k * 4], raw[k * 4 :]
+
+    def run(halves: bool) -> object:
+        dec = _core.Gb18030Decoder()
+        try:
+            if halves:
+                a, b = dec.decode_halves(head + b"junk", False, end=len(head), min_len=min_len)
+                first = a + b
+            else:
+                first = dec.decode(head, False)
+            return first + dec.decode(rest, final)
+        except UnicodeDecodeError as e:
+            return ("error at", e.start)
+
+    assert run(True) == run(False)
+
+    def whole(halves: bool) -> object:
+        dec = _core.Gb18030Decoder()
+        try:
+            if halves:
+                return b"".join(dec.decode_halves(raw, final, min_len=0))
+            return dec.decode(raw, final)
+        except UnicodeDecodeError as e:
+            return ("error at", e.start)
+
+    assert whole(True) == whole(False)
+    # Whole lines, as the reader gives them: both parts end after a line break or at the end.
+    if b"\n" in raw:
+        cut = raw.rindex(b"\n") + 1
+        dec = _core.Gb18030Decoder()
+        try:
+            a, b = dec.decode_halves(raw, True, end=cut, min_len=0)
+        except UnicodeDecodeError:
+            return
+        assert a.endswith(b"\n") and (not b or b.endswith(b"\n"))
+
+
+def test_large_gb18030_blocks_read_in_two_halves_give_the_utf8_files_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Blocks of 2 MiB or more are decoded in two halves at once (`decode_halves`): a 6 MiB
+    file in GB18030, read in 3 MiB blocks, gives the rows, line numbers and rejects of the same
+    text in UTF-8, a quoted cell with a line break and a bad row among them."""
+    rows = [f"王{i % 89}芳,{110105194912310021 + i},1380000{i % 10000:04d}" for i in range(200_000)]
+    rows[70_000] = '"张\n三,李",110105194912310021,13800000001'
+    rows[150_000] = "a,b"
+    text = "姓名,身份证号,手机\n" + "\n".join(rows) + "\n"
+    got = []
+    for enc in ("gb18030", "utf-8"):
+        p = tmp_path / f"{enc}.csv"
+        p.write_bytes(text.encode(enc))
+        assert enc == "utf-8" or p.stat().st_size > 2 * (3 << 20) - (1 << 20)
+        src = open_source(p, ReadOptions(chunk_bytes=3 << 20), read_all=True)
+        batches = [(b.lines.tolist(), b.column("姓名").to_pylist()) for b in src.batches()]
+        lines = sum((x for x, _ in batches), [])
+        names = sum((y for _, y in batches), [])
+        got.append((lines, names, [(r.line, r.reason) for r in src.rejects]))
+    assert got[0] == got[1]
+    assert len(got[0][0]) == 199_999 and got[0][1][70_000] == "张\n三,李".encode()
 
 
 def test_a_gb18030_file_with_a_0x80_byte_takes_pythons_strict_codec(tmp_path) -> None:  # type: ignore[no-untyped-def]

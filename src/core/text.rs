@@ -122,6 +122,21 @@ impl Default for Gb18030 {
 }
 
 impl Gb18030 {
+    /// A decoder for the input that follows a line feed at byte `done` of the whole input. A
+    /// line feed is never part of a GB18030 sequence, so there the stream holds nothing and
+    /// the rest decodes on its own (the first part on another decoder, at the same time).
+    pub fn after_line_feed(done: u64) -> Gb18030 {
+        Gb18030 {
+            done,
+            ..Gb18030::default()
+        }
+    }
+
+    /// Bytes of input consumed so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
     /// The most UTF-8 bytes `decode_into` can write for `len` input bytes.
     pub fn max_out(&self, len: usize) -> usize {
         self.dec

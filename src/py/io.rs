@@ -234,30 +234,62 @@ impl PyGb18030 {
                 Err(at) => Err(malformed(py, at)),
             };
         }
-        let mut out = BytesOut::new(py, crate::core::text::Gb18030::typical_out(data.len()))?;
-        let (mut read, mut written) = (0usize, 0usize);
-        loop {
-            let room = out.room(written);
-            let r = py.detach(|| {
-                // SAFETY: the object is this thread's alone until it is returned (nothing
-                // else holds a reference), and `room` lies within its allocation.
-                let buf = unsafe { std::slice::from_raw_parts_mut(room.0 as *mut u8, room.1) };
-                d.decode_some(&data[read..], last, buf)
-            });
-            match r {
-                Ok((r, w)) => {
-                    read += r;
-                    written += w;
-                }
-                Err(at) => return Err(malformed(py, at)),
-            }
+        let out = BytesOut::new(py, crate::core::text::Gb18030::typical_out(data.len()))?;
+        decode_on(py, d, data, last, out, None).map(Some)
+    }
+}
+
+/// Decode `data` with `d` into `out` — or its rest, when a call already decoded
+/// `data[..done.0]` into the first `done.1` bytes and stopped there or at the end: the GIL
+/// released while decoding, the object grown (with the GIL) whenever the room runs out.
+fn decode_on<'py>(
+    py: Python<'py>,
+    d: &mut crate::core::text::Gb18030,
+    data: &[u8],
+    last: bool,
+    mut out: BytesOut<'py>,
+    done: Option<(usize, usize)>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let (mut read, mut written) = done.unwrap_or((0, 0));
+    // At least one call, even for no data: the last one says whether the input ended inside a
+    // sequence.
+    let mut called = done.is_some();
+    loop {
+        if called {
             if read == data.len() {
-                return out.finish(written).map(Some);
+                return out.finish(written);
             }
             let more = d.max_out(data.len() - read);
             out.grow(written + more)?;
         }
+        called = true;
+        let room = out.room(written);
+        let r = py.detach(|| {
+            // SAFETY: the object is this thread's alone until it is returned (nothing else
+            // holds a reference), and `room` lies within its allocation.
+            let buf = unsafe { std::slice::from_raw_parts_mut(room.0 as *mut u8, room.1) };
+            d.decode_some(&data[read..], last, buf)
+        });
+        match r {
+            Ok((r, w)) => {
+                read += r;
+                written += w;
+            }
+            Err(at) => return Err(malformed(py, at)),
+        }
     }
+}
+
+/// Where `decode_halves` cuts `data`: after the first line feed from its middle on, when
+/// `data` is at least `min_len` bytes and such a line feed leaves something after it.
+fn half_cut(data: &[u8], min_len: usize) -> Option<usize> {
+    if data.len() < min_len.max(2) {
+        return None;
+    }
+    let mid = data.len() / 2;
+    memchr::memchr(b'\n', &data[mid..])
+        .map(|k| mid + k + 1)
+        .filter(|&cut| cut < data.len())
 }
 
 /// A `bytes` object being written in place (CPython's PyBytesWriter, or pyo3's backport of
@@ -357,6 +389,76 @@ impl PyGb18030 {
         Ok(self
             .run(py, data, r#final, true)?
             .unwrap_or_else(|| pyo3::types::PyBytes::new(py, b"")))
+    }
+
+    /// `decode`, as two `bytes`: `data` (or `data[:end]`) cut after the first line feed from
+    /// its middle on, and the two parts decoded on two threads at once (a line feed is never
+    /// part of a GB18030 sequence, so the second part decodes on its own). The same UTF-8 as
+    /// `decode`, split in two (the second empty when `data` is under `min_len` bytes or has no
+    /// such line feed), and the same error: a malformed sequence in the first part is the one
+    /// raised, whatever the second holds.
+    #[pyo3(signature = (data, r#final = false, end = None, min_len = 1 << 21))]
+    fn decode_halves<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        r#final: bool,
+        end: Option<usize>,
+        min_len: usize,
+    ) -> PyResult<(
+        Bound<'py, pyo3::types::PyBytes>,
+        Bound<'py, pyo3::types::PyBytes>,
+    )> {
+        let data = prefix(data, end)?;
+        let empty = || pyo3::types::PyBytes::new(py, b"");
+        let Some(cut) = half_cut(data, min_len) else {
+            let text = self.run(py, data, r#final, true)?.unwrap_or_else(empty);
+            return Ok((text, empty()));
+        };
+        let Ok(mut g) = self.inner.try_lock() else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this Gb18030Decoder is in use by another thread (one decoder is one stream)",
+            ));
+        };
+        let d = &mut *g;
+        let (head, tail) = data.split_at(cut);
+        let mut second = crate::core::text::Gb18030::after_line_feed(d.done() + cut as u64);
+        let typical = crate::core::text::Gb18030::typical_out;
+        let (mut out1, mut out2) = (
+            BytesOut::new(py, typical(cut))?,
+            BytesOut::new(py, typical(tail.len()))?,
+        );
+        let (room1, room2) = (out1.room(0), out2.room(0));
+        let (r1, r2) = py.detach(|| {
+            // SAFETY: each object is this thread's alone until it is returned (nothing else
+            // holds a reference), each `room` lies within its own allocation, and the two
+            // allocations are distinct, so the two slices do not overlap.
+            let (buf1, buf2) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(room1.0 as *mut u8, room1.1),
+                    std::slice::from_raw_parts_mut(room2.0 as *mut u8, room2.1),
+                )
+            };
+            rayon::join(
+                || d.decode_some(head, false, buf1),
+                || second.decode_some(tail, r#final, buf2),
+            )
+        });
+        // The first part first: its error is the one a single decode would meet first.
+        let (read1, written1) = r1.map_err(|at| malformed(py, at))?;
+        let first = decode_on(py, d, head, false, out1, Some((read1, written1)))?;
+        let (read2, written2) = r2.map_err(|at| malformed(py, at))?;
+        let rest = decode_on(
+            py,
+            &mut second,
+            tail,
+            r#final,
+            out2,
+            Some((read2, written2)),
+        )?;
+        // The stream goes on from the end of the second part (its state, its offset).
+        *d = second;
+        Ok((first, rest))
     }
 
     /// Check that `data` decodes, keeping nothing (the encoding check of a whole file).

@@ -159,8 +159,21 @@ class DelimitedSource(Source):
     def _decode(
         self, dec: StrictDecoder, block: bytes, final: bool, end: int | None = None
     ) -> bytes:
+        return self._decode_parts(dec, block, final, end, parts=False)[0]
+
+    def _decode_parts(
+        self,
+        dec: StrictDecoder,
+        block: bytes,
+        final: bool,
+        end: int | None = None,
+        parts: bool = True,
+    ) -> list[bytes]:
+        """The block's UTF-8 (`dec.decode_parts`, or one part), or the error that says where."""
         try:
-            return dec.decode(block, final=final, end=end)
+            if parts:
+                return dec.decode_parts(block, final, end)
+            return [dec.decode(block, final=final, end=end)]
         except BadByte as e:
             at = self.facts_pass.bom + e.offset
             if not self.facts_pass.decodes_checked:  # the scan left this check to the reader
@@ -199,9 +212,13 @@ class DelimitedSource(Source):
                 read += cut
                 if last:
                     self._check_all_read(read)
-                text = block if dec is None else self._decode(dec, block, last, cut)
-                if cut:
-                    yield text, cut if dec is None else len(text)
+                if dec is None:
+                    if cut:
+                        yield block, cut
+                else:
+                    # A large block's two halves are decoded at once, and split one by one.
+                    for text in self._decode_parts(dec, block, last, cut):
+                        yield text, len(text)
                 if last:
                     return
                 if cut < len(block):
