@@ -80,7 +80,7 @@ def open_source(
     if fmt == "jsonl":
         from .jsonl import JsonLinesSource
 
-        return JsonLinesSource(path, options)
+        return JsonLinesSource(path, options, read_all=read_all)
     if fmt == "parquet":
         from .parquet import ParquetSource
 
@@ -92,7 +92,7 @@ def open_source(
     if fmt == "sql":
         from .sql import SqlDumpSource
 
-        return SqlDumpSource(path, options)
+        return SqlDumpSource(path, options, read_all=read_all)
     raise InputError(f"{path}: unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
 
 

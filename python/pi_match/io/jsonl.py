@@ -32,10 +32,13 @@ def is_nested(v: Any) -> bool:
 
 
 class JsonLinesSource(Source):
-    def __init__(self, path: str | os.PathLike[str], options: ReadOptions):
+    def __init__(
+        self, path: str | os.PathLike[str], options: ReadOptions, *, read_all: bool = False
+    ):
+        """`read_all`: every batch will be read (see `open_source`)."""
         super().__init__(os.fspath(path), options, format="jsonl")
         # Lines come from the delimited reader with no splitting: it decodes and numbers them.
-        self.lines_src = DelimitedSource(path, options, plain=True)
+        self.lines_src = DelimitedSource(path, options, plain=True, read_all=read_all)
         self.encoding = self.lines_src.encoding
         self.facts.update(self.lines_src.facts)
         keys: dict[str, None] = {}

@@ -80,9 +80,12 @@ def _tuples(text: str, pos: int) -> Iterator[tuple[list[str | None] | None, int,
 
 
 class SqlDumpSource(Source):
-    def __init__(self, path: str | os.PathLike[str], options: ReadOptions):
+    def __init__(
+        self, path: str | os.PathLike[str], options: ReadOptions, *, read_all: bool = False
+    ):
+        """`read_all`: every batch will be read (see `open_source`)."""
         super().__init__(os.fspath(path), options, format="sql")
-        self.lines_src = DelimitedSource(path, options, plain=True)
+        self.lines_src = DelimitedSource(path, options, plain=True, read_all=read_all)
         self.encoding = self.lines_src.encoding
         self.facts.update(self.lines_src.facts)
         self.table: str | None = options.sheet
