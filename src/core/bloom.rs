@@ -764,7 +764,7 @@ fn try_lock<'m, 'a>(part: &'m Mutex<&'a mut [u32]>) -> Option<MutexGuard<'m, &'a
 /// are one multiply, shift and OR of a 256-bit register (the filter is the same either way).
 fn set_bits(words: &mut [u32], keys: &[(usize, u32)]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if has_avx2() {
         // SAFETY: the CPU supports AVX2 (checked just above).
         unsafe { avx2::set_bits(words, keys) };
         return;

@@ -527,29 +527,6 @@ pub fn split_parallel(input: &[u8], first_line: u64, opts: &SplitOptions, pieces
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn each_of3_finds_what_memchr3_iter_finds() {
-        // Lengths around the 64-byte blocks, bytes from a small alphabet (dense matches), and
-        // matches at block edges and the last byte.
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for len in (0..300).chain([1023, 1024, 1025]) {
-            for dense in [2u64, 5, 40] {
-                let text: Vec<u8> = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        [b',', b'\n', b'\r', b'a', 0xFF][(x % dense).min(4) as usize]
-                    })
-                    .collect();
-                let mut got = Vec::new();
-                each_of3(&text, b',', b'\n', b'\r', |p| got.push(p));
-                let want: Vec<usize> = memchr::memchr3_iter(b',', b'\n', b'\r', &text).collect();
-                assert_eq!(got, want, "len {len}, dense {dense}");
-            }
-        }
-    }
-
     use super::*;
 
     /// A small deterministic random source for the generated texts.
@@ -559,6 +536,24 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             x
+        }
+    }
+
+    #[test]
+    fn each_of3_finds_what_memchr3_iter_finds() {
+        // Lengths around the 64-byte blocks, bytes from a small alphabet (dense matches), and
+        // matches at block edges and the last byte.
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        for len in (0..300).chain([1023, 1024, 1025]) {
+            for dense in [2u64, 5, 40] {
+                let text: Vec<u8> = (0..len)
+                    .map(|_| [b',', b'\n', b'\r', b'a', 0xFF][(next() % dense).min(4) as usize])
+                    .collect();
+                let mut got = Vec::new();
+                each_of3(&text, b',', b'\n', b'\r', |p| got.push(p));
+                let want: Vec<usize> = memchr::memchr3_iter(b',', b'\n', b'\r', &text).collect();
+                assert_eq!(got, want, "len {len}, dense {dense}");
+            }
         }
     }
 

@@ -209,6 +209,17 @@ pub struct PyGb18030 {
 }
 
 impl PyGb18030 {
+    /// The decoder, for this call alone. try_lock, not lock: waiting for the lock with the GIL
+    /// held could deadlock with a thread that holds it and waits for the GIL. One decoder is
+    /// one stream.
+    fn stream(&self) -> PyResult<std::sync::MutexGuard<'_, crate::core::text::Gb18030>> {
+        self.inner.try_lock().map_err(|_| {
+            pyo3::exceptions::PyRuntimeError::new_err(
+                "this Gb18030Decoder is in use by another thread (one decoder is one stream)",
+            )
+        })
+    }
+
     /// Check `data` (the GIL released), or with `keep` decode it into a `bytes` object: the
     /// UTF-8 is written straight into the object (no buffer of 3 bytes per input byte kept
     /// between blocks, no copy out of one), sized for real text and grown only if a rare
@@ -220,13 +231,7 @@ impl PyGb18030 {
         last: bool,
         keep: bool,
     ) -> PyResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
-        // try_lock, not lock: waiting for the lock with the GIL held could deadlock with a
-        // thread that holds it and waits for the GIL. One decoder is one stream.
-        let Ok(mut g) = self.inner.try_lock() else {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "this Gb18030Decoder is in use by another thread (one decoder is one stream)",
-            ));
-        };
+        let mut g = self.stream()?;
         let d = &mut *g;
         if !keep {
             return match py.detach(|| d.check(data, last)) {
@@ -415,11 +420,7 @@ impl PyGb18030 {
             let text = self.run(py, data, r#final, true)?.unwrap_or_else(empty);
             return Ok((text, empty()));
         };
-        let Ok(mut g) = self.inner.try_lock() else {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "this Gb18030Decoder is in use by another thread (one decoder is one stream)",
-            ));
-        };
+        let mut g = self.stream()?;
         let d = &mut *g;
         let (head, tail) = data.split_at(cut);
         let mut second = crate::core::text::Gb18030::after_line_feed(d.done() + cut as u64);

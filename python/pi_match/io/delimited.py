@@ -142,7 +142,10 @@ class DelimitedSource(Source):
                 block = f.read(chunk)
                 read += len(block)
                 if dec is not None:
-                    text = self._decode(dec, block, final=not block)
+                    try:
+                        text = dec.decode(block, final=not block)
+                    except BadByte as e:
+                        raise self._not_decoded(e) from None
                 else:
                     text = block
                 data = carry + text if carry else text
@@ -156,33 +159,15 @@ class DelimitedSource(Source):
                 if cut:
                     yield data, cut
 
-    def _decode(
-        self, dec: StrictDecoder, block: bytes, final: bool, end: int | None = None
-    ) -> bytes:
-        return self._decode_parts(dec, block, final, end, parts=False)[0]
-
-    def _decode_parts(
-        self,
-        dec: StrictDecoder,
-        block: bytes,
-        final: bool,
-        end: int | None = None,
-        parts: bool = True,
-    ) -> list[bytes]:
-        """The block's UTF-8 (`dec.decode_parts`, or one part), or the error that says where."""
-        try:
-            if parts:
-                return dec.decode_parts(block, final, end)
-            return [dec.decode(block, final=final, end=end)]
-        except BadByte as e:
-            at = self.facts_pass.bom + e.offset
-            if not self.facts_pass.decodes_checked:  # the scan left this check to the reader
-                assert self.facts_pass.utf8_bad_at is not None
-                raise _not_gb18030(self.path, self.facts_pass.utf8_bad_at, at) from None
-            raise InputError(
-                f"{self.path}: byte {at} on line {line_of(self.path, at)} is not "
-                f"valid {self.encoding}; pass --encoding with the file's real encoding"
-            ) from None
+    def _not_decoded(self, e: BadByte) -> InputError:
+        """What a byte that does not decode means, and where it is."""
+        at = self.facts_pass.bom + e.offset
+        if (utf8_bad_at := self.facts_pass.utf8_bad_at) is not None:
+            return _not_gb18030(self.path, utf8_bad_at, at)  # the scan left the check here
+        return InputError(
+            f"{self.path}: byte {at} on line {line_of(self.path, at)} is not "
+            f"valid {self.encoding}; pass --encoding with the file's real encoding"
+        )
 
     def _whole_line_blocks(
         self, dec: StrictDecoder | None, chunk: int
@@ -217,7 +202,11 @@ class DelimitedSource(Source):
                         yield block, cut
                 else:
                     # A large block's two halves are decoded at once, and split one by one.
-                    for text in self._decode_parts(dec, block, last, cut):
+                    try:
+                        parts = dec.decode_parts(block, last, cut)
+                    except BadByte as e:
+                        raise self._not_decoded(e) from None
+                    for text in parts:
                         yield text, len(text)
                 if last:
                     return

@@ -48,12 +48,15 @@ class FileFacts:
     newlines: int
     #: The file holds a 0x80 byte (see `StrictDecoder`).
     x80: bool = True
-    #: False when the scan found the file not UTF-8 and left the GB18030 check to the data
-    #: pass (`scan(read_all=True)`): the reader decodes every byte strictly anyway, and says
-    #: what the scan would have said if one does not decode.
-    decodes_checked: bool = True
-    #: With `decodes_checked` False: the first byte that is not UTF-8, for that message.
+    #: Set when the scan found the file not UTF-8 and left the GB18030 check to the data pass
+    #: (`scan(read_all=True)`): the first byte that is not UTF-8. The reader decodes every
+    #: byte strictly anyway, and with it says what the scan would have said.
     utf8_bad_at: int | None = None
+
+    @property
+    def decodes_checked(self) -> bool:
+        """The scan checked that the whole file decodes (else the reading does)."""
+        return self.utf8_bad_at is None
 
 
 class BadByte(Exception):
@@ -374,7 +377,7 @@ def scan(
                 raise _not_gb18030(path, utf8_bad_at, gb.bad_at)
             gb.mixed.check(path)
             if gb.decoder is None:
-                return FileFacts(enc, bom, h.hexdigest(), size, newlines, x80, False, utf8_bad_at)
+                return FileFacts(enc, bom, h.hexdigest(), size, newlines, x80, utf8_bad_at)
         else:
             bad = first_bad_byte(path, "gb18030", 0, chunk, x80)
             if bad is not None:
