@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from pi_match.io import InputError, ReadOptions, detect_columns, open_source
+from pi_match.io import Batch, InputError, ReadOptions, Source, detect_columns, open_source
 
 ID1, ID2, ID3 = "11010519491231002X", "440305199003071236", "810000198001010014"
 
@@ -307,36 +307,47 @@ def test_decoding_two_halves_at_once_is_decoding_once(pieces, k, final, min_len)
     """`decode_halves` cuts after a line feed near the middle and decodes both parts at once:
     joined, the same UTF-8 as `decode`, or the same error at the same byte (the first part's
     error wins, as one pass would meet it first), and the stream goes on from its end — after
-    a block that ends inside a character, too."""
+    a block that ends inside a character, too. `parallel=False` (one part after the other, as a
+    reader reading ahead does) gives the very same two parts."""
     from pi_match import _core
 
     raw = b"".join(pieces)
     head, rest = raw[: k * 4], raw[k * 4 :]
+    modes = [None, True, False]  # decode; decode_halves in parallel; decode_halves in turn
 
-    def run(halves: bool) -> object:
+    def run(parallel: bool | None) -> object:
         dec = _core.Gb18030Decoder()
         try:
-            if halves:
-                a, b = dec.decode_halves(head + b"junk", False, end=len(head), min_len=min_len)
-                first = a + b
+            if parallel is not None:
+                ab = dec.decode_halves(
+                    head + b"junk", False, end=len(head), min_len=min_len, parallel=parallel
+                )
             else:
-                first = dec.decode(head, False)
-            return first + dec.decode(rest, final)
+                ab = (dec.decode(head, False),)
+            return (*ab, dec.decode(rest, final))
         except UnicodeDecodeError as e:
             return ("error at", e.start)
 
-    assert run(True) == run(False)
+    def joined(parts: object) -> object:  # the text, or the error
+        assert isinstance(parts, tuple)
+        return b"".join(parts) if isinstance(parts[0], bytes) else parts
 
-    def whole(halves: bool) -> object:
+    got = {m: run(m) for m in modes}
+    assert got[True] == got[False]
+    assert joined(got[True]) == joined(got[None])
+
+    def whole(parallel: bool | None) -> object:
         dec = _core.Gb18030Decoder()
         try:
-            if halves:
-                return b"".join(dec.decode_halves(raw, final, min_len=0))
-            return dec.decode(raw, final)
+            if parallel is not None:
+                return dec.decode_halves(raw, final, min_len=0, parallel=parallel)
+            return (dec.decode(raw, final),)
         except UnicodeDecodeError as e:
             return ("error at", e.start)
 
-    assert whole(True) == whole(False)
+    got = {m: whole(m) for m in modes}
+    assert got[True] == got[False]
+    assert joined(got[True]) == joined(got[None])
     # Whole lines, as the reader gives them: both parts end after a line break or at the end.
     if b"\n" in raw:
         cut = raw.rindex(b"\n") + 1
@@ -381,22 +392,26 @@ def test_json_sql_and_lines_sources_read_all_end_as_checking_first(tmp_path, fmt
 def test_large_gb18030_blocks_read_in_two_halves_give_the_utf8_files_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Blocks of 2 MiB or more are decoded in two halves at once (`decode_halves`): a 6 MiB
     file in GB18030, read in 3 MiB blocks, gives the rows, line numbers and rejects of the same
-    text in UTF-8, a quoted cell with a line break and a bad row among them."""
+    text in UTF-8, a quoted cell with a line break and a bad row among them — and so does
+    reading either ahead (`read_ahead`: halves decoded and stretches split in turn)."""
+    from pi_match.io import read_ahead
+
     rows = [f"王{i % 89}芳,{110105194912310021 + i},1380000{i % 10000:04d}" for i in range(200_000)]
     rows[70_000] = '"张\n三,李",110105194912310021,13800000001'
     rows[150_000] = "a,b"
     text = "姓名,身份证号,手机\n" + "\n".join(rows) + "\n"
     got = []
-    for enc in ("gb18030", "utf-8"):
+    for enc, ahead in [("gb18030", False), ("utf-8", False), ("gb18030", True), ("utf-8", True)]:
         p = tmp_path / f"{enc}.csv"
         p.write_bytes(text.encode(enc))
         assert enc == "utf-8" or p.stat().st_size > 2 * (3 << 20) - (1 << 20)
         src = open_source(p, ReadOptions(chunk_bytes=3 << 20), read_all=True)
-        batches = [(b.lines.tolist(), b.column("姓名").to_pylist()) for b in src.batches()]
+        read = read_ahead(src) if ahead else src.batches()
+        batches = [(b.lines.tolist(), b.column("姓名").to_pylist()) for b in read]
         lines = sum((x for x, _ in batches), [])
         names = sum((y for _, y in batches), [])
         got.append((lines, names, [(r.line, r.reason) for r in src.rejects]))
-    assert got[0] == got[1]
+    assert got[0] == got[1] == got[2] == got[3]
     assert len(got[0][0]) == 199_999 and got[0][1][70_000] == "张\n三,李".encode()
 
 
@@ -588,6 +603,109 @@ def test_reading_all_ends_as_checking_first_does(lines, chunk):
                 return str(e)
 
         assert outcome(True) == outcome(False)
+
+
+@given(
+    st.lists(st.tuples(_LINES, st.sampled_from([b"\n", b"\r\n", b"\r"])), max_size=25),
+    st.integers(1, 48),
+    st.sampled_from(["csv", "jsonl"]),
+)
+def test_reading_ahead_reads_what_reading_in_turn_does(lines, chunk, fmt):  # type: ignore[no-untyped-def]
+    """`read_ahead` reads a source on a thread of its own one batch ahead: whatever the bytes
+    and the chunking, the same batches in the same order, the same rejects and counts, and an
+    error (its text) after the same batches; its reader thread is gone when it ends."""
+    import tempfile
+    import threading
+
+    from pi_match.io import read_ahead
+
+    data = b"".join(a + b for a, b in lines)
+    with tempfile.TemporaryDirectory() as d:
+        p = str(pathlib.Path(d) / f"t.{fmt}")
+        pathlib.Path(p).write_bytes(data)
+
+        def outcome(ahead: bool):  # type: ignore[no-untyped-def]
+            rows = []
+            try:
+                opts = ReadOptions(chunk_bytes=chunk, delimiter=",", header=False, format=fmt)
+                src = open_source(p, opts, read_all=True)
+                for b in read_ahead(src) if ahead else src.batches():
+                    rows.append(
+                        (b.lines.tolist(), {k: v.to_pylist() for k, v in b.columns.items()})
+                    )
+                assert not src.serial
+                rejects = [(r.line, r.reason, r.raw) for r in src.rejects]
+                return rows, rejects, src.rows, src.blank_lines, None
+            except InputError as e:
+                return rows, None, None, None, str(e)
+
+        assert outcome(True) == outcome(False)
+        assert not [t for t in threading.enumerate() if t.name.startswith("pi_match reader")]
+
+
+class _Counted(Source):
+    """A source of `n` one-row batches that records how far its reading ran ahead of the
+    batches its caller has taken (`taken`, kept by the caller), and raises at batch `fail`."""
+
+    def __init__(self, n: int, fail: int | None = None):
+        super().__init__("counted", ReadOptions())
+        self.n, self.fail, self.taken, self.ahead, self.closed = n, fail, 0, [], False
+
+    def batches(self):  # type: ignore[no-untyped-def]
+        try:
+            for i in range(self.n):
+                self.ahead.append(i - self.taken)  # batches begun beyond the caller's
+                if i == self.fail:
+                    raise InputError(f"bad batch {i}")
+                yield Batch({"a": pa.array([i])}, np.array([i + 1], np.uint64))
+        finally:
+            self.closed = True
+
+
+def test_reading_ahead_holds_at_most_two_batches_and_stops_when_the_caller_does() -> None:
+    """The reader begins a batch only once the caller has taken the one before (at most two
+    alive: the caller's and the one being read); a caller that breaks off or fails stops the
+    reader, which closes its source, before `read_ahead` returns; a reader's error is raised
+    after the batches before it."""
+    import threading
+
+    from pi_match.io import read_ahead
+
+    src = _Counted(50)
+    got = []
+    for b in read_ahead(src):
+        src.taken += 1
+        got.append(b.column("a")[0].as_py())
+        assert src.serial
+    assert got == list(range(50)) and max(src.ahead) <= 1 and src.closed and not src.serial
+
+    src = _Counted(50)
+    gen = read_ahead(src)
+    for b in gen:
+        src.taken += 1
+        if b.column("a")[0].as_py() == 3:
+            break
+    gen.close()
+    assert src.closed and len(src.ahead) <= 5
+
+    src, got = _Counted(50, fail=7), []
+    with pytest.raises(InputError, match="bad batch 7"):
+        for b in read_ahead(src):
+            src.taken += 1
+            got.append(b.column("a")[0].as_py())
+    assert got == list(range(7)) and src.closed
+
+    def caller_fails() -> None:
+        for b in read_ahead(src):
+            src.taken += 1
+            if b.column("a")[0].as_py() == 2:
+                raise ValueError("the caller's error")
+
+    src = _Counted(50)
+    with pytest.raises(ValueError, match="the caller's error"):
+        caller_fails()
+    assert src.closed and len(src.ahead) <= 4
+    assert not [t for t in threading.enumerate() if t.name.startswith("pi_match reader")]
 
 
 def _utf8_bad(data: bytes, i: int) -> bool:

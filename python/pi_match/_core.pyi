@@ -93,7 +93,12 @@ class Gb18030Decoder:
     def __init__(self) -> None: ...
     def decode(self, data: bytes, final: bool = False, end: int | None = None) -> bytes: ...
     def decode_halves(
-        self, data: bytes, final: bool = False, end: int | None = None, min_len: int = ...
+        self,
+        data: bytes,
+        final: bool = False,
+        end: int | None = None,
+        min_len: int = ...,
+        parallel: bool = True,
     ) -> tuple[bytes, bytes]: ...
     def check(self, data: bytes, final: bool = False) -> None: ...
 
@@ -297,6 +302,7 @@ def split_delimited(
     expected: int | None = None,
     end: int | None = None,
     more: bool = False,
+    threads: int | None = None,
 ) -> Split: ...
 
 @final

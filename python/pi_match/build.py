@@ -39,6 +39,7 @@ from .io import (
     choose_fields,
     detect_columns,
     open_source,
+    read_ahead,
 )
 from .io.base import sha256_file
 from .outputs import (
@@ -345,7 +346,8 @@ class Builder:
         pass on its unreadable records, and return each source's facts (`input_facts`)."""
         per_input = []
         for src in sources:
-            for batch in src.batches():
+            # The next batch is read and split on a thread of its own while this one is hashed.
+            for batch in read_ahead(src):
                 self.feed(batch, src.path)
                 progress.update(os.path.basename(src.path), len(batch))
             self.end_source(src.path)

@@ -24,7 +24,7 @@ from .build import (
     raw_text,
     resolve_fields,
 )
-from .io import ReadOptions, open_source
+from .io import ReadOptions, open_source, read_ahead
 from .outputs import RAW_VALUES_MODE, Staged, commit
 
 
@@ -46,7 +46,7 @@ def probe(
     not be probed. The caller checks that these paths are not inputs (`outputs.check_outputs`)."""
     progress = progress or Progress(quiet=True)
     by_kind = theirs.by_kind()
-    src = open_source(input, options or ReadOptions())
+    src = open_source(input, options or ReadOptions(), read_all=True)  # every batch is read
     chosen, notes = resolve_fields([src], fields)
     for msg in notes:
         note("field " + msg)
@@ -72,7 +72,7 @@ def probe(
             writer.writerow(["line", "matched", *src.columns])
         if rwriter is not None:
             rwriter.writerow(["file", "line", "column", "reason", "raw"])
-        for batch in src.batches():
+        for batch in read_ahead(src):  # the next read while this one is looked up
             n = len(batch)
             rows += n
             hit = np.zeros(n, dtype=bool)

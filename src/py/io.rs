@@ -31,10 +31,12 @@ pub struct PySplit {
 }
 
 /// Split whole lines of UTF-8 text into columns: a `Split` (columns, line numbers, rejects,
-/// blank and seen line counts). With `expected`, a large chunk is split on every thread; with
-/// `end`, only `data[:end]`; with `more`, more text follows (see `Split.open_tail`).
+/// blank and seen line counts). With `expected`, a large chunk is split on every thread (on
+/// `threads` stretches; 1: on the calling thread alone, for a reader reading ahead of work
+/// that has the cores); with `end`, only `data[:end]`; with `more`, more text follows (see
+/// `Split.open_tail`).
 #[pyfunction]
-#[pyo3(signature = (data, first_line, sep, quote = None, expected = None, end = None, more = false))]
+#[pyo3(signature = (data, first_line, sep, quote = None, expected = None, end = None, more = false, threads = None))]
 #[allow(clippy::too_many_arguments)] // a Python signature of keyword arguments
 pub fn split_delimited<'py>(
     py: Python<'py>,
@@ -45,6 +47,7 @@ pub fn split_delimited<'py>(
     expected: Option<usize>,
     end: Option<usize>,
     more: bool,
+    threads: Option<usize>,
 ) -> PyResult<PySplit> {
     // `end`: split only `data[:end]` (the reader's whole lines), sparing it a copy of them.
     let data = prefix(data, end)?;
@@ -71,7 +74,12 @@ pub fn split_delimited<'py>(
         let utf8 = quote.is_none_or(|q| q.is_ascii())
             && simdutf8::basic::from_utf8(&opts.sep).is_ok()
             && simdutf8::basic::from_utf8(data).is_ok();
-        let s = split_parallel(data, first_line, &opts, rayon::current_num_threads());
+        let s = split_parallel(
+            data,
+            first_line,
+            &opts,
+            threads.unwrap_or_else(rayon::current_num_threads),
+        );
         (s, utf8)
     });
     let cols = PyList::empty(py);
@@ -401,8 +409,10 @@ impl PyGb18030 {
     /// part of a GB18030 sequence, so the second part decodes on its own). The same UTF-8 as
     /// `decode`, split in two (the second empty when `data` is under `min_len` bytes or has no
     /// such line feed), and the same error: a malformed sequence in the first part is the one
-    /// raised, whatever the second holds.
-    #[pyo3(signature = (data, r#final = false, end = None, min_len = 1 << 21))]
+    /// raised, whatever the second holds. `parallel=False` decodes the parts one after the
+    /// other on the calling thread (a reader reading ahead of work that has the cores): the
+    /// same two parts, never one large object.
+    #[pyo3(signature = (data, r#final = false, end = None, min_len = 1 << 21, parallel = true))]
     fn decode_halves<'py>(
         &self,
         py: Python<'py>,
@@ -410,6 +420,7 @@ impl PyGb18030 {
         r#final: bool,
         end: Option<usize>,
         min_len: usize,
+        parallel: bool,
     ) -> PyResult<(
         Bound<'py, pyo3::types::PyBytes>,
         Bound<'py, pyo3::types::PyBytes>,
@@ -440,10 +451,13 @@ impl PyGb18030 {
                     std::slice::from_raw_parts_mut(room2.0 as *mut u8, room2.1),
                 )
             };
-            rayon::join(
-                || d.decode_some(head, false, buf1),
-                || second.decode_some(tail, r#final, buf2),
-            )
+            let mut first = || d.decode_some(head, false, buf1);
+            let mut rest = || second.decode_some(tail, r#final, buf2);
+            if parallel {
+                rayon::join(first, rest)
+            } else {
+                (first(), rest())
+            }
         });
         // The first part first: its error is the one a single decode would meet first.
         let (read1, written1) = r1.map_err(|at| malformed(py, at))?;

@@ -20,7 +20,7 @@ import stat
 from collections.abc import Sequence
 
 from ..outputs import file_identity
-from .base import Batch, InputError, ReadOptions, Reject, Source
+from .base import Batch, InputError, ReadOptions, Reject, Source, read_ahead
 from .detect import choose_fields, detect_columns
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "choose_fields",
     "detect_columns",
     "open_source",
+    "read_ahead",
 ]
 
 FORMATS = ("csv", "lines", "jsonl", "parquet", "xlsx", "sql")

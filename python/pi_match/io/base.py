@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,11 @@ class Source:
     blank_lines: int = 0
     facts: dict[str, Any] = field(default_factory=dict)
 
+    #: Set while `read_ahead` reads this source on a thread of its own beside a caller whose
+    #: work has the cores (a build's hashing): the reader's own work (splitting, decoding)
+    #: then stays on that one thread rather than queue for the cores behind the caller's.
+    serial = False
+
     def batches(self) -> Iterator[Batch]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -121,6 +127,73 @@ class Source:
     def reject(self, line: int, column: str, reason: str, raw: bytes | str) -> None:
         text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
         self.rejects.append(Reject(self.path, line, column, reason, text))
+
+
+class _Handover:
+    """One batch passed from a reading thread to its caller, and the reader's end."""
+
+    def __init__(self) -> None:
+        self.cv = threading.Condition()
+        self.item: tuple[Batch | None, BaseException | None] | None = None
+        self.stop = False
+
+
+def read_ahead(src: Source) -> Iterator[Batch]:
+    """`src.batches()`, read on a thread of its own one batch ahead of the caller: while the
+    caller works on a batch, the next is read, decoded and split (`Source.serial`), so the
+    reading fills the gaps the caller's work leaves on the cores. The same batches in the same
+    order, and the same errors at the same point: an error of the reader is raised where the
+    batch it stopped at would have come. At most two batches are alive (the caller's and the
+    one being read): a reader hands its batch over and waits until it is taken before it reads
+    the next. Ending early (an error of the caller, or breaking off) stops the reader after the
+    batch it is reading, and closes its file, before this returns."""
+    box = _Handover()
+    end_of_batches = (None, None)
+
+    def read() -> None:
+        batches = src.batches()
+        try:
+            for b in batches:
+                with box.cv:
+                    box.item = (b, None)
+                    box.cv.notify_all()
+                    del b  # (the caller's now: not kept alive here while the next is read)
+                    box.cv.wait_for(lambda: box.item is None or box.stop)
+                    if box.stop:
+                        return
+            got: tuple[Batch | None, BaseException | None] = end_of_batches
+        except BaseException as e:  # raised in the caller's thread, below
+            got = (None, e)
+        finally:
+            if (close := getattr(batches, "close", None)) is not None:
+                close()  # (a generator: its file closed here, on its own thread)
+        with box.cv:
+            box.item = got
+            box.cv.notify_all()
+
+    src.serial = True
+    reader = threading.Thread(target=read, name=f"pi_match reader: {src.path}", daemon=True)
+    reader.start()
+    try:
+        while True:
+            with box.cv:
+                box.cv.wait_for(lambda: box.item is not None)
+                assert box.item is not None
+                batch, error = box.item
+                box.item = None
+                box.cv.notify_all()
+            if error is not None:
+                raise error
+            if batch is None:
+                return
+            yield batch
+            del batch
+    finally:
+        with box.cv:
+            box.stop = True
+            box.cv.notify_all()
+        reader.join()
+        src.serial = False
 
 
 def unique_names(names: list[str]) -> list[str]:

@@ -203,7 +203,7 @@ class DelimitedSource(Source):
                 else:
                     # A large block's two halves are decoded at once, and split one by one.
                     try:
-                        parts = dec.decode_parts(block, last, cut)
+                        parts = dec.decode_parts(block, last, cut, parallel=not self.serial)
                     except BadByte as e:
                         raise self._not_decoded(e) from None
                     for text in parts:
@@ -257,8 +257,9 @@ class DelimitedSource(Source):
             if not end:
                 continue
             s = _core.split_delimited(
-                chunk, line, self.sep.encode(), self.quote, expected, end, more=more
-            )
+                chunk, line, self.sep.encode(), self.quote, expected, end, more=more,
+                threads=1 if self.serial else None,
+            )  # fmt: skip
             if s.open_tail is not None:
                 tail = chunk[s.open_tail : end]
             cols, lines = s.columns, s.lines

@@ -106,15 +106,18 @@ class StrictDecoder:
         self.done += len(block) if end is None else end
         return out
 
-    def decode_parts(self, block: bytes, final: bool, end: int | None = None) -> list[bytes]:
+    def decode_parts(
+        self, block: bytes, final: bool, end: int | None = None, *, parallel: bool = True
+    ) -> list[bytes]:
         """`decode`, as the UTF-8 of whole lines in one or two parts: a large GB18030 block is
         cut after a line feed near its middle and its two parts decoded on two threads at once
-        (the same text and the same errors as `decode`)."""
+        (`parallel=False`: one after the other on this thread), the same text and the same
+        errors as `decode`."""
         if self._r is None:
             parts: tuple[bytes, ...] = (self.decode(block, final, end=end),)
         else:
             try:
-                parts = self._r.decode_halves(block, final, end)
+                parts = self._r.decode_halves(block, final, end, parallel=parallel)
             except UnicodeDecodeError as e:
                 raise BadByte(e.start) from None  # Rust counts from the first block
             self.done += len(block) if end is None else end

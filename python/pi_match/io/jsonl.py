@@ -60,6 +60,7 @@ class JsonLinesSource(Source):
     def batches(self) -> Iterator[Batch]:
         self.rows = self.blank_lines = 0
         self.rejects.clear()
+        self.lines_src.serial = self.serial  # (reading ahead: see Source.serial)
         for b in self.lines_src.batches():
             rows: dict[str, list[str | None]] = {c: [] for c in self.columns}
             keep: list[int] = []

@@ -142,6 +142,7 @@ class SqlDumpSource(Source):
         in_insert: str | None = None
         mapping: list[int | None] | None = None
         width = len(self.columns)
+        self.lines_src.serial = self.serial  # (reading ahead: see Source.serial)
         for b in self.lines_src.batches():
             for raw, line_no in zip(b.column("1").to_pylist(), b.lines.tolist(), strict=True):
                 line = raw.decode("utf-8", "surrogateescape")

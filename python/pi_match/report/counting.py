@@ -14,7 +14,7 @@ import numpy.typing as npt
 from .. import _core
 from .._core import Key
 from ..build import MISSING, OK, REASONS, SectionStats
-from ..io import open_source
+from ..io import open_source, read_ahead
 from .case import Case, Dataset
 from .statute import (
     DISCLAIMER_EN,
@@ -64,7 +64,7 @@ def count_dataset(
                        sha256=str(src.facts.get("sha256", "")))  # fmt: skip
     out.fields = [SectionStats(k, c) for k, c in cols]
     idents, tag_parts, ok_parts = [], {k: [] for k, _ in cols}, {k: [] for k, _ in cols}  # type: ignore[var-annotated]
-    for batch in src.batches():
+    for batch in read_ahead(src):  # the next read while this one is tagged
         n = len(batch)
         ident = np.zeros(n, np.uint64)
         found = np.zeros(n, bool)
