@@ -247,6 +247,61 @@ def build_json(
     return out
 
 
+_ROWS = "姓名,身份证号\n" + "".join(f"客{i},{IDS[i]}\n" for i in range(300))
+_SQL = "CREATE TABLE t (名 text, 号 text);\n" + "".join(
+    f"INSERT INTO t VALUES ('客{i}','{IDS[i]}');\n" for i in range(300)
+)
+_JSONL = "".join(
+    json.dumps({"名": f"客{i}", "号": IDS[i]}, ensure_ascii=False) + "\n" for i in range(300)
+)
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("utf8.csv", _ROWS.encode()),
+        ("bom.csv", b"\xef\xbb\xbf" + _ROWS.encode()),
+        ("gb.csv", _ROWS.encode("gb18030")),
+        ("gbbom.csv", b"\x84\x31\x95\x33" + _ROWS.encode("gb18030")),
+        ("utf16.csv", _ROWS.encode("utf-16")),  # a byte-order mark, Python's codec
+        ("gb.sql", _SQL.encode("gb18030")),
+        ("rows.jsonl", _JSONL.encode()),
+    ],
+)
+def test_an_inputs_hash_is_of_the_bytes_its_rows_were_read_from(
+    capsys: pytest.CaptureFixture[str], case: dict[str, pathlib.Path], name: str, raw: bytes
+) -> None:
+    """A build hashes each text input as its data pass reads it (byte-order mark included),
+    not in a pass before: the manifest's SHA-256 is the file's, whatever the encoding, format
+    or block size, and names the very bytes the rows came from — a file changed in place
+    (the same size) between the scan and the reading is hashed as read, not as scanned."""
+    import hashlib
+
+    from pi_match.io import ReadOptions, open_source, read_ahead
+
+    p = case["dir"] / name
+    p.write_bytes(raw)
+    field = {".sql": "cn_ric=2", ".jsonl": "cn_ric=号"}.get(p.suffix, "cn_ric=身份证号")
+    out = build_json(capsys, p, case["key"], "--field", field)
+    man = json.loads(pathlib.Path(f"{p}.pmi.manifest.json").read_text("utf-8"))
+    assert man["inputs"][0]["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert out["sections"][0]["valid"] == 300
+    for chunk in (64, 4096):
+        src = open_source(p, ReadOptions(chunk_bytes=chunk), read_all=True)
+        assert sum(len(b) for b in read_ahead(src)) == 300
+        assert src.facts["sha256"] == hashlib.sha256(raw).hexdigest()
+    # Changed in place after the scan: the rows and the hash are both of the new bytes.
+    src = open_source(p, ReadOptions(chunk_bytes=4096), read_all=True)
+    changed = raw.replace("客299".encode(), "客2X9".encode()) if "utf16" not in name else raw
+    p.write_bytes(changed)
+    assert sum(len(b) for b in src.batches()) == 300
+    assert src.facts["sha256"] == hashlib.sha256(changed).hexdigest()
+    if changed != raw:  # and changed back before a second pass: refused, not hashed anew
+        p.write_bytes(raw)
+        with pytest.raises(pi_match.io.InputError, match="changed while it was being read"):
+            sum(len(b) for b in src.batches())
+
+
 def test_cr_only_and_lone_cr_files_keep_every_record(
     capsys: pytest.CaptureFixture[str], case: dict[str, pathlib.Path]
 ) -> None:

@@ -579,7 +579,8 @@ def test_the_scan_decides_as_the_separate_passes_do(lines, chunk):
 def test_reading_all_ends_as_checking_first_does(lines, chunk):
     """`open_source(read_all=True)` leaves the GB18030 check of a file found not UTF-8 to the
     reading: whatever the bytes and the chunking, reading every batch ends as it does when the
-    scan checks first — the same error (its text, byte and line), or the same rows."""
+    scan checks first — the same error (its text, byte and line), or the same rows and the
+    same SHA-256 (hashed by the reading, not the scan)."""
     import tempfile
 
     from pi_match.io.encoding import BOMS
@@ -598,7 +599,8 @@ def test_reading_all_ends_as_checking_first_does(lines, chunk):
                     (b.lines.tolist(), {k: v.to_pylist() for k, v in b.columns.items()})
                     for b in src.batches()
                 ]
-                return src.encoding, rows, [(r.line, r.reason) for r in src.rejects]
+                rejects = [(r.line, r.reason) for r in src.rejects]
+                return src.encoding, rows, rejects, src.facts["sha256"]
             except InputError as e:
                 return str(e)
 

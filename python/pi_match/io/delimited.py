@@ -8,6 +8,7 @@ import codecs
 import os
 from collections import Counter
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from .base import (
 from .encoding import (
     LINE_BREAK,
     BadByte,
+    Hashing,
     StrictDecoder,
     _not_gb18030,
     line_of,
@@ -77,6 +79,8 @@ class DelimitedSource(Source):
         super().__init__(os.fspath(path), options, format="lines" if plain else "csv")
         self.facts_pass = scan(self.path, options.encoding, options.chunk_bytes, read_all=read_all)
         self.encoding = self.facts_pass.encoding
+        #: The scan left the hashing to the reading (`read_all`): every whole pass hashes.
+        self.hash_as_read = self.facts_pass.sha256 is None
         self.facts.update(
             sha256=self.facts_pass.sha256,
             bytes=self.facts_pass.size,
@@ -122,25 +126,67 @@ class DelimitedSource(Source):
             self.columns = [str(i) for i in range(1, max(n, 1) + 1)]
         self.facts.update(delimiter=self.sep, header=bool(self.header_lines))
 
-    def _decoded_chunks(self, chunk: int | None = None) -> Iterator[tuple[bytes, int]]:
+    def _decoded_chunks(
+        self, chunk: int | None = None, *, hashing: bool = False
+    ) -> Iterator[tuple[bytes, int]]:
         """UTF-8 text and where its whole lines end (`text[:end]`; the last chunk's last line
         may lack its newline). The text is handed over as read or decoded, not sliced: a 16 MiB
         chunk is not copied once more only to drop a partial line. `chunk`: bytes read at a
-        time (default `options.chunk_bytes`)."""
+        time (default `options.chunk_bytes`). `hashing`: a pass over every byte, which hashes
+        them if the scan left that to it (`hash_as_read`)."""
         chunk = chunk or self.options.chunk_bytes
         enc = self.encoding
         utf8 = codecs.lookup(enc).name == "utf-8"
         dec = None if utf8 else StrictDecoder(enc, self.facts_pass.x80)
-        if utf8 or (dec is not None and dec.rust):
-            yield from self._whole_line_blocks(dec, chunk)
+        # Reading ahead, the reader's own thread has room for the hashing (`Source.serial`).
+        h = Hashing(inline=self.serial) if hashing and self.hash_as_read else None
+        try:
+            if utf8 or (dec is not None and dec.rust):
+                yield from self._whole_line_blocks(dec, chunk, h)
+            else:
+                yield from self._other_blocks(dec, chunk, h)
+        finally:
+            if h is not None:
+                h.close()
+
+    def _hash_as_read(self, h: Hashing | None, f: BinaryIO) -> None:
+        """Start `h` (if any) with the bytes before `facts_pass.bom`, which the pass skips."""
+        bom = self.facts_pass.bom
+        if h is not None and bom:
+            f.seek(0)
+            h.update(f.read(bom))
+        f.seek(bom)
+
+    def _hashed(self, h: Hashing | None) -> None:
+        """The pass read the whole file (`_check_all_read`): its SHA-256 is the file's — and
+        that of any whole pass before it (a reader that reads twice, as SQL dumps may)."""
+        if h is None:
             return
+        digest = h.hexdigest()
+        if (before := self.facts_pass.sha256) is not None and before != digest:
+            raise InputError(
+                f"{self.path}: changed while it was being read (its bytes hashed "
+                f"{before[:16]}… in one pass, {digest[:16]}… in the next); copy it somewhere "
+                "it cannot change and read the copy"
+            )
+        self.facts_pass.sha256 = self.facts["sha256"] = digest
+
+    def _other_blocks(
+        self, dec: StrictDecoder | None, chunk: int, h: Hashing | None
+    ) -> Iterator[tuple[bytes, int]]:
+        """`_decoded_chunks` for encodings other than UTF-8 and GB18030 (Python's codecs): a
+        partial line carried into the next block."""
         carry = b""
         read = self.facts_pass.bom
         with open(self.path, "rb") as f:
-            f.seek(read)
+            self._hash_as_read(h, f)
             while True:
+                if h is not None:
+                    h.wait()  # (the last block hashed before the next is read)
                 block = f.read(chunk)
                 read += len(block)
+                if h is not None and block:
+                    h.update(block)
                 if dec is not None:
                     try:
                         text = dec.decode(block, final=not block)
@@ -151,6 +197,7 @@ class DelimitedSource(Source):
                 data = carry + text if carry else text
                 if not block:
                     self._check_all_read(read)
+                    self._hashed(h)
                     if data:
                         yield data, len(data)
                     return
@@ -170,7 +217,7 @@ class DelimitedSource(Source):
         )
 
     def _whole_line_blocks(
-        self, dec: StrictDecoder | None, chunk: int
+        self, dec: StrictDecoder | None, chunk: int, h: Hashing | None = None
     ) -> Iterator[tuple[bytes, int]]:
         """`_decoded_chunks` for UTF-8 and GB18030, in which a line-break byte is never part of
         a longer character: a block is cut after its last line break in the raw bytes, and the
@@ -182,9 +229,11 @@ class DelimitedSource(Source):
         joined once, not copied again with every block."""
         read = self.facts_pass.bom
         with open(self.path, "rb") as f:
-            f.seek(read)
+            self._hash_as_read(h, f)
             long_line: list[bytes] = []
             while True:
+                if h is not None:
+                    h.wait()  # (the last block hashed before the next is read)
                 block = f.read(chunk)
                 last = len(block) < chunk  # a regular file: a short read is its end
                 if not last and not whole_lines_end(block):
@@ -195,8 +244,11 @@ class DelimitedSource(Source):
                     long_line.clear()
                 cut = len(block) if last else whole_lines_end(block)
                 read += cut
+                if h is not None:
+                    h.update(memoryview(block)[:cut])  # the bytes read on from are read again
                 if last:
                     self._check_all_read(read)
+                    self._hashed(h)
                 if dec is None:
                     if cut:
                         yield block, cut
@@ -224,7 +276,7 @@ class DelimitedSource(Source):
     def _chunks_with_a_last(self) -> Iterator[tuple[bytes, int]]:
         """`_decoded_chunks`, then `(b"", 0)`: the end of the file, where what the splitter
         left open is judged on its own."""
-        yield from self._decoded_chunks()
+        yield from self._decoded_chunks(hashing=True)
         yield b"", 0
 
     def _first_lines(self, n: int) -> list[bytes]:

@@ -43,7 +43,9 @@ class FileFacts:
 
     encoding: str
     bom: int
-    sha256: str
+    #: None when the scan left the hashing to the data pass (`scan(read_all=True)`): the
+    #: reader hashes the bytes it reads, and sets it once it has read them all.
+    sha256: str | None
     size: int
     newlines: int
     #: The file holds a 0x80 byte (see `StrictDecoder`).
@@ -57,6 +59,39 @@ class FileFacts:
     def decodes_checked(self) -> bool:
         """The scan checked that the whole file decodes (else the reading does)."""
         return self.utf8_bad_at is None
+
+
+class Hashing:
+    """SHA-256 of a file's bytes fed in order, hashed on a thread beside the feeder (hashlib
+    releases the GIL on large buffers): a pass over the bytes costs the slower of the hashing
+    and the feeder's own work, not both. `wait()` before the next buffer is read keeps no more
+    than one buffer alive for the hashing. `inline`: hashed as fed, on the feeder's thread
+    (a reader reading ahead, whose thread has room for it)."""
+
+    def __init__(self, inline: bool = False) -> None:
+        self.h = hashlib.sha256()
+        self.pool = None if inline else ThreadPoolExecutor(1, thread_name_prefix="pi_match sha256")
+        self.pending: Future[None] | None = None
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self.pool is None:
+            self.h.update(data)
+            return
+        self.wait()  # the buffers are hashed in order
+        self.pending = self.pool.submit(self.h.update, data)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+
+    def hexdigest(self) -> str:
+        self.wait()
+        return self.h.hexdigest()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 class BadByte(Exception):
@@ -281,9 +316,10 @@ def scan(
     build does), so a file found not UTF-8 in its first block is not also decoded as GB18030
     here — the data pass is that check, and its reader raises the error this would have
     raised (`FileFacts.decodes_checked`). Mixed lines are still told here, and a file that
-    both mixes lines and does not decode gets the same error either way."""
+    both mixes lines and does not decode gets the same error either way. The SHA-256 is the
+    data pass's too: of the bytes it reads, `FileFacts.sha256` None until it has read them
+    all."""
     path = os.fspath(path)
-    h = hashlib.sha256()
     size = newlines = 0
     after_cr = x80 = False
     utf8_bad_at: int | None = None
@@ -309,15 +345,13 @@ def scan(
         # takes the two passes of its own below.
         gb: _Gb18030Check | None = None
         detect = bom_enc is None and forced_name is None
-        # SHA-256 runs on a second thread (hashlib releases the GIL on large buffers) while the
-        # Rust checks below run on this one: the pass costs the slower of the two, not both.
-        hashing = ThreadPoolExecutor(max_workers=1)
-        pending: Future[None] | None = None
+        # SHA-256 runs on a second thread while the Rust checks below run on this one — or,
+        # with `read_all`, in the data pass, over the very bytes it reads (`FileFacts.sha256`).
+        h = None if read_all else Hashing()
         try:
             while block := f.read(chunk):
-                if pending is not None:
-                    pending.result()  # the blocks are hashed in order
-                pending = hashing.submit(h.update, block)
+                if h is not None:
+                    h.update(block)
                 x80 = x80 or b"\x80" in block
                 n, after_cr = _core.line_breaks(block, after_cr)
                 newlines += n
@@ -335,12 +369,12 @@ def scan(
                 if gb is not None:
                     gb.feed(block)
                 size += len(block)
-            if pending is not None:
-                pending.result()
+            sha256 = h.hexdigest() if h is not None else None
             if gb is not None:
                 gb.feed(b"")
         finally:
-            hashing.shutdown(wait=True)
+            if h is not None:
+                h.close()
         if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None and carry:
             utf8_bad_at = size - len(carry)  # the file ends inside a character
     if forced_name and bom_enc:
@@ -380,13 +414,13 @@ def scan(
                 raise _not_gb18030(path, utf8_bad_at, gb.bad_at)
             gb.mixed.check(path)
             if gb.decoder is None:
-                return FileFacts(enc, bom, h.hexdigest(), size, newlines, x80, utf8_bad_at)
+                return FileFacts(enc, bom, sha256, size, newlines, x80, utf8_bad_at)
         else:
             bad = first_bad_byte(path, "gb18030", 0, chunk, x80)
             if bad is not None:
                 raise _not_gb18030(path, utf8_bad_at, bad)
             _check_mixed(path, 0, chunk)
-    return FileFacts(enc, bom, h.hexdigest(), size, newlines, x80)
+    return FileFacts(enc, bom, sha256, size, newlines, x80)
 
 
 def first_bad_byte(

@@ -89,6 +89,7 @@ class JsonLinesSource(Source):
                 self.rows += len(keep)
                 cols = {c: text_array(v) for c, v in rows.items()}
                 yield Batch(cols, b.lines[np.array(keep, dtype=np.int64)])
+        self.facts["sha256"] = self.lines_src.facts["sha256"]  # (hashed as it was read)
 
     def count_rows(self) -> int:
         return self.lines_src.count_rows()

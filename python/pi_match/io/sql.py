@@ -174,6 +174,7 @@ class SqlDumpSource(Source):
                 if len(rows) >= BATCH:
                     yield self._batch(rows, lines)
                     rows, lines = [], []
+        self.facts["sha256"] = self.lines_src.facts["sha256"]  # (hashed as it was read)
         if rows:
             yield self._batch(rows, lines)
 

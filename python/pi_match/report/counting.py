@@ -15,6 +15,7 @@ from .. import _core
 from .._core import Key
 from ..build import MISSING, OK, REASONS, SectionStats
 from ..io import open_source, read_ahead
+from ..io.base import sha256_file
 from .case import Case, Dataset
 from .statute import (
     DISCLAIMER_EN,
@@ -60,8 +61,7 @@ def count_dataset(
     src = open_source(ds.path, ds.options, read_all=True)  # every batch is read below
     cols = [(k, src.resolve(c)) for k, c in ds.fields]
     src.require([c for _, c in cols])
-    out = DatasetCount(ds.path, ds.category, ds.role, ds.buyers, encoding=src.encoding,
-                       sha256=str(src.facts.get("sha256", "")))  # fmt: skip
+    out = DatasetCount(ds.path, ds.category, ds.role, ds.buyers, encoding=src.encoding)
     out.fields = [SectionStats(k, c) for k, c in cols]
     idents, tag_parts, ok_parts = [], {k: [] for k, _ in cols}, {k: [] for k, _ in cols}  # type: ignore[var-annotated]
     for batch in read_ahead(src):  # the next read while this one is tagged
@@ -95,6 +95,8 @@ def count_dataset(
         if progress:
             progress(n)
     out.unreadable = src.unreadable
+    # The bytes just read (a text reader hashes as it reads); other formats hashed here.
+    out.sha256 = str(src.facts.get("sha256") or sha256_file(src.path))
     out.tags = np.unique(np.concatenate(idents)) if idents else np.zeros(0, np.uint64)
     out.distinct = len(out.tags)
     for kind, _ in cols:
