@@ -245,7 +245,14 @@ fn a_large_compressed_tag_set_is_read_in_place_from_the_mapped_file() {
     let dir = std::env::temp_dir().join(format!("pi_match_ef_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("big.pmi");
-    format::save(&path, test_key().id(), &sections, &WriteOptions::default()).unwrap();
+    let (_, sha) =
+        format::save(&path, test_key().id(), &sections, &WriteOptions::default()).unwrap();
+    // Its payload (megabytes) hashed beside its write: the SHA-256 handed back is the file's.
+    let on_disk: [u8; 32] = sha2::Digest::finalize(
+        <sha2::Sha256 as sha2::Digest>::new_with_prefix(std::fs::read(&path).unwrap()),
+    )
+    .into();
+    assert_eq!(sha, on_disk);
     let len = std::fs::metadata(&path).unwrap().len();
     assert!(
         len >= format::MMAP_THRESHOLD && len < 6 * set.len() as u64, // 5.5 bytes a tag

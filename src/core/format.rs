@@ -472,17 +472,29 @@ pub fn save(
     })
 }
 
-/// A writer that hashes what passes through it.
+/// A writer that hashes what passes through it: a large buffer (a section's payload) is
+/// hashed on a second thread while it is written, so writing a 64 MiB index costs the slower
+/// of the two, not both.
 pub(crate) struct Sha256Writer<'a, W: Write> {
     pub(crate) inner: &'a mut W,
     pub(crate) hash: sha2::Sha256,
 }
 
-impl<W: Write> Write for Sha256Writer<'_, W> {
+/// Buffers from this size on are hashed beside their write.
+const HASH_BESIDE_MIN: usize = 1 << 20;
+
+impl<W: Write + Send> Write for Sha256Writer<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        sha2::Digest::update(&mut self.hash, &buf[..n]);
-        Ok(n)
+        if buf.len() < HASH_BESIDE_MIN {
+            let n = self.inner.write(buf)?;
+            sha2::Digest::update(&mut self.hash, &buf[..n]);
+            return Ok(n);
+        }
+        let (hash, inner) = (&mut self.hash, &mut *self.inner);
+        // (A failed write fails the whole file, whatever the hash holds by then.)
+        let ((), written) =
+            rayon::join(|| sha2::Digest::update(hash, buf), || inner.write_all(buf));
+        written.map(|()| buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
