@@ -139,7 +139,10 @@ pub fn utf8_error_offset(py: Python<'_>, data: &[u8]) -> Option<usize> {
 /// process is left as it is): blocks of up to 32 MiB come from the heap and freed ones are kept
 /// for the next batch, instead of each being a fresh `mmap` the kernel faults in and zeroes
 /// page by page (a tenth of a 5-million-row build's time). Peak memory does not grow: the same
-/// sizes are reused. True where it took effect (glibc on Linux), False elsewhere.
+/// sizes are reused — in one arena: a batch read on the reader thread and freed on the main
+/// one would otherwise go back to that thread's own arena, whose fragments grew the peak with
+/// the file (768 → 794 MiB from 5 to 40 million rows into the same indices; 736 → 743 in one
+/// arena, at the same speed). True where it took effect (glibc on Linux), False elsewhere.
 #[pyfunction]
 pub fn _tune_malloc_for_streaming() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -149,6 +152,7 @@ pub fn _tune_malloc_for_streaming() -> bool {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
                 && libc::mallopt(libc::M_TOP_PAD, 256 << 20) == 1
+                && libc::mallopt(libc::M_ARENA_MAX, 1) == 1
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
