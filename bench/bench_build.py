@@ -196,12 +196,11 @@ def main() -> int:
         times = sorted(t for t, _, _ in timings[enc])
         seconds, median = times[0], times[len(times) // 2]
         peak_rss = max(p for _, _, p in timings[enc])
-        checks = {}
-        for _, summary, _ in timings[enc][:-1]:
-            assert summary is not None
-            for s in summary["sections"]:  # the runs not printed below: checked here
-                if not (s["rows"] == args.rows and s["valid"] == args.rows):
-                    checks[f"{s['kind']} (an earlier run)"] = False
+        # The runs before the last (whose counts are printed below) are checked here.
+        checks = {"earlier runs": all(
+            s["rows"] == args.rows and s["valid"] == args.rows
+            for _, summary, _ in timings[enc][:-1] for s in summary["sections"]  # type: ignore[index]
+        )}  # fmt: skip
         summary = timings[enc][-1][1]
         assert summary is not None
         for s, truth in zip(summary["sections"], (distinct_ids, distinct_mobs), strict=True):

@@ -41,7 +41,6 @@ from .io import (
     open_source,
     read_ahead,
 )
-from .io.base import sha256_file
 from .outputs import (
     OUTPUT_MODE,
     RAW_VALUES_MODE,
@@ -667,7 +666,7 @@ def input_facts(src: Source) -> dict[str, Any]:
         "path": src.path,
         "format": src.format,
         "encoding": src.encoding,
-        "sha256": src.facts.get("sha256") or sha256_file(src.path),
+        "sha256": src.sha256(),
         "records": src.rows + src.unreadable,
         "rows": src.rows,
         "blank_lines": src.blank_lines,

@@ -100,6 +100,11 @@ class Source:
     def require(self, columns: Sequence[str]) -> None:
         """The columns the caller will use (a reader with per-part headers checks them)."""
 
+    def sha256(self) -> str:
+        """The input's SHA-256: as its reader hashed the bytes it read (a text reader, once it
+        has read them all), else of the file as it is now."""
+        return str(self.facts.get("sha256") or sha256_file(self.path))
+
     @property
     def unreadable(self) -> int:
         """Records that could not be read (each in the rejects file)."""

@@ -149,27 +149,13 @@ class DelimitedSource(Source):
             if h is not None:
                 h.close()
 
-    def _hash_as_read(self, h: Hashing | None, f: BinaryIO) -> None:
-        """Start `h` (if any) with the bytes before `facts_pass.bom`, which the pass skips."""
+    def _seek_past_bom(self, h: Hashing | None, f: BinaryIO) -> None:
+        """Seek `f` past the byte-order mark, which the pass skips; `h` (if any) hashes it."""
         bom = self.facts_pass.bom
         if h is not None and bom:
             f.seek(0)
             h.update(f.read(bom))
         f.seek(bom)
-
-    def _hashed(self, h: Hashing | None) -> None:
-        """The pass read the whole file (`_check_all_read`): its SHA-256 is the file's — and
-        that of any whole pass before it (a reader that reads twice, as SQL dumps may)."""
-        if h is None:
-            return
-        digest = h.hexdigest()
-        if (before := self.facts_pass.sha256) is not None and before != digest:
-            raise InputError(
-                f"{self.path}: changed while it was being read (its bytes hashed "
-                f"{before[:16]}… in one pass, {digest[:16]}… in the next); copy it somewhere "
-                "it cannot change and read the copy"
-            )
-        self.facts_pass.sha256 = self.facts["sha256"] = digest
 
     def _other_blocks(
         self, dec: StrictDecoder | None, chunk: int, h: Hashing | None
@@ -179,7 +165,7 @@ class DelimitedSource(Source):
         carry = b""
         read = self.facts_pass.bom
         with open(self.path, "rb") as f:
-            self._hash_as_read(h, f)
+            self._seek_past_bom(h, f)
             while True:
                 if h is not None:
                     h.wait()  # (the last block hashed before the next is read)
@@ -196,8 +182,7 @@ class DelimitedSource(Source):
                     text = block
                 data = carry + text if carry else text
                 if not block:
-                    self._check_all_read(read)
-                    self._hashed(h)
+                    self._read_through(read, h)
                     if data:
                         yield data, len(data)
                     return
@@ -229,7 +214,7 @@ class DelimitedSource(Source):
         joined once, not copied again with every block."""
         read = self.facts_pass.bom
         with open(self.path, "rb") as f:
-            self._hash_as_read(h, f)
+            self._seek_past_bom(h, f)
             long_line: list[bytes] = []
             while True:
                 if h is not None:
@@ -247,8 +232,7 @@ class DelimitedSource(Source):
                 if h is not None:
                     h.update(memoryview(block)[:cut])  # the bytes read on from are read again
                 if last:
-                    self._check_all_read(read)
-                    self._hashed(h)
+                    self._read_through(read, h)
                 if dec is None:
                     if cut:
                         yield block, cut
@@ -265,13 +249,25 @@ class DelimitedSource(Source):
                 if cut < len(block):
                     f.seek(cut - len(block), os.SEEK_CUR)
 
-    def _check_all_read(self, read: int) -> None:
-        """The data pass read `read` bytes in all: the scan's, or the file changed between."""
+    def _read_through(self, read: int, h: Hashing | None) -> None:
+        """The pass ends, having read `read` bytes in all: the scan's, or the file changed
+        between. With `h` (the scan left the hashing to the reading) its SHA-256 is the file's
+        — and that of any whole pass before it (a reader that reads twice, as SQL dumps may)."""
         if read != (size := self.facts_pass.size):
             raise InputError(
                 f"{self.path}: changed while it was being read ({size:,} bytes when it was "
-                f"hashed, {read:,} now); copy it somewhere it cannot change and read the copy"
+                f"scanned, {read:,} now); copy it somewhere it cannot change and read the copy"
             )
+        if h is None:
+            return
+        digest = h.hexdigest()
+        if (before := self.facts_pass.sha256) is not None and before != digest:
+            raise InputError(
+                f"{self.path}: changed while it was being read (its bytes hashed "
+                f"{before[:16]}… in one pass, {digest[:16]}… in the next); copy it somewhere "
+                "it cannot change and read the copy"
+            )
+        self.facts_pass.sha256 = self.facts["sha256"] = digest
 
     def _chunks_with_a_last(self) -> Iterator[tuple[bytes, int]]:
         """`_decoded_chunks`, then `(b"", 0)`: the end of the file, where what the splitter

@@ -15,7 +15,6 @@ from .. import _core
 from .._core import Key
 from ..build import MISSING, OK, REASONS, SectionStats
 from ..io import open_source, read_ahead
-from ..io.base import sha256_file
 from .case import Case, Dataset
 from .statute import (
     DISCLAIMER_EN,
@@ -95,8 +94,7 @@ def count_dataset(
         if progress:
             progress(n)
     out.unreadable = src.unreadable
-    # The bytes just read (a text reader hashes as it reads); other formats hashed here.
-    out.sha256 = str(src.facts.get("sha256") or sha256_file(src.path))
+    out.sha256 = src.sha256()  # (of the bytes just read, for a text reader)
     out.tags = np.unique(np.concatenate(idents)) if idents else np.zeros(0, np.uint64)
     out.distinct = len(out.tags)
     for kind, _ in cols:
