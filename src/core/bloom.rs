@@ -303,7 +303,7 @@ impl Bloom {
         let fits = offset
             .checked_add(len * 4)
             .is_some_and(|end| end <= map.len());
-        if !fits || offset % 4 != 0 || (map.as_ptr() as usize) % 4 != 0 {
+        if !fits || !offset.is_multiple_of(4) || !(map.as_ptr() as usize).is_multiple_of(4) {
             return Err(Error::format("Bloom payload does not fit the mapped file"));
         }
         Ok(Bloom {

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::canon::{Canon, Reason};
 use super::key::Prf;
+use super::prf::GROUP;
 
 /// One value of a column, borrowed from wherever the column lives (Arrow buffers, a packed
 /// copy of a Python list, a numpy array decoded on the fly).
@@ -177,35 +178,35 @@ pub fn tag_chunks_with<V, H, F>(
     while start < n {
         let len = CHUNK.min(n - start);
         let (c, t) = (&mut codes[..len], &mut tags[..len]);
-        // Items go through the PRF in pairs: two interleaved hash chains keep the SHA unit busy.
+        // Items go through the PRF in groups: sixteen AVX-512 lanes, or interleaved SHA-NI
+        // chains two by two (`Prf::tag_many`).
         let work = |base: usize, c: &mut [u8], t: &mut [[u8; 32]]| {
-            let (mut s1, mut s2) = (Scratch::default(), Scratch::default());
-            for (k, (c, t)) in c.chunks_mut(2).zip(t.chunks_mut(2)).enumerate() {
-                let i = base + 2 * k;
-                c[0] = canon_one(canon, values, i, &mut s1);
-                if c.len() == 2 {
-                    c[1] = canon_one(canon, values, i + 1, &mut s2);
-                    if c[0] == 0 && c[1] == 0 {
-                        (t[0], t[1]) = prf.tag_x2(s1.out.as_bytes(), s2.out.as_bytes());
-                        hook.tagged(&t[0]);
-                        hook.tagged(&t[1]);
-                        continue;
+            let mut s: [Scratch; GROUP] = Default::default();
+            for (k, (c, t)) in c.chunks_mut(GROUP).zip(t.chunks_mut(GROUP)).enumerate() {
+                let i = base + GROUP * k;
+                let (mut valid, mut m) = ([0usize; GROUP], 0);
+                for (j, (code, s)) in c.iter_mut().zip(&mut s).enumerate() {
+                    *code = canon_one(canon, values, i + j, s);
+                    if *code == 0 {
+                        valid[m] = j;
+                        m += 1;
                     }
-                    t[1] = if c[1] == 0 {
-                        let tag = prf.tag(s2.out.as_bytes());
-                        hook.tagged(&tag);
-                        tag
-                    } else {
-                        [0u8; 32]
-                    };
                 }
-                t[0] = if c[0] == 0 {
-                    let tag = prf.tag(s1.out.as_bytes());
-                    hook.tagged(&tag);
-                    tag
+                let msgs: [&[u8]; GROUP] =
+                    std::array::from_fn(|q| s[valid[q.min(m.max(1) - 1)]].out.as_bytes());
+                if m == c.len() {
+                    prf.tag_many(&msgs[..m], t);
                 } else {
-                    [0u8; 32]
-                };
+                    let mut tags = [[0u8; 32]; GROUP];
+                    prf.tag_many(&msgs[..m], &mut tags[..m]);
+                    t.fill([0u8; 32]);
+                    for (&j, tag) in valid[..m].iter().zip(tags) {
+                        t[j] = tag;
+                    }
+                }
+                for &j in &valid[..m] {
+                    hook.tagged(&t[j]);
+                }
             }
             hook.task_done(base, c, t);
         };
@@ -338,22 +339,28 @@ pub fn canonicalize_all<V: Values + ?Sized>(
 /// optimised away.
 pub fn prf_only<V: Values + ?Sized>(prf: &Prf, values: &V) -> u64 {
     let n = values.len();
-    (0..n.div_ceil(2))
+    (0..n.div_ceil(GROUP))
         .into_par_iter()
-        .with_min_len(TASK / 2)
+        .with_min_len(TASK / GROUP)
         .map_init(
-            || (String::new(), String::new()),
-            |(s1, s2), k| {
-                let (i, j) = (2 * k, (2 * k + 1).min(n - 1));
-                values.with_item(i, s1, |a| {
-                    values.with_item(j, s2, |b| match (a, b) {
-                        (Item::Str(a), Item::Str(b)) => {
-                            let (x, y) = prf.tag_x2(a.as_bytes(), b.as_bytes());
-                            u64::from(x[0]) + u64::from(y[0])
+            <([String; GROUP], [Vec<u8>; GROUP])>::default,
+            |(scratch, bytes), k| {
+                // Each value's bytes copied out of its borrow, so sixteen can be tagged at once.
+                let items = GROUP * k..(GROUP * k + GROUP).min(n);
+                let mut m = 0;
+                for (i, s) in items.zip(scratch.iter_mut()) {
+                    values.with_item(i, s, |v| {
+                        if let Item::Str(v) = v {
+                            bytes[m].clear();
+                            bytes[m].extend_from_slice(v.as_bytes());
+                            m += 1;
                         }
-                        _ => 0,
-                    })
-                })
+                    });
+                }
+                let msgs: [&[u8]; GROUP] = std::array::from_fn(|q| bytes[q].as_slice());
+                let mut tags = [[0u8; 32]; GROUP];
+                prf.tag_many(&msgs[..m], &mut tags[..m]);
+                tags[..m].iter().map(|t| u64::from(t[0])).sum::<u64>()
             },
         )
         .sum()

@@ -382,7 +382,7 @@ fn is_real_date(year: u32, month: u32, day: u32, any_past_year: bool) -> bool {
     if !years.contains(&year) || !(1..=12).contains(&month) || day == 0 {
         return false;
     }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         2 if leap => 29,
         2 => 28,
@@ -686,7 +686,7 @@ fn luhn_ok(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn bank_card(input: &str, out: &mut String, buf: &mut String) -> Result<(), Reason> {

@@ -165,7 +165,7 @@ impl EliasFano {
     ) -> Result<EliasFano> {
         Self::check_len(n, l, len)?;
         let fits = offset.checked_add(len).is_some_and(|end| end <= map.len());
-        if !fits || (map.as_ptr() as usize + offset) % 8 != 0 {
+        if !fits || !(map.as_ptr() as usize + offset).is_multiple_of(8) {
             return Err(Error::format(
                 "compressed tag set does not fit the mapped file",
             ));
@@ -207,7 +207,7 @@ impl EliasFano {
         let l32 = u32::from(l);
         let low_bits = n * u64::from(l32);
         let low_words = low_bits.div_ceil(64) as usize;
-        if low_bits % 64 != 0 && words[low_words - 1] >> (low_bits % 64) != 0 {
+        if !low_bits.is_multiple_of(64) && words[low_words - 1] >> (low_bits % 64) != 0 {
             return bad("compressed tag set: padding after the low bits is not zero".into());
         }
         let high = &words[low_words..];

@@ -699,7 +699,7 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
                 if l2 != 0 || bpk != 0 {
                     return bad(format!("section {n}: tag set with Bloom parameters"));
                 }
-                if len % 8 != 0 || items != len / 8 {
+                if !len.is_multiple_of(8) || items != len / 8 {
                     return bad(format!(
                         "section {n}: tag set of {items} tags cannot have a {len}-byte payload"
                     ));
@@ -737,7 +737,7 @@ pub fn parse(b: &[u8], opts: &ReadOptions) -> Result<Header> {
                 if l2 != 0 || bpk != 0 || e[6] != 0 {
                     return bad(format!("section {n}: keyless set with keyed parameters"));
                 }
-                if len % width != 0 || items != len / width {
+                if !len.is_multiple_of(width) || items != len / width {
                     return bad(format!(
                         "section {n}: a keyless set of {items} items cannot have a {len}-byte \
                          payload ({width} bytes each)"

@@ -14,6 +14,7 @@ pub mod link;
 pub mod merge;
 pub mod prf;
 pub mod psi;
+mod sha_x16;
 mod sha_x2;
 pub mod split;
 pub mod tagset;

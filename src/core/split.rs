@@ -816,7 +816,10 @@ mod tests {
                 .filter(|&i| text[i] == b'\n')
                 .map(|i| i + 1)
                 .collect();
-            let mut cuts: Vec<usize> = lfs.into_iter().filter(|_| next() % 3 == 0).collect();
+            let mut cuts: Vec<usize> = lfs
+                .into_iter()
+                .filter(|_| next().is_multiple_of(3))
+                .collect();
             cuts.push(text.len());
             let mut owned: Vec<(Split, Vec<u8>)> = Vec::new();
             let (mut from, mut line, mut tail) = (0usize, 1u64, Vec::new());

@@ -95,7 +95,7 @@ impl TagSet {
 
     /// From little-endian payload bytes that must be strictly ascending (checked).
     pub fn from_le_bytes(payload: &[u8]) -> Result<TagSet> {
-        if payload.len() % 8 != 0 {
+        if !payload.len().is_multiple_of(8) {
             return Err(Error::format(format!(
                 "tag set payload is {} bytes, not a multiple of 8",
                 payload.len()
