@@ -94,6 +94,34 @@ def test_estimates_hold_the_truth() -> None:
     assert not ea.exact
 
 
+# Values of Excel's rounded shape (15 digits, then zeros: valid or not), among real IDs.
+ROUNDED = st.sampled_from(
+    ["110105194912310000", "110101195001010000", " 110105194912310000 ", "1101051949123100000"]
+    + [v for v in POOL if v.endswith("000")][:5]
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(list(POOL[:200])), ROUNDED, st.text(max_size=20))))
+@pytest.mark.filterwarnings("ignore::pi_match.RejectedValuesWarning")
+def test_holding_excels_rounded_shape_in_add_is_marking_it_by_hand(values: list[str]) -> None:
+    # `hold_excel_rounded=True` (told in add's own tasks) holds exactly what a mask from
+    # `excel_rounded_shape` does: the same codes, the same index, the same exact tags.
+    told = pi_match.BloomIndex(KEY, "cn_ric", capacity=1000)
+    marked = pi_match.BloomIndex(KEY, "cn_ric", capacity=1000)
+    sets = [pi_match.TagSet(KEY, "cn_ric") for _ in range(2)]
+    a = told.add(values, tag_set=sets[0], hold_excel_rounded=True)
+    shape = pi_match._core.excel_rounded_shape(values)
+    b = marked.add(values, tag_set=sets[1], hold=shape)
+    assert a.codes.tolist() == b.codes.tolist()
+    assert told == marked and sets[0] == sets[1]
+    # Held: the values that are valid and of the shape — nothing else, none of them added.
+    plain = pi_match.BloomIndex(KEY, "cn_ric", capacity=1000).add(values).codes
+    want = [i for i, c in enumerate(plain) if c == 0 and shape is not None and shape[i]]
+    assert [i for i, c in enumerate(a.codes) if c == pi_match._core.HELD] == want
+    assert a.valid == sum(c == 0 for c in plain) - len(want)
+
+
 def test_add_reports_by_reason_and_contains_warns() -> None:
     idx = pi_match.BloomIndex(KEY, "cn_ric", capacity=10)
     rep = idx.add(["11010519491231002X", "1.10105E+17", "-", "", "11010519491231002"])

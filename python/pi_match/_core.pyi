@@ -169,6 +169,7 @@ class BloomIndex:
         *,
         tag_set: TagSet | None = None,
         hold: npt.NDArray[np.bool_] | None = None,
+        hold_excel_rounded: bool = False,
     ) -> AddReport: ...
     @overload
     def contains(

@@ -270,60 +270,48 @@ class Builder:
         self.held: dict[tuple[str, str], list[tuple[int, Any]]] = {}
 
     def _add(
-        self, kind: str, values: pa.Array | list[Any], hold: npt.NDArray[np.bool_] | None = None
+        self,
+        kind: str,
+        values: pa.Array | list[Any],
+        hold: npt.NDArray[np.bool_] | None = None,
+        hold_excel_rounded: bool = False,
     ) -> npt.NDArray[np.uint8]:
-        """Put `values` into the sections of `kind`; every value's code. The one place a
-        builder's sections are filled: the keyless `PsiBuilder` blinds here instead."""
-        rep = self.blooms[kind].add(values, tag_set=self.tags.get(kind), hold=hold)
+        """Put `values` into the sections of `kind`; every value's code, `HELD` for the valid
+        ones `hold` marks and, with `hold_excel_rounded`, those of Excel's rounded shape. The
+        one place a builder's sections are filled: the keyless `PsiBuilder` blinds here."""
+        rep = self.blooms[kind].add(
+            values,
+            tag_set=self.tags.get(kind),
+            hold=hold,
+            hold_excel_rounded=hold_excel_rounded,
+        )
         return np.array(rep.codes, dtype=np.uint8)
 
     def feed(self, batch: Any, path: str) -> None:
         for kind, col in self.fields:
             values = batch.text(col)
+            key = (path, col)
+            # Held (code HELD) until their column is decided: the valid values shaped as
+            # Excel's rounding leaves them (rare outside damaged columns; told in `add`'s own
+            # tasks), and numeric Excel cells, which are then rejected.
             known = batch.damaged.get(col)
-            # Values shaped as Excel's rounding leaves them (rare outside damaged columns).
-            shape = _core.excel_rounded_shape(values) if kind in ROUNDED_KINDS else None
-            if shape is None and known is None:
-                codes = self._add(kind, values)
-            else:
-                codes = self._feed_suspects(kind, col, path, batch, values, shape, known)
+            codes = self._add(kind, values, known, hold_excel_rounded=kind in ROUNDED_KINDS)
+            if known is not None and known.any():
+                self.damaged.add(key)
+                codes[known] = EXCEL_ROUNDED
             counts = self.stats[kind].absorb_codes(codes)
-            tally = self.damage.setdefault((path, col), [0, 0])
+            if counts[HELD]:
+                # Few values (a valid number ends in zeros about once in a thousand): read
+                # them one by one rather than load a compute kernel for them.
+                keep = self.held.setdefault(key, [])
+                held = np.flatnonzero(codes == HELD)
+                keep += [(int(batch.lines[i]), values[int(i)].as_py()) for i in held]
+            tally = self.damage.setdefault(key, [0, 0])
             # (held values are counted when their column is decided, in end_source)
             tally[0] += sum(counts[c] for c in EXCEL_DAMAGE)
             tally[1] += len(codes) - counts[HELD] - sum(counts[c] for c in MISSING)
             for i, reason, raw in rejected_values(values, codes):
                 self.on_reject([path, int(batch.lines[i]), col, reason, raw])
-
-    def _feed_suspects(
-        self,
-        kind: str,
-        col: str,
-        path: str,
-        batch: Any,
-        values: pa.Array,
-        shape: npt.NDArray[np.bool_] | None,
-        known: npt.NDArray[np.bool_] | None,
-    ) -> npt.NDArray[np.uint8]:
-        """Add all but the values that may be Excel's rounding: valid ones of Excel's shape are
-        held (code HELD) until their column is decided; numeric Excel cells are rejected."""
-        n = len(values)
-        suspect = np.zeros(n, bool)
-        for m in (shape, known):
-            if m is not None:
-                suspect |= m
-        codes = self._add(kind, values, suspect)
-        key = (path, col)
-        if known is not None and known.any():
-            self.damaged.add(key)
-            codes[known] = EXCEL_ROUNDED
-        held = np.flatnonzero(codes == HELD)
-        if len(held):
-            # Few values (a valid number ends in zeros about once in a thousand): read them
-            # one by one rather than load a compute kernel for them.
-            keep = self.held.setdefault(key, [])
-            keep += [(int(batch.lines[i]), values[int(i)].as_py()) for i in held]
-        return codes
 
     def end_source(self, path: str) -> None:
         """Decide the held values of `path`'s columns."""

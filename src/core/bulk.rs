@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::canon::{Canon, Reason};
 use super::key::Prf;
+use super::keyed::HELD;
 use super::prf::GROUP;
 
 /// One value of a column, borrowed from wherever the column lives (Arrow buffers, a packed
@@ -108,15 +109,32 @@ pub struct Scratch {
 /// Canonicalise item `i` into `s.out`; 0 on success, else the reason code.
 #[inline]
 fn canon_one<V: Values + ?Sized>(canon: Canon, values: &V, i: usize, s: &mut Scratch) -> u8 {
+    canon_or_hold(canon, values, i, s, |_| false)
+}
+
+/// [`canon_one`], with `HELD` for a valid value whose raw bytes `holds` accepts.
+#[inline]
+fn canon_or_hold<V: Values + ?Sized>(
+    canon: Canon,
+    values: &V,
+    i: usize,
+    s: &mut Scratch,
+    holds: impl Fn(&[u8]) -> bool,
+) -> u8 {
     let Scratch { decode, out, tmp } = s;
     let r = values.with_item(i, decode, |item| match item {
-        Item::Str(v) => canon.canonicalize_into(v, out, tmp),
-        Item::Bytes(v) => canon.canonicalize_bytes_into(v, out, tmp),
+        Item::Str(v) => canon
+            .canonicalize_into(v, out, tmp)
+            .map(|()| holds(v.as_bytes())),
+        Item::Bytes(v) => canon
+            .canonicalize_bytes_into(v, out, tmp)
+            .map(|()| holds(v)),
         Item::Null => Err(Reason::Empty),
         Item::NotText => Err(Reason::NotText),
     });
     match r {
-        Ok(()) => 0,
+        Ok(false) => 0,
+        Ok(true) => HELD,
         Err(reason) => reason.code(),
     }
 }
@@ -131,6 +149,12 @@ const PARALLEL_MIN: usize = 4096;
 /// Work done inside the parallel tasks of [`tag_chunks_with`], beside the tagging (a Bloom
 /// index inserts there, so its cache misses overlap the hashing).
 pub trait TaskHook: Sync {
+    /// Whether a value that canonicalised (its raw bytes here) is held back: code `HELD`,
+    /// and no tag made.
+    #[inline]
+    fn holds(&self, _raw: &[u8]) -> bool {
+        false
+    }
     /// A valid tag was just made.
     fn tagged(&self, tag: &[u8; 32]);
     /// A task finished items `start..start + codes.len()`.
@@ -186,7 +210,7 @@ pub fn tag_chunks_with<V, H, F>(
                 let i = base + GROUP * k;
                 let (mut valid, mut m) = ([0usize; GROUP], 0);
                 for (j, (code, s)) in c.iter_mut().zip(&mut s).enumerate() {
-                    *code = canon_one(canon, values, i + j, s);
+                    *code = canon_or_hold(canon, values, i + j, s, |raw| hook.holds(raw));
                     if *code == 0 {
                         valid[m] = j;
                         m += 1;

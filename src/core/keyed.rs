@@ -6,7 +6,7 @@
 
 use super::bloom::{self, Bloom, ConcurrentInsert};
 use super::bulk::{tag_chunks_with, Codes, Item, NoHook, TaskHook, Values};
-use super::canon::{Canon, Kind};
+use super::canon::{looks_excel_rounded, Canon, Kind};
 use super::error::{Error, Result};
 use super::estimate::{self, Estimate};
 use super::format::{Artefact, Payload, PayloadRef, SectionRef};
@@ -216,12 +216,15 @@ impl KeyedBloom {
 
     /// Canonicalise, tag and insert the valid values of `parts`, except those `hold` marks
     /// (code `HELD`, not inserted); with `want_tags64` their 64-bit tags come back too.
+    /// Canonicalise, tag and insert the valid values of `parts`, except those `holds` holds
+    /// back (code `HELD`).
     pub fn add<P: Values>(
         &mut self,
         parts: &[P],
-        hold: Option<&[bool]>,
+        holds: Holds<'_>,
         want_tags64: bool,
     ) -> Result<Added> {
+        let hold = holds.marked;
         let n: usize = parts.iter().map(Values::len).sum();
         if let Some(h) = hold.filter(|h| h.len() != n) {
             return Err(Error::Invalid(format!(
@@ -231,7 +234,7 @@ impl KeyedBloom {
         }
         let canon = self.tagging.canon();
         let prf = self.tagging.prf("add")?;
-        let added = add_to_bloom(&mut self.bloom, canon, prf, parts, hold, want_tags64);
+        let added = add_to_bloom(&mut self.bloom, canon, prf, parts, holds, want_tags64);
         self.items += added.valid;
         Ok(added)
     }
@@ -528,22 +531,34 @@ pub struct Added {
     pub tags64: Vec<u64>,
 }
 
-/// Insert the valid values of `parts` into `bloom`, except those `hold` marks (they get code
+/// The valid values an add holds back (code `HELD`, not inserted); none by default.
+#[derive(Clone, Copy, Default)]
+pub struct Holds<'h> {
+    /// Those marked (a flag a value of all the parts).
+    pub marked: Option<&'h [bool]>,
+    /// Those shaped as Excel's rounding leaves a long number (`canon::looks_excel_rounded`),
+    /// told in the tagging tasks.
+    pub excel_rounded: bool,
+}
+
+/// Insert the valid values of `parts` into `bloom`, except those `holds` names (they get code
 /// `HELD` and are left out).
 fn add_to_bloom<P: Values>(
     bloom: &mut Bloom,
     canon: Canon,
     prf: &Prf,
     parts: &[P],
-    hold: Option<&[bool]>,
+    holds: Holds<'_>,
     want_tags64: bool,
 ) -> Added {
+    let hold = holds.marked;
     let mut valid = 0u64;
     let mut tags64 = Vec::new();
     let inserter = ConcurrentInsert::new(bloom, rayon::current_num_threads());
     let insert = |base| InsertInTasks {
         inserter: &inserter,
         hold: hold.map(|h| &h[base..]),
+        excel_rounded: holds.excel_rounded,
     };
     let codes = tag_values_with(canon, prf, parts, hold, insert, |_, c, t| {
         valid += c.iter().filter(|&&c| c == 0).count() as u64;
@@ -559,13 +574,20 @@ fn add_to_bloom<P: Values>(
 }
 
 /// Inserts each tagging task's valid tags into the index from the task itself, leaving out
-/// those `hold` marks (`hold[i]` is about item `i` of the part).
+/// those `hold` marks (`hold[i]` is about item `i` of the part) and, with `excel_rounded`,
+/// those of Excel's rounded shape (held in the task, before they are hashed).
 struct InsertInTasks<'i, 'b> {
     inserter: &'i ConcurrentInsert<'b>,
     hold: Option<&'i [bool]>,
+    excel_rounded: bool,
 }
 
 impl TaskHook for InsertInTasks<'_, '_> {
+    #[inline]
+    fn holds(&self, raw: &[u8]) -> bool {
+        self.excel_rounded && looks_excel_rounded(raw)
+    }
+
     #[inline]
     fn tagged(&self, tag: &[u8; 32]) {
         self.inserter.prefetch(tag);
@@ -669,6 +691,13 @@ mod tests {
     use super::*;
     use crate::core::bulk::Packed;
 
+    fn marked(hold: &[bool]) -> Holds<'_> {
+        Holds {
+            marked: Some(hold),
+            ..Holds::default()
+        }
+    }
+
     fn packed(values: &[&str]) -> Packed {
         let mut p = Packed::with_capacity(values.len(), 64);
         for v in values {
@@ -700,6 +729,65 @@ mod tests {
     }
 
     #[test]
+    fn an_add_holds_back_valid_values_of_excels_rounded_shape_when_asked() {
+        // Valid ID numbers ending as Excel's rounding leaves them (…000, check digit 0) among
+        // valid, invalid and rounded-but-failing ones, over two parts (parallel tasks).
+        let key = key(5);
+        let canon = Canon::from(Kind::CnRic);
+        let rounded: Vec<String> = (0..1_000_000u64)
+            .step_by(100)
+            .map(|i| ric(i << 24))
+            .filter(|v| looks_excel_rounded(v.as_bytes()))
+            .take(40)
+            .collect();
+        assert_eq!(rounded.len(), 40);
+        let values: Vec<String> = (0..20_000usize)
+            .map(|i| match i % 397 {
+                5 => rounded[i % 40].clone(),
+                9 => " 110105194912310000 ".to_string(), // the shape, its check fails
+                11 => format!("x{i}"),
+                _ => ric(i as u64 * 2_654_435_761),
+            })
+            .collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let parts = [packed(&refs[..7_001]), packed(&refs[7_001..])];
+        let shape: Vec<bool> = refs
+            .iter()
+            .map(|v| looks_excel_rounded(v.as_bytes()))
+            .collect();
+        let mut told = KeyedBloom::new(&key, canon, PrfId::HmacSha256, 20_000, 1e-6).unwrap();
+        let mut by_hand = KeyedBloom::new(&key, canon, PrfId::HmacSha256, 20_000, 1e-6).unwrap();
+        let a = told
+            .add(
+                &parts,
+                Holds {
+                    excel_rounded: true,
+                    ..Holds::default()
+                },
+                true,
+            )
+            .unwrap();
+        let b = by_hand.add(&parts, marked(&shape), true).unwrap();
+        let codes = a.codes.to_vec();
+        for (i, v) in values.iter().enumerate() {
+            let valid = told.tagging.tag_one(Item::Str(v), "add").unwrap().is_some();
+            assert_eq!(codes[i] == HELD, valid && shape[i], "{v:?}");
+        }
+        // The planted ones and the random IDs that happen to end so (about 1 in 1,100).
+        let held = codes.iter().filter(|&&c| c == HELD).count() as u64;
+        assert!(held > 51, "{held}");
+        // The same as marking the shape by hand: codes, filter and exact tags alike.
+        assert_eq!(codes, b.codes.to_vec());
+        assert!(told.bloom == by_hand.bloom);
+        assert_eq!((a.valid, a.tags64), (b.valid, b.tags64));
+        // Not asked, nothing is held.
+        let mut plain = KeyedBloom::new(&key, canon, PrfId::HmacSha256, 20_000, 1e-6).unwrap();
+        let c = plain.add(&parts, Holds::default(), false).unwrap();
+        assert!(!c.codes.to_vec().contains(&HELD));
+        assert_eq!(c.valid, a.valid + held);
+    }
+
+    #[test]
     fn a_parallel_add_over_parts_inserts_exactly_the_kept_values() {
         // Two parts large enough for parallel tasks; every 7th value invalid, every 5th held.
         let key = key(3);
@@ -717,7 +805,7 @@ mod tests {
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
         let parts = [packed(&refs[..11_003]), packed(&refs[11_003..])];
         let mut bloom = KeyedBloom::new(&key, canon, PrfId::HmacSha256, 30_000, 1e-6).unwrap();
-        let added = bloom.add(&parts, Some(&hold), false).unwrap();
+        let added = bloom.add(&parts, marked(&hold), false).unwrap();
         let mut one = Bloom::new(bloom.bloom.log2_blocks(), bloom.bloom.blocks_per_key()).unwrap();
         let mut kept = 0;
         for (i, v) in values.iter().enumerate() {
@@ -743,7 +831,7 @@ mod tests {
         let ids = packed(&["11010519491231002X", "440305199003071236", "1.10105E+17"]);
         let hold = [false, true, false];
         let added = bloom
-            .add(std::slice::from_ref(&ids), Some(&hold), true)
+            .add(std::slice::from_ref(&ids), marked(&hold), true)
             .unwrap();
         let codes = added.codes.to_vec();
         assert_eq!(codes[0], 0);
@@ -778,7 +866,7 @@ mod tests {
             None
         );
         // a hold of the wrong length is refused before anything is added
-        let e = bloom.add(&[ids], Some(&[true]), false).unwrap_err();
+        let e = bloom.add(&[ids], marked(&[true]), false).unwrap_err();
         assert!(
             e.to_string().contains("hold has 1 flags for 3 values"),
             "{e}"
@@ -826,10 +914,18 @@ mod tests {
 
         let mut x = KeyedBloom::new(&key(1), canon, PrfId::HmacSha256, 1000, 1e-4).unwrap();
         let mut y = KeyedBloom::new(&key(1), canon, PrfId::HmacSha256, 1000, 1e-4).unwrap();
-        x.add(&[packed(&["a@example.com", "b@example.com"])], None, false)
-            .unwrap();
-        y.add(&[packed(&["b@example.com", "c@example.com"])], None, false)
-            .unwrap();
+        x.add(
+            &[packed(&["a@example.com", "b@example.com"])],
+            Holds::default(),
+            false,
+        )
+        .unwrap();
+        y.add(
+            &[packed(&["b@example.com", "c@example.com"])],
+            Holds::default(),
+            false,
+        )
+        .unwrap();
         let u = x.union(&y).unwrap();
         assert_eq!(u.items, 4);
         assert!((u.estimate_count().value - 3.0).abs() < 0.5);
@@ -854,7 +950,8 @@ mod tests {
         use crate::core::format::{to_bytes, WriteOptions};
         let canon = Canon::from(Kind::CnMobile);
         let mut b = KeyedBloom::new(&key(3), canon, PrfId::HmacSm3, 100, 1e-6).unwrap();
-        b.add(&[packed(&["13800138000"])], None, false).unwrap();
+        b.add(&[packed(&["13800138000"])], Holds::default(), false)
+            .unwrap();
         let mut t = KeyedTagSet::new(&key(3), canon, PrfId::HmacSm3);
         t.add(&[packed(&["13900000000", "13800138000"])]).unwrap();
         let opts = WriteOptions {

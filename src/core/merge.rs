@@ -353,7 +353,7 @@ mod tests {
     use crate::core::bulk::Packed;
     use crate::core::canon::{Canon, Kind};
     use crate::core::key::Key;
-    use crate::core::keyed::{KeyedBloom, KeyedTagSet};
+    use crate::core::keyed::{Holds, KeyedBloom, KeyedTagSet};
     use crate::core::prf::PrfId;
 
     fn shard(key: &Key, values: &[&str]) -> Vec<u8> {
@@ -364,7 +364,8 @@ mod tests {
         for v in values {
             p.push_str(v);
         }
-        b.add(std::slice::from_ref(&p), None, false).unwrap();
+        b.add(std::slice::from_ref(&p), Holds::default(), false)
+            .unwrap();
         t.add(std::slice::from_ref(&p)).unwrap();
         format::to_bytes(
             key.id(),

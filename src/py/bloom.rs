@@ -18,7 +18,7 @@ use super::section::{
 use super::tagset::PyTagSet;
 use super::values::extract_column;
 use crate::core::key::key_id_hex;
-use crate::core::keyed::{KeyedBloom, Meta, Structure};
+use crate::core::keyed::{Holds, KeyedBloom, Meta, Structure};
 use crate::core::Error;
 
 // ---- BloomIndex --------------------------------------------------------------------------
@@ -95,14 +95,17 @@ impl PyBloomIndex {
     /// exact set costs no second pass of canonicalising and hashing. With `hold=` (a numpy
     /// bool array, one per value) the marked values that are valid are not inserted but get
     /// code `HELD` (255, in none of the report's counts): the caller decides them later, as
-    /// `pi-match build` does for values that may be Excel's rounding.
-    #[pyo3(signature = (values, *, tag_set = None, hold = None))]
+    /// `pi-match build` does for values that may be Excel's rounding. `hold_excel_rounded=True`
+    /// holds the valid values of the shape `excel_rounded_shape` marks the same way, told in
+    /// the tagging tasks (no pass of its own over the values).
+    #[pyo3(signature = (values, *, tag_set = None, hold = None, hold_excel_rounded = false))]
     fn add(
         &self,
         py: Python<'_>,
         values: &Bound<'_, PyAny>,
         tag_set: Option<PyRef<'_, PyTagSet>>,
         hold: Option<numpy::PyReadonlyArray1<'_, bool>>,
+        hold_excel_rounded: bool,
     ) -> PyResult<PyAddReport> {
         let col = extract_column(values)?;
         if let Some(t) = &tag_set {
@@ -118,7 +121,11 @@ impl PyBloomIndex {
         let tag_set: Option<&PyTagSet> = tag_set.as_deref();
         let want_tags64 = tag_set.is_some();
         let added = with_write(py, col.len(), &self.state, |st| {
-            st.add(&col.parts, hold, want_tags64)
+            let holds = Holds {
+                marked: hold,
+                excel_rounded: hold_excel_rounded,
+            };
+            st.add(&col.parts, holds, want_tags64)
         })
         .map_err(PyCoreError)?;
         let (codes, exact) = (added.codes, added.tags64);

@@ -51,8 +51,14 @@ class PsiBuilder(Builder):
         self._account(on_reject)
 
     def _add(
-        self, kind: str, values: pa.Array | list[Any], hold: npt.NDArray[np.bool_] | None = None
+        self,
+        kind: str,
+        values: pa.Array | list[Any],
+        hold: npt.NDArray[np.bool_] | None = None,
+        hold_excel_rounded: bool = False,
     ) -> npt.NDArray[np.uint8]:
+        if hold_excel_rounded and (shape := _core.excel_rounded_shape(values)) is not None:
+            hold = shape if hold is None else hold | shape
         rep = self.passes[kind].add(self.secret, values, hold=hold)
         return np.array(rep.codes, dtype=np.uint8)
 
