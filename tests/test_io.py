@@ -574,6 +574,73 @@ def test_the_scan_decides_as_the_separate_passes_do(lines, chunk):
 
 @given(
     st.lists(st.tuples(_LINES, st.sampled_from([b"\n", b"\r\n", b"\r"])), max_size=25),
+    st.sampled_from([b"", b"\xef\xbb\xbf"]),
+    st.integers(1, 48),
+    st.booleans(),
+)
+def test_the_scans_rust_pass_finds_what_its_block_loop_does(lines, bom, chunk, prescanned):
+    """With `read_all` the scan's facts come from one Rust pass (`_core.scan_text_file`), or
+    from a prescan of the same file: the encoding, size, line count and 0x80 flag the Python
+    loop over blocks finds, whatever the bytes, the mark and the chunking."""
+    import dataclasses
+    import tempfile
+
+    from pi_match import _prescan
+    from pi_match.io.encoding import scan
+
+    data = bom + b"".join(a + b for a, b in lines)
+    assume(b"\x00" not in data[:4096])
+    with tempfile.TemporaryDirectory() as d:
+        p = str(pathlib.Path(d) / "t.csv")
+        pathlib.Path(p).write_bytes(data)
+
+        def facts(read_all: bool):  # type: ignore[no-untyped-def]
+            try:
+                f = scan(p, None, chunk, read_all=read_all)
+            except InputError as e:
+                return str(e)
+            return dataclasses.astuple(f)[:2] + dataclasses.astuple(f)[3:6]
+
+        loop = facts(False)
+        if prescanned:
+            _prescan.start([p], chunk).join()
+        rust = facts(True)
+        # (a file found not UTF-8 may fail as GB18030 only in the reading, with read_all)
+        assert rust == loop or isinstance(loop, str)
+
+
+def test_a_prescan_is_taken_only_for_the_file_it_scanned(tmp_path: pathlib.Path) -> None:
+    import os
+
+    from pi_match import _prescan
+    from pi_match.io.encoding import scan
+
+    p = tmp_path / "t.csv"
+    p.write_bytes(b"a,b\n1,2\n")
+    _prescan.start([str(p)]).join()
+    text = b"a,b\n1,2\n3,4\n5,6\n"
+    p.write_bytes(text)  # changed since: scanned again, not taken
+    assert scan(p, read_all=True).newlines == 4
+    _prescan.start([str(p)]).join()
+    f = open(p, "rb")
+    with f:
+        st = os.fstat(f.fileno())
+        assert _prescan.take(str(p), st, _prescan.CHUNK) == (len(text), 4, False, None, False)
+        # taken once; and not for another block size
+        assert _prescan.take(str(p), st, _prescan.CHUNK) is None
+        _prescan.start([str(p)]).join()
+        assert _prescan.take(str(p), st, 1 << 10) is None
+    # A pipe is never opened (a writer waiting on it stays blocked), nor anything not a file.
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    t = _prescan.start([str(fifo), str(tmp_path), str(tmp_path / "missing.csv")])
+    t.join(timeout=10)
+    assert not t.is_alive()
+    assert _prescan.take(str(fifo), os.stat(fifo), _prescan.CHUNK) is None
+
+
+@given(
+    st.lists(st.tuples(_LINES, st.sampled_from([b"\n", b"\r\n", b"\r"])), max_size=25),
     st.integers(1, 48),
 )
 def test_reading_all_ends_as_checking_first_does(lines, chunk):

@@ -51,6 +51,7 @@ __all__ = [
     "split_delimited",
     "utf8_error_offset",
     "line_breaks",
+    "scan_text_file",
     "_tune_malloc_for_streaming",
     "encoding_mix",
     "link_components",
@@ -337,6 +338,9 @@ def expected_overlap_sd(
     na: float, nb: float, shared: float, num_blocks: int, blocks_per_key: int
 ) -> float: ...
 def line_breaks(data: bytes, after_cr: bool = False) -> tuple[int, bool]: ...
+def scan_text_file(
+    fd: int, chunk: int, *, check_utf8: bool, stop_if_first_bad: bool
+) -> tuple[int, int, bool, int | None, bool]: ...
 def _tune_malloc_for_streaming() -> bool: ...
 def encoding_mix(
     data: bytes,

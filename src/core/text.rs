@@ -8,9 +8,90 @@
 pub fn line_breaks(data: &[u8], after_cr: bool) -> (u64, bool) {
     let lf = memchr::memchr_iter(b'\n', data).count() as u64;
     let cr = memchr::memchr_iter(b'\r', data).count() as u64;
-    let crlf = memchr::memmem::find_iter(data, b"\r\n").count() as u64
-        + u64::from(after_cr && data.first() == Some(&b'\n'));
+    // (no CR, no CRLF to look for: the usual text saves a pass)
+    let crlf = if cr == 0 {
+        0
+    } else {
+        memchr::memmem::find_iter(data, b"\r\n").count() as u64
+    } + u64::from(after_cr && data.first() == Some(&b'\n'));
     (cr + lf - crlf, data.last() == Some(&b'\r'))
+}
+
+/// What one pass over a text file's bytes found ([`scan_file`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TextScan {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Line breaks, as [`line_breaks`] counts them.
+    pub newlines: u64,
+    /// A 0x80 byte was seen.
+    pub x80: bool,
+    /// Where the first sequence that is not UTF-8 starts (when checked); a character cut off
+    /// by the end of the file is one.
+    pub utf8_bad_at: Option<u64>,
+    /// The pass stopped after its first block, which is not UTF-8 (when asked to): the facts
+    /// are of that block alone.
+    pub stopped: bool,
+}
+
+/// Read `read_at(offset, buf)` (a file's positioned read) from offset 0 to its end in blocks
+/// of `chunk` bytes: its size, line breaks, whether it holds 0x80 and, with `check_utf8`,
+/// where it first stops being UTF-8 — a scan's facts in one Rust pass, without the GIL. With
+/// `stop_if_first_bad`, a first block that is not UTF-8 ends the pass there (the caller
+/// checks such a file its own way).
+pub fn scan_file(
+    mut read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<usize>,
+    chunk: usize,
+    check_utf8: bool,
+    stop_if_first_bad: bool,
+) -> std::io::Result<TextScan> {
+    let chunk = chunk.max(1);
+    let mut out = TextScan::default();
+    // `buf[..carry]` is a character the last block cut off; the next block is read after it.
+    let mut buf = vec![0u8; chunk + 4];
+    let (mut carry, mut after_cr, mut first) = (0usize, false, true);
+    loop {
+        let mut n = 0;
+        while n < chunk {
+            match read_at(out.bytes + n as u64, &mut buf[carry + n..carry + chunk]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        let block = &buf[carry..carry + n];
+        out.x80 = out.x80 || memchr::memchr(0x80, block).is_some();
+        let (breaks, cr) = line_breaks(block, after_cr);
+        (out.newlines, after_cr) = (out.newlines + breaks, cr);
+        if check_utf8 && out.utf8_bad_at.is_none() {
+            let data = &buf[..carry + n];
+            let start = out.bytes - carry as u64;
+            let tail = match simdutf8::compat::from_utf8(data) {
+                Ok(_) => 0,
+                Err(e) if e.error_len().is_none() => data.len() - e.valid_up_to(),
+                Err(e) => {
+                    out.utf8_bad_at = Some(start + e.valid_up_to() as u64);
+                    0
+                }
+            };
+            buf.copy_within(carry + n - tail..carry + n, 0);
+            carry = tail;
+        }
+        out.bytes += n as u64;
+        if first && stop_if_first_bad && out.utf8_bad_at.is_some() {
+            out.stopped = true;
+            return Ok(out);
+        }
+        first = false;
+    }
+    if out.utf8_bad_at.is_none() && carry > 0 {
+        out.utf8_bad_at = Some(out.bytes - carry as u64); // the file ends inside a character
+    }
+    Ok(out)
 }
 
 /// The end of the line starting at `pos` and the start of the next one.
@@ -215,6 +296,66 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_scan_in_blocks_finds_what_the_whole_text_holds() {
+        // Texts of UTF-8 (1–4 byte characters), line breaks of every kind, 0x80 and invalid
+        // bytes, scanned in blocks of every small size: the facts of the whole text at once.
+        let pieces: [&[u8]; 9] = [
+            b"a",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            "中".as_bytes(),
+            "😀".as_bytes(),
+            b"\x80",
+            b"\xff",
+            b"\xe4\xb8",
+        ];
+        let mut seed = 7u64;
+        for round in 0..400 {
+            let mut text = Vec::new();
+            for _ in 0..(round % 40) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // invalid pieces rarely, so many texts are valid UTF-8 throughout
+                let k = (seed >> 33) as usize % if round % 3 == 0 { 9 } else { 6 };
+                text.extend_from_slice(pieces[k]);
+            }
+            let want_bad = std::str::from_utf8(&text)
+                .err()
+                .map(|e| e.valid_up_to() as u64);
+            for chunk in (1..=9).chain([64]) {
+                let read_at = |at: u64, buf: &mut [u8]| {
+                    let at = (at as usize).min(text.len());
+                    let n = buf.len().min(text.len() - at).min(3); // short reads too
+                    buf[..n].copy_from_slice(&text[at..at + n]);
+                    Ok(n)
+                };
+                let got = scan_file(read_at, chunk, true, false).unwrap();
+                let want = TextScan {
+                    bytes: text.len() as u64,
+                    newlines: line_breaks(&text, false).0,
+                    x80: text.contains(&0x80),
+                    utf8_bad_at: want_bad,
+                    stopped: false,
+                };
+                assert_eq!(got, want, "{text:?} in blocks of {chunk}");
+                let unchecked = scan_file(read_at, chunk, false, false).unwrap();
+                assert_eq!(unchecked.utf8_bad_at, None);
+                // Stopping: only where the first block itself holds a bad sequence.
+                let stop = scan_file(read_at, chunk, true, true).unwrap();
+                let first = &text[..chunk.min(text.len())];
+                let first_bad =
+                    matches!(std::str::from_utf8(first), Err(e) if e.error_len().is_some());
+                assert_eq!(stop.stopped, first_bad, "{text:?} in blocks of {chunk}");
+                if !first_bad {
+                    assert_eq!(stop, want);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn decode_some_resumes_when_the_room_runs_out() {
         // 0x80 is € (3 bytes for 1): typical_out is too small, and the rest comes in a second
         // call with more room, the same UTF-8 as one call with max_out.
@@ -302,6 +443,7 @@ mod tests {
     #[test]
     fn every_line_ending_counts_once() {
         assert_eq!(line_breaks(b"a\nb\r\nc\rd", false), (3, false));
+        assert_eq!(line_breaks(b"a\nb\nc", false), (2, false));
         assert_eq!(line_breaks(b"a\r", false), (1, true));
         // A CRLF split across two chunks is one break.
         assert_eq!(line_breaks(b"\nb", true), (0, false));

@@ -135,6 +135,50 @@ pub fn utf8_error_offset(py: Python<'_>, data: &[u8]) -> Option<usize> {
     })
 }
 
+/// A scan's facts of the open regular file `fd` in one Rust pass, the GIL released (see
+/// `core::text::scan_file`): `(bytes, newlines, x80, utf8_bad_at, stopped)`. Positioned reads
+/// from offset 0; the descriptor's own offset is left as it is. The caller keeps `fd` open for
+/// the call.
+#[pyfunction]
+#[pyo3(signature = (fd, chunk, *, check_utf8, stop_if_first_bad))]
+pub fn scan_text_file(
+    py: Python<'_>,
+    fd: i32,
+    chunk: usize,
+    check_utf8: bool,
+    stop_if_first_bad: bool,
+) -> PyResult<(u64, u64, bool, Option<u64>, bool)> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::fs::FileExt;
+        if fd < 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "not a file descriptor: {fd}"
+            )));
+        }
+        // SAFETY: the caller's descriptor, open for the call (its text); ManuallyDrop never
+        // closes it.
+        let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+        let s = py.detach(|| {
+            crate::core::text::scan_file(
+                |at, buf| file.read_at(buf, at),
+                chunk,
+                check_utf8,
+                stop_if_first_bad,
+            )
+        })?;
+        Ok((s.bytes, s.newlines, s.x80, s.utf8_bad_at, s.stopped))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (py, fd, chunk, check_utf8, stop_if_first_bad);
+        Err(pyo3::exceptions::PyNotImplementedError::new_err(
+            "scan_text_file needs positioned reads (Unix)",
+        ))
+    }
+}
+
 /// Tune glibc's malloc for a process that streams large buffers (the CLI; a library caller's
 /// process is left as it is): blocks of up to 32 MiB come from the heap and freed ones are kept
 /// for the next batch, instead of each being a fresh `mmap` the kernel faults in and zeroes

@@ -17,7 +17,7 @@ import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .. import _core
+from .. import _core, _prescan
 from .base import InputError
 
 BOMS = [
@@ -348,14 +348,27 @@ def scan(
         # SHA-256 runs on a second thread while the Rust checks below run on this one — or,
         # with `read_all`, in the data pass, over the very bytes it reads (`FileFacts.sha256`).
         h = None if read_all else Hashing()
+        facts = None
+        utf8_here = check_utf8 and bom_enc in (None, "utf-8")
+        if h is None:
+            # Nothing to hash here: the facts come from one Rust pass (a prescan's, if the
+            # CLI began one for this very file), unless the first block is not UTF-8 and the
+            # file is left to detection — then it is checked as GB18030 block by block below.
+            facts = _prescan.take(path, os.fstat(f.fileno()), chunk) if utf8_here else None
+            if facts is None or (facts[4] and not detect):
+                facts = _prescan.scan_fd(f.fileno(), chunk, utf8_here, detect)
+            if facts[4]:
+                facts = None
         try:
-            while block := f.read(chunk):
+            if facts is not None:
+                size, newlines, x80, utf8_bad_at, _ = facts
+            while facts is None and (block := f.read(chunk)):
                 if h is not None:
                     h.update(block)
                 x80 = x80 or b"\x80" in block
                 n, after_cr = _core.line_breaks(block, after_cr)
                 newlines += n
-                if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None:
+                if utf8_here and utf8_bad_at is None:
                     data = carry + block if carry else block
                     # utf8_error_offset takes a sequence cut off at the end as valid; those
                     # bytes are carried to the next block and checked there.
@@ -375,7 +388,7 @@ def scan(
         finally:
             if h is not None:
                 h.close()
-        if check_utf8 and bom_enc in (None, "utf-8") and utf8_bad_at is None and carry:
+        if utf8_here and utf8_bad_at is None and carry:
             utf8_bad_at = size - len(carry)  # the file ends inside a character
     if forced_name and bom_enc:
         enc = bom_enc  # the mark says which byte order; the codec must not guess
