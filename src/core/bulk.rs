@@ -206,10 +206,16 @@ pub fn tag_chunks_with<V, H, F>(
         // chains two by two (`Prf::tag_many`).
         let work = |base: usize, c: &mut [u8], t: &mut [[u8; 32]]| {
             let mut s: [Scratch; GROUP] = Default::default();
+            // The last group's valid tags, handed to `hook.tagged` one by one between this
+            // group's values (a Bloom index prefetches there: spread out, not in a burst).
+            let (mut last, mut last_n) = ([[0u8; 32]; GROUP], 0);
             for (k, (c, t)) in c.chunks_mut(GROUP).zip(t.chunks_mut(GROUP)).enumerate() {
                 let i = base + GROUP * k;
                 let (mut valid, mut m) = ([0usize; GROUP], 0);
                 for (j, (code, s)) in c.iter_mut().zip(&mut s).enumerate() {
+                    if j < last_n {
+                        hook.tagged(&last[j]);
+                    }
                     *code = canon_or_hold(canon, values, i + j, s, |raw| hook.holds(raw));
                     if *code == 0 {
                         valid[m] = j;
@@ -228,10 +234,16 @@ pub fn tag_chunks_with<V, H, F>(
                         t[j] = tag;
                     }
                 }
-                for &j in &valid[..m] {
-                    hook.tagged(&t[j]);
+                // (a short last group leaves some of the group before it)
+                last[c.len().min(last_n)..last_n]
+                    .iter()
+                    .for_each(|tag| hook.tagged(tag));
+                for (l, &j) in last.iter_mut().zip(&valid[..m]) {
+                    *l = t[j];
                 }
+                last_n = m;
             }
+            last[..last_n].iter().for_each(|tag| hook.tagged(tag));
             hook.task_done(base, c, t);
         };
         if len < PARALLEL_MIN {
