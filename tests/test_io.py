@@ -625,7 +625,7 @@ def test_a_prescan_is_taken_only_for_the_file_it_scanned(tmp_path: pathlib.Path)
     f = open(p, "rb")
     with f:
         st = os.fstat(f.fileno())
-        assert _prescan.take(str(p), st, _prescan.CHUNK) == (len(text), 4, False, None, False)
+        assert _prescan.take(str(p), st, _prescan.CHUNK) == (len(text), 4, False, None, None)
         # taken once; and not for another block size
         assert _prescan.take(str(p), st, _prescan.CHUNK) is None
         _prescan.start([str(p)]).join()

@@ -18,8 +18,8 @@ from . import _core
 #: The scan's block size (`io.encoding.scan`'s default).
 CHUNK = 16 << 20
 
-#: (bytes, newlines, x80, utf8_bad_at, stopped): see `_core.scan_text_file`.
-Facts = tuple[int, int, bool, "int | None", bool]
+#: (bytes, newlines, x80, utf8_bad_at, encoding tally or None): `_core.scan_text_file`.
+Facts = tuple[int, int, bool, "int | None", "tuple[int, int, list[int], list[int], int] | None"]
 
 #: The first bytes of inputs that are not text (a zip: .xlsx; Parquet): not scanned.
 NOT_TEXT = (b"PK\x03\x04", b"PAR1")
@@ -41,10 +41,10 @@ def identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def scan_fd(fd: int, chunk: int, check_utf8: bool, stop_if_first_bad: bool) -> Facts:
+def scan_fd(fd: int, chunk: int, check_utf8: bool, mixed_if_not_utf8: bool) -> Facts:
     """The scan's facts of open file `fd`, from its first byte (its offset left alone)."""
     return _core.scan_text_file(
-        fd, chunk, check_utf8=check_utf8, stop_if_first_bad=stop_if_first_bad
+        fd, chunk, check_utf8=check_utf8, mixed_if_not_utf8=mixed_if_not_utf8
     )
 
 
@@ -58,8 +58,8 @@ def _scan_one(path: str, scan: _Scan, chunk: int) -> None:
         try:
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode) and os.pread(fd, 4, 0) not in NOT_TEXT:
-                # As a file left to detection is scanned: UTF-8 checked, and a first block
-                # that is not UTF-8 left to the caller's own pass.
+                # As a file left to detection is scanned: UTF-8 checked, and the lines of
+                # one whose first block is not UTF-8 tallied by encoding.
                 scan.facts = scan_fd(fd, chunk, True, True)
                 scan.identity, scan.chunk = identity(st), chunk
         finally:

@@ -29,27 +29,27 @@ pub struct TextScan {
     /// Where the first sequence that is not UTF-8 starts (when checked); a character cut off
     /// by the end of the file is one.
     pub utf8_bad_at: Option<u64>,
-    /// The pass stopped after its first block, which is not UTF-8 (when asked to): the facts
-    /// are of that block alone.
-    pub stopped: bool,
+    /// How the file's lines mix encodings, when asked for and its first block is not UTF-8.
+    pub mix: Option<EncodingMix>,
 }
 
 /// Read `read_at(offset, buf)` (a file's positioned read) from offset 0 to its end in blocks
 /// of `chunk` bytes: its size, line breaks, whether it holds 0x80 and, with `check_utf8`,
 /// where it first stops being UTF-8 — a scan's facts in one Rust pass, without the GIL. With
-/// `stop_if_first_bad`, a first block that is not UTF-8 ends the pass there (the caller
-/// checks such a file its own way).
+/// `mixed_if_not_utf8`, a file whose first block is not UTF-8 has its lines tallied by
+/// encoding too ([`MixedLines`]: what such a file left to detection needs).
 pub fn scan_file(
     mut read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<usize>,
     chunk: usize,
     check_utf8: bool,
-    stop_if_first_bad: bool,
+    mixed_if_not_utf8: bool,
 ) -> std::io::Result<TextScan> {
     let chunk = chunk.max(1);
     let mut out = TextScan::default();
+    let mut mixed: Option<MixedLines> = None;
     // `buf[..carry]` is a character the last block cut off; the next block is read after it.
     let mut buf = vec![0u8; chunk + 4];
-    let (mut carry, mut after_cr, mut first) = (0usize, false, true);
+    let (mut carry, mut after_cr) = (0usize, false);
     loop {
         let mut n = 0;
         while n < chunk {
@@ -67,6 +67,9 @@ pub fn scan_file(
         out.x80 = out.x80 || memchr::memchr(0x80, block).is_some();
         let (breaks, cr) = line_breaks(block, after_cr);
         (out.newlines, after_cr) = (out.newlines + breaks, cr);
+        if let Some(m) = &mut mixed {
+            m.feed(block);
+        }
         if check_utf8 && out.utf8_bad_at.is_none() {
             let data = &buf[..carry + n];
             let start = out.bytes - carry as u64;
@@ -75,6 +78,12 @@ pub fn scan_file(
                 Err(e) if e.error_len().is_none() => data.len() - e.valid_up_to(),
                 Err(e) => {
                     out.utf8_bad_at = Some(start + e.valid_up_to() as u64);
+                    if out.bytes == 0 && mixed_if_not_utf8 {
+                        // (the first block: no character carried into it, `data` is it)
+                        let mut m = MixedLines::default();
+                        m.feed(data);
+                        mixed = Some(m);
+                    }
                     0
                 }
             };
@@ -82,16 +91,78 @@ pub fn scan_file(
             carry = tail;
         }
         out.bytes += n as u64;
-        if first && stop_if_first_bad && out.utf8_bad_at.is_some() {
-            out.stopped = true;
-            return Ok(out);
-        }
-        first = false;
     }
     if out.utf8_bad_at.is_none() && carry > 0 {
         out.utf8_bad_at = Some(out.bytes - carry as u64); // the file ends inside a character
     }
+    out.mix = mixed.map(MixedLines::finish);
     Ok(out)
+}
+
+/// Where the whole lines of `data` end: after its last line break, a `\r` at the very end
+/// not counted (it may be half of a `\r\n` the next block completes). 0 if none ends.
+fn whole_lines_end(data: &[u8]) -> usize {
+    let lf = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
+    let cr = memchr::memrchr(b'\r', &data[..data.len().saturating_sub(1)]).map_or(0, |i| i + 1);
+    lf.max(cr)
+}
+
+/// The encoding tally of a file's lines ([`encoding_mix`]), fed its blocks in order: a line
+/// cut by a block's end is carried and tallied whole (as `io.encoding._Mixed` does).
+#[derive(Debug)]
+pub struct MixedLines {
+    mix: EncodingMix,
+    /// The number of the next line to tally.
+    line: u64,
+    carry: Vec<u8>,
+}
+
+impl Default for MixedLines {
+    fn default() -> MixedLines {
+        MixedLines {
+            mix: EncodingMix::default(),
+            line: 1,
+            carry: Vec::new(),
+        }
+    }
+}
+
+impl MixedLines {
+    fn count(&mut self, data: &[u8]) {
+        let seen = self.mix.lines;
+        encoding_mix(data, self.line, &mut self.mix);
+        self.line += self.mix.lines - seen;
+    }
+
+    /// The next block of the file.
+    pub fn feed(&mut self, block: &[u8]) {
+        let cut = whole_lines_end(block);
+        let Some(k) = memchr::memchr2(b'\n', b'\r', &block[..cut]) else {
+            self.carry.extend_from_slice(block); // no line ends in this block
+            return;
+        };
+        // The line begun in the blocks before ends at this block's first break: tallied
+        // joined with that line alone, then the rest of the block's whole lines in place.
+        let first_end = k
+            + 1
+            + usize::from(block[k] == b'\r' && block.get(k + 1) == Some(&b'\n') && k + 1 < cut);
+        let mut line = std::mem::take(&mut self.carry);
+        line.extend_from_slice(&block[..first_end]);
+        self.count(&line);
+        self.count(&block[first_end..cut]);
+        line.clear();
+        line.extend_from_slice(&block[cut..]);
+        self.carry = line;
+    }
+
+    /// The tally, the last (unended) line included.
+    pub fn finish(mut self) -> EncodingMix {
+        if !self.carry.is_empty() {
+            let last = std::mem::take(&mut self.carry);
+            self.count(&last);
+        }
+        self.mix
+    }
 }
 
 /// The end of the line starting at `pos` and the start of the next one.
@@ -337,20 +408,31 @@ mod tests {
                     newlines: line_breaks(&text, false).0,
                     x80: text.contains(&0x80),
                     utf8_bad_at: want_bad,
-                    stopped: false,
+                    mix: None,
                 };
                 assert_eq!(got, want, "{text:?} in blocks of {chunk}");
-                let unchecked = scan_file(read_at, chunk, false, false).unwrap();
-                assert_eq!(unchecked.utf8_bad_at, None);
-                // Stopping: only where the first block itself holds a bad sequence.
-                let stop = scan_file(read_at, chunk, true, true).unwrap();
+                let unchecked = scan_file(read_at, chunk, false, true).unwrap();
+                assert_eq!((unchecked.utf8_bad_at, unchecked.mix), (None, None));
+                // The lines tallied by encoding where the first block is not UTF-8: what
+                // tallying the whole text at once gives, however the blocks cut its lines.
+                let tallied = scan_file(read_at, chunk, true, true).unwrap();
                 let first = &text[..chunk.min(text.len())];
                 let first_bad =
                     matches!(std::str::from_utf8(first), Err(e) if e.error_len().is_some());
-                assert_eq!(stop.stopped, first_bad, "{text:?} in blocks of {chunk}");
-                if !first_bad {
-                    assert_eq!(stop, want);
-                }
+                let mut whole = EncodingMix::default();
+                encoding_mix(&text, 1, &mut whole);
+                assert_eq!(
+                    tallied.mix,
+                    first_bad.then_some(whole),
+                    "{text:?} in {chunk}s"
+                );
+                assert_eq!(
+                    TextScan {
+                        mix: None,
+                        ..tallied
+                    },
+                    want
+                );
             }
         }
     }

@@ -135,19 +135,23 @@ pub fn utf8_error_offset(py: Python<'_>, data: &[u8]) -> Option<usize> {
     })
 }
 
+/// `(bytes, newlines, x80, utf8_bad_at, tally)`: see [`scan_text_file`].
+type ScanFacts = (u64, u64, bool, Option<u64>, Option<Tally>);
+
 /// A scan's facts of the open regular file `fd` in one Rust pass, the GIL released (see
-/// `core::text::scan_file`): `(bytes, newlines, x80, utf8_bad_at, stopped)`. Positioned reads
-/// from offset 0; the descriptor's own offset is left as it is. The caller keeps `fd` open for
-/// the call.
+/// `core::text::scan_file`): `(bytes, newlines, x80, utf8_bad_at, tally)`, the tally (as
+/// `encoding_mix` returns it) None unless asked for and the first block is not UTF-8.
+/// Positioned reads from offset 0; the descriptor's own offset is left as it is. The caller
+/// keeps `fd` open for the call.
 #[pyfunction]
-#[pyo3(signature = (fd, chunk, *, check_utf8, stop_if_first_bad))]
+#[pyo3(signature = (fd, chunk, *, check_utf8, mixed_if_not_utf8))]
 pub fn scan_text_file(
     py: Python<'_>,
     fd: i32,
     chunk: usize,
     check_utf8: bool,
-    stop_if_first_bad: bool,
-) -> PyResult<(u64, u64, bool, Option<u64>, bool)> {
+    mixed_if_not_utf8: bool,
+) -> PyResult<ScanFacts> {
     #[cfg(unix)]
     {
         use std::os::fd::FromRawFd;
@@ -165,14 +169,23 @@ pub fn scan_text_file(
                 |at, buf| file.read_at(buf, at),
                 chunk,
                 check_utf8,
-                stop_if_first_bad,
+                mixed_if_not_utf8,
             )
         })?;
-        Ok((s.bytes, s.newlines, s.x80, s.utf8_bad_at, s.stopped))
+        let tally = s.mix.map(|m| {
+            (
+                m.utf8_lines,
+                m.other_lines,
+                m.first_utf8,
+                m.first_other,
+                m.lines,
+            )
+        });
+        Ok((s.bytes, s.newlines, s.x80, s.utf8_bad_at, tally))
     }
     #[cfg(not(unix))]
     {
-        let _ = (py, fd, chunk, check_utf8, stop_if_first_bad);
+        let _ = (py, fd, chunk, check_utf8, mixed_if_not_utf8);
         Err(pyo3::exceptions::PyNotImplementedError::new_err(
             "scan_text_file needs positioned reads (Unix)",
         ))

@@ -348,21 +348,20 @@ def scan(
         # SHA-256 runs on a second thread while the Rust checks below run on this one — or,
         # with `read_all`, in the data pass, over the very bytes it reads (`FileFacts.sha256`).
         h = None if read_all else Hashing()
-        facts = None
         utf8_here = check_utf8 and bom_enc in (None, "utf-8")
         if h is None:
             # Nothing to hash here: the facts come from one Rust pass (a prescan's, if the
-            # CLI began one for this very file), unless the first block is not UTF-8 and the
-            # file is left to detection — then it is checked as GB18030 block by block below.
+            # CLI began one for this very file), which also tallies the lines of a file left
+            # to detection whose first block is not UTF-8 (the GB18030 check is the reading's).
             facts = _prescan.take(path, os.fstat(f.fileno()), chunk) if utf8_here else None
-            if facts is None or (facts[4] and not detect):
+            if facts is None:
                 facts = _prescan.scan_fd(f.fileno(), chunk, utf8_here, detect)
-            if facts[4]:
-                facts = None
+            size, newlines, x80, utf8_bad_at, tally = facts
+            if detect and tally is not None:
+                gb = _Gb18030Check(decodes=False)
+                gb.mixed.tally = tally
         try:
-            if facts is not None:
-                size, newlines, x80, utf8_bad_at, _ = facts
-            while facts is None and (block := f.read(chunk)):
+            while h is not None and (block := f.read(chunk)):
                 if h is not None:
                     h.update(block)
                 x80 = x80 or b"\x80" in block
