@@ -140,7 +140,7 @@ pub struct HmacSha256 {
     outer: Zeroizing<[u32; 8]>,
 }
 
-const SHA256_IV: [u32; 8] = [
+pub(crate) const SHA256_IV: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
     0x3c6e_f372,
