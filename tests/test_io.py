@@ -639,6 +639,35 @@ def test_a_prescan_is_taken_only_for_the_file_it_scanned(tmp_path: pathlib.Path)
     assert _prescan.take(str(fifo), os.stat(fifo), _prescan.CHUNK) is None
 
 
+def test_a_prescan_that_fails_leaves_no_one_waiting(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Even a failure that is not an OSError (a panic in the core is a BaseException) ends
+    # each file's prescan: its own scan then runs, with its own errors.
+    import os
+
+    from pi_match import _prescan
+    from pi_match.io.encoding import scan
+
+    class Boom(BaseException):
+        pass
+
+    def fail(*_: object) -> None:
+        raise Boom
+
+    paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for p in paths:
+        p.write_bytes(b"a,b\n1,2\n")
+    monkeypatch.setattr(_prescan, "scan_fd", fail)
+    _prescan.start([str(p) for p in paths]).join(timeout=10)
+    monkeypatch.undo()
+    for p in paths:
+        # (asked with a timeout first, so that a regression fails here instead of hanging)
+        assert _prescan._scans[os.path.abspath(p)].done.wait(timeout=10)
+        assert _prescan.take(str(p), os.stat(p), _prescan.CHUNK) is None
+        assert scan(p, read_all=True).newlines == 2
+
+
 @given(
     st.lists(st.tuples(_LINES, st.sampled_from([b"\n", b"\r\n", b"\r"])), max_size=25),
     st.integers(1, 48),

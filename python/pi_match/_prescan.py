@@ -64,8 +64,8 @@ def _scan_one(path: str, scan: _Scan, chunk: int) -> None:
                 scan.identity, scan.chunk = identity(st), chunk
         finally:
             os.close(fd)
-    except (OSError, ValueError):
-        pass  # its own scan will say what is wrong
+    except BaseException:  # noqa: BLE001 (whatever went wrong, its own scan will say it)
+        pass
     finally:
         scan.done.set()
 
@@ -80,9 +80,15 @@ def start(paths: Sequence[str], chunk: int = CHUNK) -> threading.Thread:
                 _scans[key] = _Scan()
                 todo.append(key)
 
+    scans = [_scans[key] for key in todo]
+
     def run() -> None:
-        for key in todo:
-            _scan_one(key, _scans[key], chunk)
+        try:
+            for key, scan in zip(todo, scans, strict=True):
+                _scan_one(key, scan, chunk)
+        finally:
+            for scan in scans:
+                scan.done.set()  # never leave a `take` waiting
 
     t = threading.Thread(target=run, name="pi_match prescan", daemon=True)
     t.start()

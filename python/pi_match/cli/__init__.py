@@ -317,11 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .. import _core
 
     _core._tune_malloc_for_streaming()  # this process is ours (see its text)
-    if args.command == "build":
+    if args.command in ("build", "probe"):
         # The inputs' scan pass, on the other core while numpy and pyarrow load (`_prescan`).
         from .. import _prescan
 
-        _prescan.start(args.inputs)
+        _prescan.start(args.inputs if args.command == "build" else [args.input])
     with warnings.catch_warnings():
         # A warning (a key file others can read, say) is one line as errors are, not Python's
         # `file:line: Category` with a line of our source under it.
