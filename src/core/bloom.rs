@@ -650,8 +650,8 @@ fn set_block(words: &mut [u32], block: usize, x: u32) {
 }
 
 /// Inserts from the tagging tasks themselves, while they hash. A task prefetches the blocks of
-/// each tag as it makes it and sets their bits when the task ends (`insert_where`), by then
-/// from cache: the memory latency of a large filter hides behind the hashing instead of
+/// each tag soon after it makes it and sets their bits when the task ends (`insert_where`), by
+/// then from cache: the memory latency of a large filter hides behind the hashing instead of
 /// following it. The filter is cut into parts of contiguous blocks, each behind its own lock;
 /// a task takes the parts it needs one at a time, whichever is free first, so tasks rarely
 /// wait. Setting bits commutes, so the filter is the same as inserting one by one, in any

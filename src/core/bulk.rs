@@ -155,7 +155,8 @@ pub trait TaskHook: Sync {
     fn holds(&self, _raw: &[u8]) -> bool {
         false
     }
-    /// A valid tag was just made.
+    /// A valid tag was made: soon after it, before its task ends (a group's tags are handed
+    /// over one by one between the next group's values).
     fn tagged(&self, tag: &[u8; 32]);
     /// A task finished items `start..start + codes.len()`.
     fn task_done(&self, start: usize, codes: &[u8], tags: &[[u8; 32]]);
@@ -181,8 +182,8 @@ where
     tag_chunks_with(canon, prf, values, &NoHook, sink);
 }
 
-/// [`tag_chunks`], with `hook` called in the tasks: on each valid tag as it is made, and on
-/// each task's items when they are done (before the chunk reaches `sink`).
+/// [`tag_chunks`], with `hook` called in the tasks: on each valid tag soon after it is made,
+/// and on each task's items when they are done (before the chunk reaches `sink`).
 pub fn tag_chunks_with<V, H, F>(
     canon: impl Into<Canon>,
     prf: &Prf,
