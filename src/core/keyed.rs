@@ -214,10 +214,8 @@ impl KeyedBloom {
         self.tagging.meta()
     }
 
-    /// Canonicalise, tag and insert the valid values of `parts`, except those `hold` marks
-    /// (code `HELD`, not inserted); with `want_tags64` their 64-bit tags come back too.
     /// Canonicalise, tag and insert the valid values of `parts`, except those `holds` holds
-    /// back (code `HELD`).
+    /// back (code `HELD`, not inserted); with `want_tags64` their 64-bit tags come back too.
     pub fn add<P: Values>(
         &mut self,
         parts: &[P],

@@ -78,7 +78,6 @@ impl Prf {
         }
     }
 
-    /// Tags of two values; HMAC-SHA256 interleaves them on two hash chains.
     /// `out[i] = self.tag(msgs[i])` for every `i`, as fast as this CPU allows: at most
     /// [`GROUP`] at a time are worth handing over together.
     #[inline]
@@ -90,6 +89,7 @@ impl Prf {
         }
     }
 
+    /// Tags of two values; HMAC-SHA256 interleaves them on two hash chains.
     #[inline]
     pub fn tag_x2(&self, a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
         match self {

@@ -340,9 +340,9 @@ def scan(
                 f"between the characters); pass --encoding {u16}"
             )
         carry = b""
-        # Left to detection, a file whose first block is not UTF-8 is checked as GB18030 (and
-        # for mixed lines) block by block in this pass; one found not UTF-8 later on (rare)
-        # takes the two passes of its own below.
+        # Left to detection, a file whose first block is not UTF-8 is checked for mixed lines
+        # (and, unless `read_all` leaves it to the reading, as GB18030) in this pass; one found
+        # not UTF-8 later on (rare) takes the two passes of its own below.
         gb: _Gb18030Check | None = None
         detect = bom_enc is None and forced_name is None
         # SHA-256 runs on a second thread while the Rust checks below run on this one — or,
@@ -351,19 +351,20 @@ def scan(
         utf8_here = check_utf8 and bom_enc in (None, "utf-8")
         if h is None:
             # Nothing to hash here: the facts come from one Rust pass (a prescan's, if the
-            # CLI began one for this very file), which also tallies the lines of a file left
-            # to detection whose first block is not UTF-8 (the GB18030 check is the reading's).
-            facts = _prescan.take(path, os.fstat(f.fileno()), chunk) if utf8_here else None
-            if facts is None:
+            # CLI began one for this very file: it checked UTF-8 as this scan would), which
+            # also tallies the lines of a file left to detection whose first block is not
+            # UTF-8 (the GB18030 check is the reading's).
+            facts = _prescan.take(path, os.fstat(f.fileno()), chunk)
+            if facts is None or not utf8_here:
                 facts = _prescan.scan_fd(f.fileno(), chunk, utf8_here, detect)
             size, newlines, x80, utf8_bad_at, tally = facts
             if detect and tally is not None:
                 gb = _Gb18030Check(decodes=False)
                 gb.mixed.tally = tally
         try:
+            # (the block loop of a scan that hashes)
             while h is not None and (block := f.read(chunk)):
-                if h is not None:
-                    h.update(block)
+                h.update(block)
                 x80 = x80 or b"\x80" in block
                 n, after_cr = _core.line_breaks(block, after_cr)
                 newlines += n
@@ -377,7 +378,7 @@ def scan(
                     tail = _incomplete_tail(data)
                     carry = data[len(data) - tail :] if tail else b""
                 if detect and size == 0 and utf8_bad_at is not None:
-                    gb = _Gb18030Check(decodes=not read_all)
+                    gb = _Gb18030Check()
                 if gb is not None:
                     gb.feed(block)
                 size += len(block)
