@@ -264,3 +264,22 @@ def test_golden_messages_load_forever() -> None:
     again = psi.blind(first, b)
     assert again.final_tags("cn_ric").tolist() == final.final_tags("cn_ric").tolist()
     assert np.all(np.diff(final.final_tags("email").astype(np.float64)) > 0)
+
+
+def test_a_first_pass_holds_excels_rounded_shape_as_marking_it_does() -> None:
+    # `hold_excel_rounded=True` holds, in the core's own tasks, what a mask from
+    # `excel_rounded_shape` holds: the same codes and the same blinded set (HELD never sent).
+    from pi_match import _core
+    from pi_match.synth import ric_numbers
+
+    rng = np.random.default_rng(11)
+    ids = list(ric_numbers(rng, 3000))
+    values = ids + [v for v in ids if v.endswith("000")] + ["110105194912310000", "x", ""]
+    secret = psi.PsiSecret.generate("op-x", "A", ["A", "B"])
+    told, marked = psi.PsiFirstPass("cn_ric"), psi.PsiFirstPass("cn_ric")
+    a = told.add(secret, values, hold_excel_rounded=True)
+    b = marked.add(secret, values, hold=_core.excel_rounded_shape(values))
+    assert a.codes.tolist() == b.codes.tolist()
+    assert (a.codes == _core.HELD).sum() >= 1
+    ma, mb = psi.first_message(secret, [told]), psi.first_message(secret, [marked])
+    assert ma.sizes == mb.sizes and ma.sizes["cn_ric"] == a.valid

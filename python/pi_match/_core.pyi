@@ -376,7 +376,12 @@ class PsiSecret:
 class PsiFirstPass:
     def __new__(cls, kind: str, *, canon_version: int | None = None) -> PsiFirstPass: ...
     def add(
-        self, secret: PsiSecret, values: _Values, *, hold: npt.NDArray[np.bool_] | None = None
+        self,
+        secret: PsiSecret,
+        values: _Values,
+        *,
+        hold: npt.NDArray[np.bool_] | None = None,
+        hold_excel_rounded: bool = False,
     ) -> AddReport: ...
     @property
     def kind(self) -> str: ...

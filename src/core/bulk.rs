@@ -262,9 +262,15 @@ pub fn tag_chunks_with<V, H, F>(
 
 /// Canonicalise every value in parallel tasks and hand each task's canonical forms to `f`,
 /// which returns one output per form (the keyless mode hashes them to the group and blinds
-/// them there). Returns every value's reason code (0 = used) and the outputs of the used
-/// values, in input order.
-pub fn map_canonical<V, T, F>(canon: impl Into<Canon>, values: &V, f: F) -> (Vec<u8>, Vec<T>)
+/// them there). Returns every value's reason code (0 = used, `HELD` for a valid value whose
+/// raw bytes `holds` accepts: not handed to `f`) and the outputs of the used values, in input
+/// order.
+pub fn map_canonical<V, T, F>(
+    canon: impl Into<Canon>,
+    values: &V,
+    holds: impl Fn(&[u8]) -> bool + Sync,
+    f: F,
+) -> (Vec<u8>, Vec<T>)
 where
     V: Values + ?Sized,
     T: Send,
@@ -277,7 +283,7 @@ where
         let mut codes = Vec::with_capacity(range.len());
         let mut forms: Vec<String> = Vec::with_capacity(range.len());
         for i in range {
-            let c = canon_one(canon, values, i, &mut s);
+            let c = canon_or_hold(canon, values, i, &mut s, &holds);
             codes.push(c);
             if c == 0 {
                 forms.push(s.out.clone());

@@ -539,6 +539,14 @@ pub struct Holds<'h> {
     pub excel_rounded: bool,
 }
 
+impl Holds<'_> {
+    /// Whether a valid value with these raw bytes is held by its shape (`excel_rounded`).
+    #[inline]
+    pub fn by_shape(&self, raw: &[u8]) -> bool {
+        self.excel_rounded && looks_excel_rounded(raw)
+    }
+}
+
 /// Insert the valid values of `parts` into `bloom`, except those `holds` names (they get code
 /// `HELD` and are left out).
 fn add_to_bloom<P: Values>(
@@ -556,7 +564,7 @@ fn add_to_bloom<P: Values>(
     let insert = |base| InsertInTasks {
         inserter: &inserter,
         hold: hold.map(|h| &h[base..]),
-        excel_rounded: holds.excel_rounded,
+        holds,
     };
     let codes = tag_values_with(canon, prf, parts, hold, insert, |_, c, t| {
         valid += c.iter().filter(|&&c| c == 0).count() as u64;
@@ -572,18 +580,18 @@ fn add_to_bloom<P: Values>(
 }
 
 /// Inserts each tagging task's valid tags into the index from the task itself, leaving out
-/// those `hold` marks (`hold[i]` is about item `i` of the part) and, with `excel_rounded`,
-/// those of Excel's rounded shape (held in the task, before they are hashed).
+/// those `hold` marks (`hold[i]` is about item `i` of the part) and those `holds` holds by
+/// their shape (held in the task, before they are hashed).
 struct InsertInTasks<'i, 'b> {
     inserter: &'i ConcurrentInsert<'b>,
     hold: Option<&'i [bool]>,
-    excel_rounded: bool,
+    holds: Holds<'i>,
 }
 
 impl TaskHook for InsertInTasks<'_, '_> {
     #[inline]
     fn holds(&self, raw: &[u8]) -> bool {
-        self.excel_rounded && looks_excel_rounded(raw)
+        self.holds.by_shape(raw)
     }
 
     #[inline]

@@ -17,6 +17,7 @@ use super::lock::maybe_detach;
 use super::results::PyAddReport;
 use super::values::extract_column;
 use crate::core::canon::Kind;
+use crate::core::keyed::Holds;
 use crate::core::psi::{self, FirstPass, Items, Message, Secret};
 use crate::core::Error;
 
@@ -116,14 +117,16 @@ impl PyPsiFirstPass {
     }
 
     /// Canonicalise and blind `values` with `secret`'s scalar (the GIL released); with `hold=`
-    /// the marked valid values are left out with code HELD, as `BloomIndex.add` does.
-    #[pyo3(signature = (secret, values, *, hold = None))]
+    /// the marked valid values are left out with code HELD, and with `hold_excel_rounded=True`
+    /// those of Excel's rounded shape, as `BloomIndex.add` does.
+    #[pyo3(signature = (secret, values, *, hold = None, hold_excel_rounded = false))]
     fn add(
         &self,
         py: Python<'_>,
         secret: PyRef<'_, PyPsiSecret>,
         values: &Bound<'_, PyAny>,
         hold: Option<numpy::PyReadonlyArray1<'_, bool>>,
+        hold_excel_rounded: bool,
     ) -> PyResult<PyAddReport> {
         let col = extract_column(values)?;
         let hold = match &hold {
@@ -135,7 +138,11 @@ impl PyPsiFirstPass {
         };
         let mut pass = self.take()?;
         let secret = &secret.inner;
-        let r = maybe_detach(py, col.len(), || pass.add(secret, &col.parts, hold));
+        let holds = Holds {
+            marked: hold,
+            excel_rounded: hold_excel_rounded,
+        };
+        let r = maybe_detach(py, col.len(), || pass.add(secret, &col.parts, holds));
         *self
             .pass
             .lock()

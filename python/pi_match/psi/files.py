@@ -57,9 +57,9 @@ class PsiBuilder(Builder):
         hold: npt.NDArray[np.bool_] | None = None,
         hold_excel_rounded: bool = False,
     ) -> npt.NDArray[np.uint8]:
-        if hold_excel_rounded and (shape := _core.excel_rounded_shape(values)) is not None:
-            hold = shape if hold is None else hold | shape
-        rep = self.passes[kind].add(self.secret, values, hold=hold)
+        rep = self.passes[kind].add(
+            self.secret, values, hold=hold, hold_excel_rounded=hold_excel_rounded
+        )
         return np.array(rep.codes, dtype=np.uint8)
 
     def message(self) -> PsiMessage:

@@ -16,7 +16,7 @@ pub mod secret;
 use crate::core::bulk::{map_canonical, Values};
 use crate::core::canon::Canon;
 use crate::core::error::{Error, Result};
-use crate::core::keyed::now_unix;
+use crate::core::keyed::{now_unix, Holds};
 use group::{truncate, Point};
 pub use message::{Items, KindSet, Message};
 pub use secret::Secret;
@@ -36,14 +36,16 @@ impl FirstPass {
         }
     }
 
-    /// Canonicalise and blind `parts`, except the values `hold` marks (code `HELD`, left
-    /// out as `KeyedBloom::add` does); every value's code comes back.
+    /// Canonicalise and blind `parts`, except the values `holds` holds back (code `HELD`, left
+    /// out as `KeyedBloom::add` does; those held by shape are not blinded at all); every
+    /// value's code comes back.
     pub fn add<P: Values>(
         &mut self,
         secret: &Secret,
         parts: &[P],
-        hold: Option<&[bool]>,
+        holds: Holds<'_>,
     ) -> Result<Vec<u8>> {
+        let hold = holds.marked;
         let n: usize = parts.iter().map(Values::len).sum();
         if let Some(h) = hold.filter(|h| h.len() != n) {
             return Err(Error::Invalid(format!(
@@ -58,8 +60,12 @@ impl FirstPass {
         let mut base = 0;
         for part in parts {
             let held = |i: usize| hold.is_some_and(|h| h[base + i]);
-            let (mut c, pts) =
-                map_canonical(canon, part, |forms| blinder.blind_values(op, canon, forms));
+            let (mut c, pts) = map_canonical(
+                canon,
+                part,
+                |raw| holds.by_shape(raw),
+                |forms| blinder.blind_values(op, canon, forms),
+            );
             // Held values were blinded with the rest; leave them out here.
             let mut pts = pts.into_iter();
             for (i, code) in c.iter_mut().enumerate() {
@@ -285,7 +291,9 @@ mod tests {
         let mut firsts = Vec::new();
         for (s, v) in &data {
             let mut fp = FirstPass::new(canon);
-            let codes = fp.add(s, std::slice::from_ref(v), None).unwrap();
+            let codes = fp
+                .add(s, std::slice::from_ref(v), Holds::default())
+                .unwrap();
             assert_eq!(
                 codes.iter().filter(|&&c| c != 0).count(),
                 usize::from(s.party == "B")
@@ -342,7 +350,10 @@ mod tests {
         fp.add(
             &sa,
             &[values(&["a@example.com", "b@example.com"])],
-            Some(&[false, true]),
+            Holds {
+                marked: Some(&[false, true]),
+                ..Holds::default()
+            },
         )
         .unwrap();
         let m = first_message(&sa, vec![fp]).unwrap();
