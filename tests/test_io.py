@@ -644,6 +644,7 @@ def test_a_prescan_that_fails_leaves_no_one_waiting(
 ) -> None:
     # Even a failure that is not an OSError (a panic in the core is a BaseException) ends
     # each file's prescan: its own scan then runs, with its own errors.
+    import errno
     import os
 
     from pi_match import _prescan
@@ -666,6 +667,14 @@ def test_a_prescan_that_fails_leaves_no_one_waiting(
         assert _prescan._scans[os.path.abspath(p)].done.wait(timeout=10)
         assert _prescan.take(str(p), os.stat(p), _prescan.CHUNK) is None
         assert scan(p, read_all=True).newlines == 2
+
+    # A file that cannot be read says which, and what to do.
+    def eio(*_: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_prescan, "scan_fd", eio)
+    with pytest.raises(InputError, match=r"a\.csv: could not be read \(Input/output error\)"):
+        scan(paths[0], read_all=True)
 
 
 @given(

@@ -317,8 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .. import _core
 
     _core._tune_malloc_for_streaming()  # this process is ours (see its text)
-    if args.command in ("build", "probe"):
-        # The inputs' scan pass, on the other core while numpy and pyarrow load (`_prescan`).
+    if (
+        args.command in ("build", "probe")
+        and args.encoding is None
+        and getattr(args, "scheduler", None) is None
+    ):
+        # The inputs' scan pass, on the other core while numpy and pyarrow load (`_prescan`):
+        # as a file left to detection is scanned, here, not on a cluster's workers.
         from .. import _prescan
 
         _prescan.start(args.inputs if args.command == "build" else [args.input])

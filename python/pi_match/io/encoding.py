@@ -356,7 +356,13 @@ def scan(
             # UTF-8 (the GB18030 check is the reading's).
             facts = _prescan.take(path, os.fstat(f.fileno()), chunk)
             if facts is None or not utf8_here:
-                facts = _prescan.scan_fd(f.fileno(), chunk, utf8_here, detect)
+                try:
+                    facts = _prescan.scan_fd(f.fileno(), chunk, utf8_here, detect)
+                except OSError as e:
+                    raise InputError(
+                        f"{path}: could not be read ({e.strerror or e}); check the medium it is "
+                        "on, or copy the file to a sound disk and read the copy"
+                    ) from None
             size, newlines, x80, utf8_bad_at, tally = facts
             if detect and tally is not None:
                 gb = _Gb18030Check(decodes=False)
