@@ -159,41 +159,95 @@ fn bit(x: u32, i: usize) -> u32 {
     1u32 << (x.wrapping_mul(SALT[i]) >> 27)
 }
 
-/// Owned filter words, `buf[off..off + len]`. A filter made here starts on a cache line (`off`
-/// skips to it), so no 32-byte block spans two lines: setting or testing a block is one cache
-/// miss, not two for every other block as at malloc's 16-byte alignment.
+/// Owned filter words, `len` of them from word `off` of `mem`. A filter made here starts on a
+/// cache line (`off` skips to it), so no 32-byte block spans two lines: setting or testing a
+/// block is one cache miss, not two for every other block as at malloc's 16-byte alignment.
 struct Owned {
-    buf: Vec<u32>,
+    mem: Mem,
     off: usize,
     len: usize,
 }
 
+/// Where owned words live: the heap, or (a large filter) pages mapped for it alone.
+enum Mem {
+    Heap(Vec<u32>),
+    /// An anonymous map: zero pages no one has touched yet, so the kernel can back them with
+    /// huge pages at first touch. Heap memory cannot promise that: malloc hands out memory
+    /// freed earlier in the process (Python and Arrow free a lot while a CLI build starts),
+    /// which is already backed by 4 KiB pages and which `calloc` must clear by touching it.
+    /// Measured on a `pi-match build` of 5 M rows: both 32 MiB filters landed in reused heap
+    /// memory with no huge page at all, every insert paying a page walk.
+    Anon(memmap2::MmapMut),
+}
+
 const LINE: usize = 64;
+const HUGE: usize = 2 << 20;
 
 impl Owned {
     /// `n` zeroed words from a cache line on. A large filter asks Linux for transparent huge
     /// pages before its first touch (where THP is in `madvise` mode, as on many servers): a
     /// random insert or lookup then costs a cache miss, not a cache miss and a page walk.
     fn zeroed(n: usize) -> Owned {
+        let bytes = n * 4;
+        if bytes >= 2 * HUGE {
+            // A map one huge page longer than needed, used from its first 2 MiB boundary, so
+            // every huge page of the filter can be one (the slack is never touched: no memory).
+            if let Ok(map) = memmap2::MmapMut::map_anon(bytes + HUGE) {
+                let start = map.as_ptr() as usize;
+                let off = (start.next_multiple_of(HUGE) - start) / 4;
+                let words = Owned {
+                    mem: Mem::Anon(map),
+                    off,
+                    len: n,
+                };
+                advise_huge(words.as_slice().as_ptr().cast(), bytes);
+                return words;
+            }
+        }
         let buf = vec![0u32; n + LINE / 4 - 1];
         let off = (buf.as_ptr() as usize).wrapping_neg() % LINE / 4;
-        let words = Owned { buf, off, len: n };
-        advise_huge(words.as_slice().as_ptr().cast(), n * 4);
+        let words = Owned {
+            mem: Mem::Heap(buf),
+            off,
+            len: n,
+        };
+        advise_huge(words.as_slice().as_ptr().cast(), bytes);
         words
     }
 
     /// `words` as they are, wherever they start.
     fn from_vec(buf: Vec<u32>) -> Owned {
         let len = buf.len();
-        Owned { buf, off: 0, len }
+        Owned {
+            mem: Mem::Heap(buf),
+            off: 0,
+            len,
+        }
     }
 
     fn as_slice(&self) -> &[u32] {
-        &self.buf[self.off..self.off + self.len]
+        match &self.mem {
+            Mem::Heap(buf) => &buf[self.off..self.off + self.len],
+            // SAFETY: `zeroed` mapped at least 4 * (off + len) bytes (off < HUGE / 4 words of
+            // slack, len words after it); the map starts on a page, so the words are aligned;
+            // every bit pattern is a valid u32; the map lives as long as `self`.
+            Mem::Anon(map) => unsafe {
+                std::slice::from_raw_parts(map.as_ptr().cast::<u32>().add(self.off), self.len)
+            },
+        }
     }
 
     fn as_mut_slice(&mut self) -> &mut [u32] {
-        &mut self.buf[self.off..self.off + self.len]
+        match &mut self.mem {
+            Mem::Heap(buf) => &mut buf[self.off..self.off + self.len],
+            // SAFETY: as in `as_slice`, and `&mut self` makes this the only borrow of the map.
+            Mem::Anon(map) => unsafe {
+                std::slice::from_raw_parts_mut(
+                    map.as_mut_ptr().cast::<u32>().add(self.off),
+                    self.len,
+                )
+            },
+        }
     }
 }
 
@@ -217,7 +271,6 @@ pub(crate) fn words_with_capacity(n: usize) -> Vec<u32> {
 /// allocation of the caller's, not yet touched). A hint: where it is refused nothing changes.
 #[cfg(target_os = "linux")]
 fn advise_huge(start: *const u8, len: usize) {
-    const HUGE: usize = 2 << 20;
     let start = start as usize;
     if len < 2 * HUGE {
         return;
@@ -990,6 +1043,34 @@ mod tests {
                 assert_eq!(at(&b.fold(1).unwrap()), 0);
             }
             assert_eq!(at(&b.union(&c).unwrap()), 0);
+        }
+    }
+
+    #[test]
+    fn large_filters_are_their_own_zeroed_huge_page_aligned_memory() {
+        // 2^17 blocks = 4 MiB, the smallest mapped for itself; 2^16 stays on the heap.
+        for (l2, own_map) in [(16u8, false), (17, true), (19, true)] {
+            let mut b = Bloom::new(l2, 2).unwrap();
+            let start = b.words().as_ptr() as usize;
+            assert_eq!(
+                start.is_multiple_of(HUGE),
+                own_map,
+                "2^{l2} blocks start at {start:#x}"
+            );
+            assert!(b.words().iter().all(|&w| w == 0));
+            let n = b.words().len();
+            let last = b.words_mut();
+            last[0] = 1;
+            last[n - 1] = 0xdead_beef;
+            let copy = b.clone();
+            assert_eq!(
+                (copy.words().as_ptr() as usize).is_multiple_of(HUGE),
+                own_map
+            );
+            assert_eq!((copy.words()[0], copy.words()[n - 1]), (1, 0xdead_beef));
+            assert!(copy == b);
+            let folded = b.fold(1).unwrap();
+            assert_eq!(folded.words()[n / 2 - 1], 0xdead_beef);
         }
     }
 
