@@ -333,3 +333,33 @@ def test_exact_builds_store_tag_sets_compressed_unless_asked_not_to(tmp_path: pa
     assert [n for _, n in types(m_plain)[1::2]] == [n for _, n in want[1::2]]
     cmp = ok("compare", m, m_plain)
     assert sorted((p["kind"], p["exact"]) for p in cmp["pairs"]) == sorted(valid.items())
+
+
+def _console(body: str, tmp_path: object) -> subprocess.CompletedProcess[str]:
+    """`pi_match.cli.console` with `main` replaced by `body` (a lambda's expression)."""
+    code = (
+        "import sys, threading, time\n"
+        "import pi_match.cli as c\n"
+        f"c.main = lambda: {body}\n"
+        "c.console()\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=str(tmp_path))  # fmt: skip
+
+
+def test_console_leaves_early_but_loses_no_output_and_keeps_the_code(tmp_path) -> None:
+    # Leaving without the interpreter's teardown must not drop what is still buffered.
+    r = _console("(print('x' * 200_000, end=''), print('last', file=sys.stderr), 3)[2]", tmp_path)
+    assert (r.returncode, len(r.stdout), r.stderr) == (3, 200_000, "last\n")
+
+
+def test_console_waits_for_a_thread_still_working(tmp_path) -> None:
+    # A non-daemon thread still running when `main` returns finishes its work, as it would
+    # at a normal exit (the early exit is only for a process with nothing left to do).
+    body = (
+        "(threading.Thread(target=lambda: (time.sleep(0.5), open('done', 'w').write('yes')))"
+        ".start(), 0)[1]"
+    )
+    r = _console(body, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "done").read_text() == "yes"

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -303,6 +304,30 @@ def _fix_dash_values(argv: list[str]) -> list[str]:
         else:
             out.append(a)
     return out
+
+
+def console() -> None:
+    """The `pi-match` command (and `python -m pi_match.cli`): `main`, then out of the process
+    without tearing the interpreter down. By then every file the command wrote is closed,
+    synced and renamed into place; what is left is freeing memory the kernel frees anyway and
+    unloading numpy and pyarrow module by module — about 40 ms of a 5 M-row build's 1.1 s
+    (`python -X importtime`'s mirror image, measured with farm-bench). Standard output and
+    error are flushed first. Should a thread other than the daemons (the prescan, the
+    readers) still be running, the normal exit waits for it, as Python's would. `main` itself
+    returns normally, for callers that run it inside their own process."""
+    rc = main()
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        sys.exit(rc)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # (a reader gone, or a stream closed: nothing to lose)
+        pass
+    os._exit(rc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,5 @@
 """`python -m pi_match.cli`."""
 
-import sys
+from . import console
 
-from . import main
-
-sys.exit(main())
+console()
