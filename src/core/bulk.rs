@@ -209,13 +209,16 @@ pub fn tag_chunks_with<V, H, F>(
             let mut s: [Scratch; GROUP] = Default::default();
             // The last group's valid tags, handed to `hook.tagged` one by one between this
             // group's values (a Bloom index prefetches there: spread out, not in a burst).
-            let (mut last, mut last_n) = ([[0u8; 32]; GROUP], 0);
+            // (Read where they lie, in the group before: a copy loaded them straight after the
+            // PRF's stores, and the load waited for those stores — a sixth of the tasks' time.)
+            let (mut last, mut last_valid, mut last_n): (&[[u8; 32]], [usize; GROUP], usize) =
+                (&[], [0; GROUP], 0);
             for (k, (c, t)) in c.chunks_mut(GROUP).zip(t.chunks_mut(GROUP)).enumerate() {
                 let i = base + GROUP * k;
                 let (mut valid, mut m) = ([0usize; GROUP], 0);
                 for (j, (code, s)) in c.iter_mut().zip(&mut s).enumerate() {
                     if j < last_n {
-                        hook.tagged(&last[j]);
+                        hook.tagged(&last[last_valid[j]]);
                     }
                     *code = canon_or_hold(canon, values, i + j, s, |raw| hook.holds(raw));
                     if *code == 0 {
@@ -236,15 +239,14 @@ pub fn tag_chunks_with<V, H, F>(
                     }
                 }
                 // (a short last group leaves some of the group before it)
-                last[c.len().min(last_n)..last_n]
+                last_valid[c.len().min(last_n)..last_n]
                     .iter()
-                    .for_each(|tag| hook.tagged(tag));
-                for (l, &j) in last.iter_mut().zip(&valid[..m]) {
-                    *l = t[j];
-                }
-                last_n = m;
+                    .for_each(|&j| hook.tagged(&last[j]));
+                (last, last_valid, last_n) = (t, valid, m);
             }
-            last[..last_n].iter().for_each(|tag| hook.tagged(tag));
+            last_valid[..last_n]
+                .iter()
+                .for_each(|&j| hook.tagged(&last[j]));
             hook.task_done(base, c, t);
         };
         if len < PARALLEL_MIN {
