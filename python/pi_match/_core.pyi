@@ -54,6 +54,7 @@ __all__ = [
     "scan_text_file",
     "_tune_malloc_for_streaming",
     "encoding_mix",
+    "csv_rows",
     "link_components",
     "tag_membership_counts",
     "group_distinct_counts",
@@ -349,6 +350,12 @@ def encoding_mix(
     start: int = 0,
     end: int | None = None,
 ) -> tuple[int, int, list[int], list[int], int]: ...
+def csv_rows(
+    lines: npt.NDArray[np.uint64],
+    label_at: npt.NDArray[np.uint32],
+    labels: list[str],
+    columns: list[Any],
+) -> str: ...
 def link_components(
     n: int, tags: list[npt.NDArray[np.uint64]], valid: list[npt.NDArray[np.bool_]]
 ) -> npt.NDArray[np.uint64]: ...

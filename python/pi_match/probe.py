@@ -9,10 +9,13 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
+from . import _core
 from ._core import BloomIndex, PiMatchError
 from .artefact import Artefact
 from .build import (
@@ -20,11 +23,12 @@ from .build import (
     REASONS,
     Progress,
     SectionStats,
+    _indices,
     csv_encoding,
     raw_text,
     resolve_fields,
 )
-from .io import ReadOptions, open_source, read_ahead
+from .io import Batch, ReadOptions, open_source, read_ahead
 from .outputs import RAW_VALUES_MODE, Staged, commit
 
 
@@ -56,6 +60,8 @@ def probe(
             f"their artefact has no section for {', '.join(missing)}; "
             f"it has {', '.join(sorted(by_kind))}"
         )
+    if len(chosen) > 64:  # (a row's matches are one bit a field)
+        raise PiMatchError(f"{len(chosen)} fields; a probe takes at most 64")
     stats = {k: SectionStats(k, c) for k, c in chosen}
     rows = hits = n_rejects = 0
     expected_fp = 0.0
@@ -75,9 +81,9 @@ def probe(
         for batch in read_ahead(src):  # the next read while this one is looked up
             n = len(batch)
             rows += n
-            hit = np.zeros(n, dtype=bool)
-            matched: list[list[str]] = [[] for _ in range(n)]
-            for kind, col in chosen:
+            # Bit k of a row's `which`: the value of the k-th chosen field matched.
+            which = np.zeros(n, dtype=np.uint64)
+            for k, (kind, col) in enumerate(chosen):
                 sec = by_kind[kind].get("tagset") or by_kind[kind]["bloom"]
                 values = batch.text(col)
                 h, codes = sec.contains(values, reasons=True)
@@ -88,23 +94,16 @@ def probe(
                 if len(bad):
                     n_rejects += len(bad)
                     if rwriter is not None:
-                        raw = values.take(bad).to_pylist()
+                        raw = values.take(_indices(bad)).to_pylist()
                         for i, v in zip(bad.tolist(), raw, strict=True):
                             rwriter.writerow(
                                 [src.path, int(batch.lines[i]), col, REASONS[codes[i]], raw_text(v)]
                             )
-                for i in np.flatnonzero(h).tolist():
-                    matched[i].append(kind)
-                hit |= h
-            idx = np.flatnonzero(hit)
+                which |= np.asarray(h, dtype=np.uint64) << np.uint64(k)
+            idx = np.flatnonzero(which)
             hits += len(idx)
-            if writer is not None and len(idx):
-                cols = {c: batch.column(c).take(idx).to_pylist() for c in src.columns}
-                for j, i in enumerate(idx.tolist()):
-                    vals = [
-                        None if cols[c][j] is None else raw_text(cols[c][j]) for c in src.columns
-                    ]
-                    writer.writerow([int(batch.lines[i]), "+".join(matched[i]), *vals])
+            if hf is not None and writer is not None and len(idx):
+                _write_hits(hf, writer, batch, src.columns, idx, which[idx], chosen)
             progress.update(os.path.basename(src.path), n)
         for r in src.rejects:
             n_rejects += 1
@@ -135,3 +134,40 @@ def probe(
         "rejects_file": rejects_path,
         "sections": [s.to_dict() for s in stats.values()],  # fmt: skip
     }
+
+
+def _write_hits(
+    f: IO[str],
+    writer: Any,
+    batch: Batch,
+    columns: Sequence[str],
+    idx: npt.NDArray[np.intp],
+    which: npt.NDArray[np.uint64],
+    chosen: Sequence[tuple[str, str]],
+) -> None:
+    """The hits file's rows of one batch: line number, the kinds that matched (in the order of
+    the fields, joined by `+`), then the row. Text columns (every column a CSV or text file
+    gives) are formatted in one Rust call, as `csv.writer` formats them (`_core.csv_rows`);
+    other columns (numbers or dates from Parquet, say) row by row with `writer`."""
+    combos, label_at = np.unique(which, return_inverse=True)
+    labels = ["+".join(k for b, (k, _) in enumerate(chosen) if int(c) >> b & 1) for c in combos]
+    take = _indices(idx)
+    cols = [batch.column(c).take(take) for c in columns]
+    lines = np.ascontiguousarray(batch.lines[idx], dtype=np.uint64)
+    if all(_is_text(a.type) for a in cols):
+        f.write(_core.csv_rows(lines, label_at.astype(np.uint32), labels, cols))
+        return
+    vals = [a.to_pylist() for a in cols]
+    for j, line in enumerate(lines.tolist()):
+        row = [None if v[j] is None else raw_text(v[j]) for v in vals]
+        writer.writerow([line, labels[label_at[j]], *row])
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_null(t)
+    )

@@ -3,6 +3,7 @@
 pub mod bloom;
 pub mod bulk;
 pub mod canon;
+pub mod csvout;
 pub mod eliasfano;
 pub mod error;
 pub mod estimate;

@@ -5,6 +5,7 @@ use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
+use crate::core::bulk::{Item, Values};
 use crate::core::split::{split_parallel, SplitOptions};
 
 /// What `split_delimited` found in a chunk of text.
@@ -541,5 +542,84 @@ impl PyGb18030 {
     #[pyo3(signature = (data, r#final = false))]
     fn check(&self, py: Python<'_>, data: &[u8], r#final: bool) -> PyResult<()> {
         self.run(py, data, r#final, false).map(|_| ())
+    }
+}
+
+/// The rows of a hits file, formatted as Python's `csv.writer` formats them (see
+/// `core::csvout`): row `i` is `lines[i]`, `labels[label_at[i]]`, then each column's `i`-th
+/// value (str, bytes read with `backslashreplace`, or missing: an empty field), each row ended
+/// by `\r\n`. One call a batch instead of a Python `writerow` a row. A column holding values
+/// that are not text is refused (ValueError); the caller formats such columns itself.
+#[pyfunction]
+pub fn csv_rows(
+    py: Python<'_>,
+    lines: numpy::PyReadonlyArray1<'_, u64>,
+    label_at: numpy::PyReadonlyArray1<'_, u32>,
+    labels: Vec<String>,
+    columns: Vec<Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    use pyo3::exceptions::PyValueError;
+    let (lines, label_at) = (lines.as_slice()?, label_at.as_slice()?);
+    if label_at.len() != lines.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} line numbers but {} labels",
+            lines.len(),
+            label_at.len()
+        )));
+    }
+    if let Some(&bad) = label_at.iter().find(|&&l| l as usize >= labels.len()) {
+        return Err(PyValueError::new_err(format!(
+            "label {bad} of {} labels",
+            labels.len()
+        )));
+    }
+    let mut cols = Vec::with_capacity(columns.len());
+    for (k, c) in columns.iter().enumerate() {
+        let col = Joined::new(crate::py::values::extract_column(c)?.parts);
+        if col.len() != lines.len() {
+            return Err(PyValueError::new_err(format!(
+                "column {k} has {} values for {} rows",
+                col.len(),
+                lines.len()
+            )));
+        }
+        cols.push(col);
+    }
+    let out = py
+        .detach(|| crate::core::csvout::rows(lines, label_at, &labels, &cols))
+        .map_err(|e| {
+            PyValueError::new_err(format!(
+                "column {} holds a value that is not text (row {})",
+                e.column, e.row
+            ))
+        })?;
+    Ok(out)
+}
+
+/// A column's parts read as one run of values.
+struct Joined {
+    parts: Vec<crate::py::values::Part>,
+    /// `starts[k]`: the index of part `k`'s first value; one more entry, the total.
+    starts: Vec<usize>,
+}
+
+impl Joined {
+    fn new(parts: Vec<crate::py::values::Part>) -> Joined {
+        let mut starts = vec![0];
+        for p in &parts {
+            starts.push(starts[starts.len() - 1] + p.len());
+        }
+        Joined { parts, starts }
+    }
+}
+
+impl Values for Joined {
+    fn len(&self) -> usize {
+        self.starts[self.starts.len() - 1]
+    }
+
+    fn with_item<R>(&self, i: usize, scratch: &mut String, f: impl FnOnce(Item<'_>) -> R) -> R {
+        let k = self.starts.partition_point(|&s| s <= i) - 1;
+        self.parts[k].with_item(i - self.starts[k], scratch, f)
     }
 }
