@@ -15,8 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pi_match import _core
+from pi_match import Key, _core
+from pi_match.build import Builder, Progress, open_inputs
 from pi_match.cli import main
+from pi_match.io import ReadOptions
 from pi_match.synth import mobile_numbers, ric_numbers
 
 # Text with everything that makes csv.writer quote (`,` `"` CR LF), what it leaves alone, and
@@ -135,3 +137,39 @@ def test_probe_writes_every_matching_row_with_what_matched(
         label = "cn_ric" if i < 15 else "cn_ric+cn_mobile" if i < 30 else "cn_mobile"
         w.writerow([i + first_line, label, names[i], IDS[i], MOBS[i], *([i] if extra else [])])
     assert got == buf.getvalue()
+
+
+def test_a_builds_rejects_rows_are_what_the_row_writer_wrote(tmp_path: pathlib.Path) -> None:
+    # The same source fed twice: rejects taken row by row (`on_reject`, as a cluster build
+    # does) and a batch at a time (`on_reject_rows`, the single-process build); the text of
+    # the second is what csv.writer makes of the first, in the same order.
+    odd = ["12345", 'x"y', "1,2", "张三", " 1101", "11010519491231002X9", "a\\b"]
+    p = tmp_path / "a,b.csv"
+    with open(p, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["身份证号", "手机"])
+        w.writerows([odd[i % 7] if i % 3 else IDS[i], MOBS[i] if i % 4 else odd[i % 5]]
+                    for i in range(60))  # fmt: skip
+    fields = [("cn_ric", "身份证号"), ("cn_mobile", "手机")]
+    key = Key.generate()
+
+    def run(bulk: bool) -> tuple[str, int, dict[str, object]]:
+        rows: list[list[object]] = []
+        chunks: list[tuple[str, int]] = []
+
+        def text_rows(t: str, n: int) -> None:
+            chunks.append((t, n))
+
+        b = Builder(key, fields, capacity=100, fpr=1e-6, exact=False, on_reject=rows.append,
+                    on_reject_rows=text_rows if bulk else None)  # fmt: skip
+        b.read_all(open_inputs([str(p)], ReadOptions()), Progress(quiet=True))
+        assert not bulk or (chunks and not rows)  # (no record is unreadable here)
+        buf = io.StringIO(newline="")
+        csv.writer(buf).writerows(rows)
+        text = buf.getvalue() + "".join(t for t, _ in chunks)
+        stats = {k: s.to_dict() for k, s in b.stats.items()}
+        return text, len(rows) + sum(n for _, n in chunks), stats
+
+    by_rows, by_batch = run(False), run(True)
+    assert by_rows[1] > 30 and '"x""y"' in by_rows[0] and '"1,2"' in by_rows[0]
+    assert by_batch == by_rows

@@ -355,6 +355,9 @@ def csv_rows(
     label_at: npt.NDArray[np.uint32],
     labels: list[str],
     columns: list[Any],
+    *,
+    before: list[str] = ...,
+    between: list[str] = ...,
 ) -> str: ...
 def link_components(
     n: int, tags: list[npt.NDArray[np.uint64]], valid: list[npt.NDArray[np.bool_]]

@@ -46,21 +46,41 @@ pub struct NotText {
     pub row: usize,
 }
 
-/// Row `i` is `lines[i]`, `labels[label_at[i]]`, then the columns' `i`-th values (a missing
-/// value as an empty field, bytes as `push_backslashreplaced`), each row ended by `\r\n`.
-/// Every column has `lines.len()` values and every `label_at` indexes `labels` (checked by the
-/// caller).
+/// The fields every row has in the same places: `before` the line number, and `between` it
+/// and the label.
+#[derive(Default)]
+pub struct Fixed<'a> {
+    pub before: &'a [String],
+    pub between: &'a [String],
+}
+
+/// Row `i` is `fixed.before`, `lines[i]`, `fixed.between`, `labels[label_at[i]]`, then the
+/// columns' `i`-th values (a missing value as an empty field, bytes as
+/// `push_backslashreplaced`), each row ended by `\r\n`. Every column has `lines.len()` values
+/// and every `label_at` indexes `labels` (checked by the caller).
 pub fn rows<V: Values>(
     lines: &[u64],
     label_at: &[u32],
     labels: &[String],
     columns: &[V],
+    fixed: &Fixed<'_>,
 ) -> Result<String, NotText> {
-    let mut out = String::with_capacity(lines.len() * (16 + 24 * columns.len()));
+    let (mut head, mut mid) = (String::new(), String::from(","));
+    for f in fixed.before {
+        push_field(&mut head, f);
+        head.push(',');
+    }
+    for f in fixed.between {
+        push_field(&mut mid, f);
+        mid.push(',');
+    }
+    let per_row = 16 + head.len() + mid.len() + 24 * columns.len();
+    let mut out = String::with_capacity(lines.len() * per_row);
     let (mut scratch, mut text) = (String::new(), String::new());
     for (i, (&line, &label)) in lines.iter().zip(label_at).enumerate() {
+        out.push_str(&head);
         out.push_str(itoa(line, &mut [0u8; 20]));
-        out.push(',');
+        out.push_str(&mid);
         push_field(&mut out, &labels[label as usize]);
         for (column, col) in columns.iter().enumerate() {
             out.push(',');
@@ -138,15 +158,30 @@ mod tests {
         a.push_null();
         a.push_bytes(b"\xff");
         let labels = ["cn_ric".to_string(), "cn_ric+cn_mobile".to_string()];
-        let got = rows(&[7, 10, 12_345_678_901], &[1, 0, 0], &labels, &[a]).unwrap();
+        let lines = [7, 10, 12_345_678_901];
+        let got = rows(
+            &lines,
+            &[1, 0, 0],
+            &labels,
+            std::slice::from_ref(&a),
+            &Fixed::default(),
+        )
+        .unwrap();
         assert_eq!(
             got,
             "7,cn_ric+cn_mobile,\"1,2\"\r\n10,cn_ric,\r\n12345678901,cn_ric,\\xff\r\n"
         );
+        let (file, col) = (["a,b.csv".to_string()], ["手机".to_string(), String::new()]);
+        let fixed = Fixed {
+            before: &file,
+            between: &col,
+        };
+        let got = rows(&lines[..1], &[0], &labels, std::slice::from_ref(&a), &fixed).unwrap();
+        assert_eq!(got, "\"a,b.csv\",7,手机,,cn_ric,\"1,2\"\r\n");
         let mut n = Packed::with_capacity(1, 0);
         n.push_not_text();
         assert_eq!(
-            rows(&[1], &[0], &labels, &[n]),
+            rows(&[1], &[0], &labels, &[n], &Fixed::default()),
             Err(NotText { column: 0, row: 0 })
         );
     }

@@ -548,15 +548,19 @@ impl PyGb18030 {
 /// The rows of a hits file, formatted as Python's `csv.writer` formats them (see
 /// `core::csvout`): row `i` is `lines[i]`, `labels[label_at[i]]`, then each column's `i`-th
 /// value (str, bytes read with `backslashreplace`, or missing: an empty field), each row ended
-/// by `\r\n`. One call a batch instead of a Python `writerow` a row. A column holding values
-/// that are not text is refused (ValueError); the caller formats such columns itself.
+/// by `\r\n`; the fields `before` come first in every row, and those `between` after the line
+/// number. One call a batch instead of a Python `writerow` a row. A column holding values that
+/// are not text is refused (ValueError); the caller formats such columns itself.
 #[pyfunction]
+#[pyo3(signature = (lines, label_at, labels, columns, *, before = Vec::new(), between = Vec::new()))]
 pub fn csv_rows(
     py: Python<'_>,
     lines: numpy::PyReadonlyArray1<'_, u64>,
     label_at: numpy::PyReadonlyArray1<'_, u32>,
     labels: Vec<String>,
     columns: Vec<Bound<'_, PyAny>>,
+    before: Vec<String>,
+    between: Vec<String>,
 ) -> PyResult<String> {
     use pyo3::exceptions::PyValueError;
     let (lines, label_at) = (lines.as_slice()?, label_at.as_slice()?);
@@ -586,7 +590,13 @@ pub fn csv_rows(
         cols.push(col);
     }
     let out = py
-        .detach(|| crate::core::csvout::rows(lines, label_at, &labels, &cols))
+        .detach(|| {
+            let fixed = crate::core::csvout::Fixed {
+                before: &before,
+                between: &between,
+            };
+            crate::core::csvout::rows(lines, label_at, &labels, &cols, &fixed)
+        })
         .map_err(|e| {
             PyValueError::new_err(format!(
                 "column {} holds a value that is not text (row {})",

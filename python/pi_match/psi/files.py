@@ -40,6 +40,7 @@ class PsiBuilder(Builder):
         fields: Sequence[tuple[str, str]],
         *,
         on_reject: Callable[[RejectRow], None],
+        on_reject_rows: Callable[[str, int], None] | None = None,
         canon_version: int | None = None,
     ):
         self.fields = list(fields)
@@ -48,7 +49,7 @@ class PsiBuilder(Builder):
             k: PsiFirstPass(k, canon_version=version_of_generation(k, canon_version))
             for k, _ in fields
         }
-        self._account(on_reject)
+        self._account(on_reject, on_reject_rows)
 
     def _add(
         self,
@@ -107,7 +108,8 @@ def init_files(
     for n in notes:
         note("field " + n)
     with BuildOutputs(output, rejects_path, output_encoding=output_encoding) as out:
-        builder = PsiBuilder(secret, chosen, on_reject=out.reject, canon_version=canon_version)
+        builder = PsiBuilder(secret, chosen, on_reject=out.reject, on_reject_rows=out.reject_rows,
+                             canon_version=canon_version)  # fmt: skip
         per_input = builder.read_all(sources, progress)
         message = builder.message()
         sizes = message.sizes
