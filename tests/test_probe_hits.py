@@ -173,3 +173,25 @@ def test_a_builds_rejects_rows_are_what_the_row_writer_wrote(tmp_path: pathlib.P
     by_rows, by_batch = run(False), run(True)
     assert by_rows[1] > 30 and '"x""y"' in by_rows[0] and '"1,2"' in by_rows[0]
     assert by_batch == by_rows
+
+
+def test_a_probes_rejects_are_the_builds_rejects(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The values a probe cannot look up are those a build rejects, for the same reasons, in
+    # the same order and format: written a batch at a time, then the unreadable records.
+    odd = ["12345", 'x"y', "1,2", "张三", "a\\b"]
+    p = tmp_path / "mine,1.csv"
+    body = "".join(f"{odd[i % 5] if i % 3 else IDS[i]},{MOBS[i]}\n" for i in range(40))
+    p.write_text('身份证号,手机\n"x,y",1,extra\n' + body.replace("1,2,", '"1,2",'), "utf-8")
+    key = tmp_path / "k.key"
+    assert main(["keygen", "-o", str(key)]) == 0
+    capsys.readouterr()
+    a = tmp_path / "a.pmi"
+    run(capsys, "build", str(p), "--key", str(key), "-o", str(a), "--field", "cn_ric=身份证号")
+    built = (tmp_path / "a.pmi.rejects.csv").read_bytes()
+    out = run(capsys, "probe", str(p), "--index", str(a), "--key", str(key),
+              "--field", "cn_ric=身份证号", "--rejects", str(tmp_path / "r.csv"))  # fmt: skip
+    probed = (tmp_path / "r.csv").read_bytes()
+    assert out["rejected_values"] == out["sections"][0]["rejected"] + 1 > 20
+    assert probed == built and b'"x""y"' in probed and b'"1,2"' in probed

@@ -93,12 +93,12 @@ def probe(
                 bad = np.flatnonzero(codes > LAST_MISSING)
                 if len(bad):
                     n_rejects += len(bad)
-                    if rwriter is not None:
-                        raw = values.take(_indices(bad)).to_pylist()
-                        for i, v in zip(bad.tolist(), raw, strict=True):
-                            rwriter.writerow(
-                                [src.path, int(batch.lines[i]), col, REASONS[codes[i]], raw_text(v)]
-                            )
+                    if rf is not None:  # (the rows `rwriter` would write, in one call)
+                        lines = np.ascontiguousarray(batch.lines[bad], dtype=np.uint64)
+                        raw = values.take(_indices(bad))
+                        reasons = np.asarray(codes, dtype=np.uint32)[bad]
+                        rf.write(_core.csv_rows(lines, reasons, list(REASONS), [raw],
+                                                before=[src.path], between=[col]))  # fmt: skip
                 which |= np.asarray(h, dtype=np.uint64) << np.uint64(k)
             idx = np.flatnonzero(which)
             hits += len(idx)
