@@ -363,3 +363,16 @@ def test_console_waits_for_a_thread_still_working(tmp_path) -> None:
     r = _console(body, tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "done").read_text() == "yes"
+
+
+def test_console_waits_for_a_child_process_still_working(tmp_path) -> None:
+    # Likewise a child process not yet reaped (a Dask worker, say) is left to the normal exit.
+    # (The child lets go of the pipes first, so the run ends when the parent does.)
+    body = (
+        "(__import__('multiprocessing').get_context('fork').Process(target=lambda: "
+        "(__import__('os').close(1), __import__('os').close(2), time.sleep(0.5), "
+        "open('child', 'w').write('yes'))).start(), 0)[1]"
+    )
+    r = _console(body, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "child").read_text() == "yes"

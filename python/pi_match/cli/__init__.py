@@ -313,14 +313,16 @@ def console() -> None:
     unloading numpy and pyarrow module by module — about 40 ms of a 5 M-row build's 1.1 s
     (`python -X importtime`'s mirror image, measured with farm-bench). Standard output and
     error are flushed first. Should a thread other than the daemons (the prescan, the
-    readers) still be running, the normal exit waits for it, as Python's would. `main` itself
-    returns normally, for callers that run it inside their own process."""
+    readers) still be running, or a child process (a Dask worker, say) not yet reaped, the
+    normal exit runs instead and waits for them, as Python's would. `main` itself returns
+    normally, for callers that run it inside their own process."""
     rc = main()
+    mp = sys.modules.get("multiprocessing")  # (not imported by a command that has no children)
     if any(
         t.is_alive() and not t.daemon
         for t in threading.enumerate()
         if t is not threading.main_thread()
-    ):
+    ) or (mp is not None and mp.active_children()):
         sys.exit(rc)
     try:
         sys.stdout.flush()
