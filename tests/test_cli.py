@@ -376,3 +376,49 @@ def test_console_waits_for_a_child_process_still_working(tmp_path) -> None:
     r = _console(body, tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "child").read_text() == "yes"
+
+
+def test_a_file_named_in_gbk_builds_and_probes(tmp_path: pathlib.Path) -> None:
+    # A seized disk mounted as it came: the file's name is GBK bytes, not UTF-8. Python holds
+    # it with surrogate escapes, which no UTF-8 file takes; the rejects file, the manifest,
+    # --json and the messages show its bytes as \xNN (raw values are shown so) instead.
+    import os
+
+    from pi_match.synth import ric_numbers
+
+    ids = list(ric_numbers(np.random.default_rng(3), 3))
+    name = os.fsencode(tmp_path) + b"/" + "案件".encode("gbk") + b".csv"
+    with open(name, "wb") as f:
+        f.write(("身份证号,姓名\n" + f"{ids[0]},a\n12345,b\n{ids[1]},c,extra\n").encode())
+    shown = str(tmp_path) + "/\\xb0\\xb8\\xbc\\xfe.csv"
+    key, out = str(tmp_path / "k.key"), str(tmp_path / "o.pmi")
+    assert run("keygen", "-o", key).returncode == 0
+
+    def strings(obj: object) -> set[str]:
+        if isinstance(obj, dict):
+            return set().union(*map(strings, obj.values())) if obj else set()
+        if isinstance(obj, list):
+            return set().union(*map(strings, obj)) if obj else set()
+        return {obj} if isinstance(obj, str) else set()
+
+    def cli(*args: bytes | str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "pi_match.cli", *args],
+                              capture_output=True, timeout=120)  # fmt: skip
+
+    r = cli("build", name, "--key", key, "-o", out, "--field", "cn_ric=身份证号", "--json")
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr.decode()
+    summary = json.loads(r.stdout)
+    assert summary["rejected_rows"] == 2 and shown in strings(summary)
+    rejects = (tmp_path / "o.pmi.rejects.csv").read_text("utf-8-sig").splitlines()
+    assert rejects[1].startswith(f"{shown},3,身份证号,") and rejects[2].startswith(f"{shown},4,")
+    manifest = json.loads((tmp_path / "o.pmi.manifest.json").read_text("utf-8"))
+    assert shown in strings(manifest) and manifest["rejects_sha256"]
+    r = cli(
+        "build", name, "--key", key, "-o", str(tmp_path / "p.pmi"), "--field", "cn_ric=身份证号"
+    )
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr.decode()
+    hits = str(tmp_path / "hits.csv")
+    r = cli("probe", name, "--index", out, "--key", key, "--field", "cn_ric=身份证号", "-o", hits)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr.decode()
+    probe_rejects = (tmp_path / "hits.csv.rejects.csv").read_text("utf-8-sig").splitlines()
+    assert probe_rejects[1:] == rejects[1:]

@@ -48,6 +48,8 @@ from .outputs import (
     check_outputs,
     commit,
     naming,
+    shown,
+    text_safe,
 )
 
 REASONS: tuple[str, ...] = _core.REASONS
@@ -327,7 +329,7 @@ class Builder:
                 lines = np.ascontiguousarray(batch.lines[bad], dtype=np.uint64)
                 raw = values.take(_indices(bad))
                 text = _core.csv_rows(lines, codes[bad].astype(np.uint32), list(REASONS), [raw],
-                                      before=[path], between=[col])  # fmt: skip
+                                      before=[shown(path)], between=[col])  # fmt: skip
                 self.on_reject_rows(text, len(bad))
 
     def end_source(self, path: str) -> None:
@@ -599,7 +601,7 @@ class BuildOutputs:
         """One rejected value or unreadable record: file, line, column, reason, raw text."""
         self.rejected_rows += 1
         with naming(self.rejects_path):
-            self._writer.writerow(row)
+            self._writer.writerow([shown(row[0]), *row[1:]] if row else row)
 
     def reject_rows(self, text: str, n: int) -> None:
         """`n` rows of the rejects file, formatted as `reject` writes them (`_core.csv_rows`)."""
@@ -651,7 +653,7 @@ class BuildOutputs:
             **summary,
         }
         with naming(self.manifest_path), self._manifest.open_text() as mf:
-            json.dump(man, mf, ensure_ascii=False, indent=1)
+            json.dump(text_safe(man), mf, ensure_ascii=False, indent=1)
             mf.flush()
             os.fsync(mf.fileno())
         if have_rejects:

@@ -36,6 +36,37 @@ RAW_VALUES_MODE = 0o600
 OUTPUT_MODE = 0o644
 
 
+def shown(text: str) -> str:
+    """`text` as a UTF-8 file can hold it. A file name whose bytes are not UTF-8 (a GBK name on
+    a seized disk mounted as it came) reaches Python with surrogate escapes, which no UTF-8
+    file, JSON or terminal takes; its undecodable bytes are shown as `\\xNN`, as raw values
+    are (`bytes.decode("utf-8", "backslashreplace")`), so the name stays unambiguous.
+
+    >>> shown("案件.csv"), shown(b"\\xb0\\xb8.csv".decode("utf-8", "surrogateescape"))
+    ('案件.csv', '\\\\xb0\\\\xb8.csv')
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # (a surrogate no byte escape made)
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+def text_safe(obj: Any) -> Any:
+    """`obj` (a summary or manifest: dicts, lists, strings, numbers) with every string `shown`."""
+    if isinstance(obj, str):
+        return shown(obj)
+    if isinstance(obj, dict):
+        return {shown(k) if isinstance(k, str) else k: text_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [text_safe(v) for v in obj]
+    return obj
+
+
 class OutputError(PiMatchError):
     """An output path that would destroy evidence or is not a regular file."""
 

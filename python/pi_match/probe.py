@@ -29,7 +29,7 @@ from .build import (
     resolve_fields,
 )
 from .io import Batch, ReadOptions, open_source, read_ahead
-from .outputs import RAW_VALUES_MODE, Staged, commit
+from .outputs import RAW_VALUES_MODE, Staged, commit, shown
 
 
 def probe(
@@ -97,8 +97,9 @@ def probe(
                         lines = np.ascontiguousarray(batch.lines[bad], dtype=np.uint64)
                         raw = values.take(_indices(bad))
                         reasons = np.asarray(codes, dtype=np.uint32)[bad]
+                        name = shown(src.path)
                         rf.write(_core.csv_rows(lines, reasons, list(REASONS), [raw],
-                                                before=[src.path], between=[col]))  # fmt: skip
+                                                before=[name], between=[col]))  # fmt: skip
                 which |= np.asarray(h, dtype=np.uint64) << np.uint64(k)
             idx = np.flatnonzero(which)
             hits += len(idx)
@@ -108,7 +109,7 @@ def probe(
         for r in src.rejects:
             n_rejects += 1
             if rwriter is not None:
-                rwriter.writerow([r.file, r.line, r.column, r.reason, r.raw])
+                rwriter.writerow([shown(r.file), r.line, r.column, r.reason, r.raw])
         for f in (hf, rf):
             if f is not None:
                 f.flush()

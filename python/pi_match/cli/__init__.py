@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
 import sys
 import threading
@@ -315,7 +316,12 @@ def console() -> None:
     error are flushed first. Should a thread other than the daemons (the prescan, the
     readers) still be running, or a child process (a Dask worker, say) not yet reaped, the
     normal exit runs instead and waits for them, as Python's would. `main` itself returns
-    normally, for callers that run it inside their own process."""
+    normally, for callers that run it inside their own process. Its messages never fail on a
+    file name that is not UTF-8 (a GBK name from a seized disk): what the terminal cannot take
+    is printed as a backslash escape."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     rc = main()
     mp = sys.modules.get("multiprocessing")  # (not imported by a command that has no children)
     if any(

@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import Artefact, Key
+from ..outputs import shown
 
 if TYPE_CHECKING:
     from ..io import ReadOptions
@@ -20,7 +21,10 @@ class UserError(Exception):
 
 
 def jsonable(obj: Any) -> Any:
-    """Standard JSON: infinities and NaN (a saturated index's estimate) become null."""
+    """Standard JSON: infinities and NaN (a saturated index's estimate) become null, and a
+    file name that is not UTF-8 is `shown` with its bytes as `\\xNN`."""
+    if isinstance(obj, str):
+        return shown(obj)
     if isinstance(obj, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
     if isinstance(obj, dict):
