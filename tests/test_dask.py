@@ -324,3 +324,50 @@ def test_the_rejects_file_is_never_an_input_or_the_key_and_a_missing_key_is_name
             gone = [(str(tmp_path / "gone.csv"), "gone.csv")]
             pmd._build_group(gone, str(key), [("cn_mobile", "手机")], 10, 1e-6, False, None,
                              None, "hmac-sha256")  # fmt: skip
+
+
+def test_rejects_come_back_as_text_in_the_order_rows_do(
+    client, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`build_files(on_reject_rows=)`: a batch's rejected values come back as the rejects
+    file's text, among the unreadable records `on_reject` gets, in the same order, naming the
+    files as the caller did (relative paths here) — what the row-by-row form writes."""
+    import csv
+    import io
+
+    from pi_match.io import ReadOptions
+
+    rng = np.random.default_rng(21)
+    monkeypatch.chdir(tmp_path)
+    names = []
+    for j in range(3):
+        ids = list(ric_numbers(rng, 300))
+        ids[::7] = ['x"y', "1,2", "12345"] * (len(ids[::7]) // 3) + ["1"] * (len(ids[::7]) % 3)
+        with open(f"c{j},.csv", "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["姓名", "身份证号"])
+            w.writerows([f"某{k}", i] for k, i in enumerate(ids))
+            f.write('坏,"unterminated\n')
+        names.append(f"c{j},.csv")
+    key = tmp_path / "k.key"
+    pi_match.Key.generate().save(key)
+    fields = [("cn_ric", "身份证号")]
+
+    def run(text: bool) -> str:
+        buf, batches = io.StringIO(newline=""), []
+        w = csv.writer(buf)
+
+        def rows_text(t: str, n: int) -> None:
+            batches.append(n)
+            buf.write(t)
+
+        pmd.build_files(names, key, fields, capacity=1000, options=ReadOptions(),
+                        on_reject=w.writerow, shards=3,
+                        on_reject_rows=rows_text if text else None)  # fmt: skip
+        assert (len(batches) >= 3) == text  # (a batch of text a file, at least)
+        return buf.getvalue()
+
+    by_rows, by_text = run(False), run(True)
+    assert by_rows.count("\r\n") > 120 and '"c0,.csv",2,' in by_rows and ',"x""y"\r' in by_rows
+    assert "field_count" in by_rows or "unterminated" in by_rows  # (the unreadable records)
+    assert by_text == by_rows

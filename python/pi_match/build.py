@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
 
@@ -249,6 +249,7 @@ class Builder:
         exact: bool,
         on_reject: Callable[[RejectRow], None],
         on_reject_rows: Callable[[str, int], None] | None = None,
+        names: Mapping[str, str] | None = None,
         canon_version: int | None = None,
         prf: str = "hmac-sha256",
     ):
@@ -261,19 +262,22 @@ class Builder:
         self.tags = (
             {k: TagSet(key, k, canon_version=v[k], prf=prf) for k, _ in fields} if exact else {}
         )
-        self._account(on_reject, on_reject_rows)
+        self._account(on_reject, on_reject_rows, names)
 
     def _account(
         self,
         on_reject: Callable[[RejectRow], None],
         on_reject_rows: Callable[[str, int], None] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         """The accounting every builder shares, whatever its sections are. Rejects go to
         `on_reject` one by one, or — a batch's rejected values, where `on_reject_rows` is given
-        — as the rejects file's rows already formatted (CSV text, and how many rows)."""
+        — as the rejects file's rows already formatted (CSV text, and how many rows), naming a
+        source as `names` says (default: by its path)."""
         self.stats = {k: SectionStats(k, c) for k, c in self.fields}
         self.on_reject = on_reject
         self.on_reject_rows = on_reject_rows
+        self.names = dict(names or {})
         self.damaged: set[tuple[str, str]] = set()
         # (path, column) -> [values showing Excel damage, values present]
         self.damage: dict[tuple[str, str], list[int]] = {}
@@ -329,7 +333,8 @@ class Builder:
                 lines = np.ascontiguousarray(batch.lines[bad], dtype=np.uint64)
                 raw = values.take(_indices(bad))
                 text = _core.csv_rows(lines, codes[bad].astype(np.uint32), list(REASONS), [raw],
-                                      before=[shown(path)], between=[col])  # fmt: skip
+                                      before=[shown(self.names.get(path, path))],
+                                      between=[col])  # fmt: skip
                 self.on_reject_rows(text, len(bad))
 
     def end_source(self, path: str) -> None:
@@ -484,7 +489,7 @@ def build(
             assert key_path is not None
             builder, sections, per_input = _on_cluster(
                 inputs, key_path, chosen, capacity, fpr, exact, options, canon_version, prf,
-                out.reject, workers, scheduler,
+                out.reject, out.reject_rows, workers, scheduler,
             )  # fmt: skip
         else:
             single = Builder(
@@ -534,6 +539,7 @@ def _on_cluster(
     canon_version: int | None,
     prf: str,
     on_reject: Callable[[RejectRow], None],
+    on_reject_rows: Callable[[str, int], None],
     workers: int | None,
     scheduler: str | None,
 ) -> tuple[Built, list[BloomIndex | TagSet], list[dict[str, Any]]]:
@@ -543,6 +549,7 @@ def _on_cluster(
         sections, counts, per_input = pmd.build_files(
             inputs, os.path.abspath(key_path), chosen, capacity=capacity, fpr=fpr, exact=exact,
             options=options, canon_version=canon_version, prf=prf, on_reject=on_reject,
+            on_reject_rows=on_reject_rows,
         )  # fmt: skip
     built = Built(
         {k: SectionStats(**c) for k, c in counts.items()},

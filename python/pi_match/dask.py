@@ -591,12 +591,14 @@ def _build_group(
     options: Any,
     canon_version: int | None,
     prf: str,
-) -> tuple[tuple[bytes, dict[str, Stats]], list[list[Any]], list[dict[str, Any]]]:
+    rows_as_text: bool = False,
+) -> tuple[tuple[bytes, dict[str, Stats]], list[Any], list[dict[str, Any]]]:
     """One task: the input files `paths`, read in order by the CLI's own readers into the CLI's
     own `Builder` (the same strictness, encodings and Excel rules, held values decided per
     file), as one shard; with the files' rejects, in the order the CLI writes them, and facts.
     `paths` are (absolute path, the path as the user gave it): rejects and facts name the
-    latter, as a single-process build does."""
+    latter, as a single-process build does. A reject is a row (a list), or with `rows_as_text`
+    a batch's rejected values as the rejects file's text and their count (a tuple)."""
     from .build import Builder, Progress, open_inputs
 
     shown = dict(paths)
@@ -614,13 +616,17 @@ def _build_group(
         for _, col in fields:
             src.resolve(col)
         src.require([c for _, c in fields])
-    rejects: list[list[Any]] = []
+    rejects: list[Any] = []
 
     def reject(r: list[Any]) -> None:
         rejects.append([shown.get(r[0], r[0]), *r[1:]])
 
+    def reject_rows(text: str, n: int) -> None:
+        rejects.append((text, n))
+
     b = Builder(_load_key(key_path), fields, capacity=capacity, fpr=fpr, exact=exact,
-                on_reject=reject, canon_version=canon_version, prf=prf)  # fmt: skip
+                on_reject=reject, on_reject_rows=reject_rows if rows_as_text else None,
+                names=shown, canon_version=canon_version, prf=prf)  # fmt: skip
     facts = b.read_all(sources, Progress(quiet=True))
     for f in facts:
         f["path"] = shown.get(f["path"], f["path"])
@@ -658,13 +664,16 @@ def build_files(
     on_reject: Callable[[list[Any]], None] = lambda r: None,
     split_every: int = 8,
     shards: int | None = None,
+    on_reject_rows: Callable[[str, int], None] | None = None,
 ) -> tuple[list[BloomIndex | TagSet], dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """What `Builder.read_all` + `finish` give for `paths`, computed on the Dask cluster of
     the current client (or the local scheduler): the sections, each kind's counts (rows =
     valid + missing + rejected) and each input's facts, with every reject passed to
     `on_reject` in the order a single process finds them. The files and `key_path` must be
     readable at the same paths on every worker. The inputs are cut into `shards` runs (default:
-    the cluster's worker threads), each read by one task into one shard."""
+    the cluster's worker threads), each read by one task into one shard. With
+    `on_reject_rows`, the rejected values of a batch come to it instead, as the rejects file's
+    rows already formatted (`Builder`'s), in the same order among the rows `on_reject` gets."""
     from dask import compute, delayed
 
     from .io import ReadOptions
@@ -674,7 +683,8 @@ def build_files(
     named = [(os.path.abspath(p), os.fspath(p)) for p in paths]
     groups = _groups(named, shards or _thread_count())
     tasks = [delayed(_build_group, pure=False)(g, key_path, list(fields), capacity, fpr, exact,
-                                               options or ReadOptions(), canon_version, prf)
+                                               options or ReadOptions(), canon_version, prf,
+                                               on_reject_rows is not None)
              for g in groups]  # fmt: skip
     tops, sides = compute(_tree([t[0] for t in tasks], key_id, split_every),
                           [(t[1], t[2]) for t in tasks])  # fmt: skip
@@ -683,7 +693,11 @@ def build_files(
     facts: list[dict[str, Any]] = []
     for rejects, f in sides:
         for r in rejects:
-            on_reject(r)
+            if isinstance(r, tuple):
+                assert on_reject_rows is not None
+                on_reject_rows(*r)
+            else:
+                on_reject(r)
         facts += f
     counts = {k: {"kind": k, "column": c, **{f: stats[k][f] for f in _COUNTS}} for k, c in fields}
     return art.sections, counts, facts
