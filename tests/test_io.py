@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import assume, example, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from pi_match.io import Batch, InputError, ReadOptions, Source, detect_columns, open_source
@@ -870,3 +870,61 @@ def rows_of(src, col):  # type: ignore[no-untyped-def]
         out += [v.decode() for v in b.column(col).to_pylist()]
         lines += b.lines.tolist()
     return out, lines
+
+
+# JSON values of every kind a leaked dump's lines hold, and lines that are not flat objects.
+_JSON_SCALAR = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**25), 10**25),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6),
+)  # fmt: skip
+_JSON_VALUE = st.one_of(_JSON_SCALAR, st.lists(_JSON_SCALAR, max_size=2),
+                        st.dictionaries(st.text(max_size=2), _JSON_SCALAR, max_size=2))  # fmt: skip
+_KEYS = st.sampled_from(["id", "名", "n", 'q"', "x"])
+_JSON_LINE = st.one_of(
+    st.dictionaries(_KEYS, _JSON_SCALAR, max_size=4).map(
+        lambda d: json.dumps(d, ensure_ascii=bool(len(d) % 2))),
+    st.dictionaries(_KEYS, _JSON_VALUE, max_size=3).map(json.dumps),
+    st.sampled_from(["", "  ", "not json", "[1]", '{"id": "a", "id": "b"}', '{"id": "\\udc80"}',
+                     '{"id": 1e999}', '{"n": NaN}', '{"id": "x"} junk', '{"id": 01}', "\u3000",
+                     '{"id": "\\ud83d\\ude00", "n": -0}', '{"id": 1.0, "n": 2.5e-9}', "{}"]),
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_JSON_LINE, min_size=1, max_size=30))
+def test_jsonl_reads_every_line_as_json_loads_reads_it(lines: list[str]) -> None:
+    # The Rust reader of flat lines and the loop for the rest give what the loop alone gave:
+    # `to_text(json.loads(line).get(column))` for every object line, in order; blank lines
+    # skipped; every other line a bad_json reject with its number.
+    import tempfile
+
+    from pi_match.io.jsonl import to_text
+
+    with tempfile.TemporaryDirectory() as d:
+        p = pathlib.Path(d) / "dump.jsonl"
+        p.write_text("\n".join(lines) + "\n", "utf-8")
+        src = open_source(p)
+        got = {c: [] for c in src.columns}  # type: dict[str, list[object]]
+        got_lines: list[int] = []
+        for b in src.batches():
+            got_lines += [int(x) for x in b.lines]
+            for c in src.columns:
+                got[c] += b.column(c).to_pylist()
+        rejects = [(r.line, r.reason) for r in src.rejects]
+    want: dict[str, list[object]] = {c: [] for c in src.columns}
+    want_lines, want_rejects = [], []
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+            if not isinstance(obj, dict):
+                raise ValueError
+        except (ValueError, RecursionError):
+            want_rejects.append((i, "bad_json"))
+            continue
+        want_lines.append(i)
+        for c in src.columns:
+            want[c].append(to_text(obj.get(c)))
+    assert (got_lines, rejects) == (want_lines, want_rejects)
+    assert got == want

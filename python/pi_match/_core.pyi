@@ -55,6 +55,7 @@ __all__ = [
     "_tune_malloc_for_streaming",
     "encoding_mix",
     "csv_rows",
+    "jsonl_read",
     "link_components",
     "tag_membership_counts",
     "group_distinct_counts",
@@ -359,6 +360,12 @@ def csv_rows(
     before: list[str] = ...,
     between: list[str] = ...,
 ) -> str: ...
+def jsonl_read(
+    lines: Any, keys: list[str]
+) -> tuple[
+    npt.NDArray[np.uint8],
+    list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.bool_]]],
+]: ...
 def link_components(
     n: int, tags: list[npt.NDArray[np.uint64]], valid: list[npt.NDArray[np.bool_]]
 ) -> npt.NDArray[np.uint64]: ...

@@ -41,6 +41,7 @@ from .io import (
     open_source,
     read_ahead,
 )
+from .io.base import positions as _indices
 from .outputs import (
     OUTPUT_MODE,
     RAW_VALUES_MODE,
@@ -197,13 +198,6 @@ def version_of_generation(kind: str, generation: int | None) -> int | None:
             f"{', '.join(map(str, _core.CANON_VERSIONS[kind]))}"
         )
     return max(have)
-
-
-def _indices(idx: npt.NDArray[np.intp]) -> pa.Array:
-    """Row positions as an Arrow array over the numpy buffer. Not `pa.array`: its first call
-    imports pandas (pyarrow's pandas check), a quarter of a second of a build's start-up."""
-    i64 = np.ascontiguousarray(idx, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(i64), [None, pa.py_buffer(i64)])
 
 
 def rejected_values(

@@ -23,12 +23,12 @@ from .build import (
     REASONS,
     Progress,
     SectionStats,
-    _indices,
     csv_encoding,
     raw_text,
     resolve_fields,
 )
 from .io import Batch, ReadOptions, open_source, read_ahead
+from .io.base import positions as _indices
 from .outputs import RAW_VALUES_MODE, Staged, commit, shown
 
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod estimate;
 pub mod files;
 pub mod format;
+pub mod jsonl;
 pub mod key;
 pub mod keyed;
 pub mod link;

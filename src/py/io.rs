@@ -633,3 +633,50 @@ impl Values for Joined {
         self.parts[k].with_item(i - self.starts[k], scratch, f)
     }
 }
+
+/// JSON lines read in Rust where nothing about them is unusual (`core::jsonl`): `(status,
+/// columns)` — a status a line (0 a row, 1 blank, 2 left to Python) and, for each of `keys`,
+/// `(offsets, data, valid)` over every line (values only on rows), as
+/// `jsonl.to_text(json.loads(line).get(key))` gives them.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub fn jsonl_read<'py>(
+    py: Python<'py>,
+    lines: &Bound<'py, PyAny>,
+    keys: Vec<String>,
+) -> PyResult<(
+    Bound<'py, PyArray1<u8>>,
+    Vec<(
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<u8>>,
+        Bound<'py, PyArray1<bool>>,
+    )>,
+)> {
+    let col = Joined::new(crate::py::values::extract_column(lines)?.parts);
+    let (status, cols) = py.detach(|| {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut scratch = String::new();
+        let mut owned: Vec<Option<String>> = Vec::with_capacity(col.len());
+        for i in 0..col.len() {
+            owned.push(col.with_item(i, &mut scratch, |item| match item {
+                Item::Str(s) => Some(s.to_owned()),
+                Item::Bytes(b) => std::str::from_utf8(b).ok().map(str::to_owned),
+                Item::Null | Item::NotText => None,
+            }));
+        }
+        // (A line that is not text is Python's to judge: given as a line no object starts.)
+        let texts: Vec<&str> = owned.iter().map(|o| o.as_deref().unwrap_or("\0")).collect();
+        crate::core::jsonl::read(&texts, &keys)
+    });
+    let cols = cols
+        .into_iter()
+        .map(|c| {
+            (
+                PyArray1::from_vec(py, c.offsets),
+                PyArray1::from_vec(py, c.data),
+                PyArray1::from_vec(py, c.valid),
+            )
+        })
+        .collect();
+    Ok((PyArray1::from_vec(py, status), cols))
+}

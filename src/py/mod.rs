@@ -271,6 +271,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::_tune_malloc_for_streaming, m)?)?;
     m.add_function(wrap_pyfunction!(io::encoding_mix, m)?)?;
     m.add_function(wrap_pyfunction!(io::csv_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(io::jsonl_read, m)?)?;
     m.add_function(wrap_pyfunction!(link::link_components, m)?)?;
     Ok(())
 }

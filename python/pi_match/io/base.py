@@ -245,5 +245,12 @@ def binary_array(offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) ->
     )
 
 
+def positions(idx: npt.NDArray[np.intp]) -> pa.Array:
+    """Row positions as an Arrow array over the numpy buffer. Not `pa.array`: its first call
+    imports pandas (pyarrow's pandas check), a quarter of a second of a build's start-up."""
+    i64 = np.ascontiguousarray(idx, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(i64), [None, pa.py_buffer(i64)])
+
+
 def text_array(values: list[str | None]) -> pa.Array:
     return pa.array(values, pa.large_string())

@@ -9,22 +9,45 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
-from .base import Batch, InputError, ReadOptions, Source, text_array
+from .. import _core
+from .base import Batch, InputError, ReadOptions, Source, positions, text_array
 from .delimited import DelimitedSource
+
+# A line's status from `_core.jsonl_read`.
+ROW, BLANK, LEFT = 0, 1, 2
+
+
+def _text_column(
+    offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]
+) -> pa.Array:
+    """A large_string array over the Rust reader's buffers (nulls where `valid` is False)."""
+    bits = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.large_string(), len(valid), [bits, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 def to_text(v: Any) -> str | None:
-    """A cell as text: numbers keep their digits (no float rounding for ints)."""
+    """A cell as text: numbers keep their digits (no float rounding for ints). A string with
+    an unpaired surrogate escape (`"\\udc80"`: valid JSON, but no UTF-8 text) keeps it as that
+    escape, so the value is shown (and rejected) as it stands in the file."""
     if v is None:
         return None
-    if isinstance(v, str):
-        return v
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, float):
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:G}"
-    return str(v) if isinstance(v, int) else json.dumps(v, ensure_ascii=False)
+    if isinstance(v, int):
+        return str(v)
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def is_nested(v: Any) -> bool:
@@ -62,9 +85,18 @@ class JsonLinesSource(Source):
         self.rejects.clear()
         self.lines_src.serial = self.serial  # (reading ahead: see Source.serial)
         for b in self.lines_src.batches():
+            lines = b.column("1")
+            n = len(lines)
+            # Flat objects of strings, numbers, booleans and nulls are read in Rust, as the
+            # loop below reads them; the loop decides every other line (`core::jsonl`).
+            status, fast = _core.jsonl_read(lines, self.columns)
+            self.blank_lines += int(np.count_nonzero(status == BLANK))
             rows: dict[str, list[str | None]] = {c: [] for c in self.columns}
             keep: list[int] = []
-            for i, (raw, line) in enumerate(zip(b.column("1").to_pylist(), b.lines, strict=True)):
+            left = np.flatnonzero(status == LEFT)
+            raws = lines.take(positions(left)).to_pylist() if len(left) else []
+            for i, raw in zip(left.tolist(), raws, strict=True):
+                line = b.lines[i]
                 if not raw.strip():
                     self.blank_lines += 1
                     continue
@@ -85,10 +117,27 @@ class JsonLinesSource(Source):
                 keep.append(i)
                 for c in self.columns:
                     rows[c].append(to_text(obj.get(c)))
+            is_row = status == ROW
+            kept_mask = is_row.copy()
+            kept_mask[keep] = True
+            kept = np.flatnonzero(kept_mask)
+            if not len(kept):
+                continue
+            # Row k of the batch: line kept[k], from the Rust columns or (n + j) the loop's.
+            where = kept.copy()
             if keep:
-                self.rows += len(keep)
-                cols = {c: text_array(v) for c, v in rows.items()}
-                yield Batch(cols, b.lines[np.array(keep, dtype=np.int64)])
+                slot = np.zeros(n, dtype=np.int64)
+                slot[keep] = n + np.arange(len(keep))
+                where = np.where(is_row[kept], kept, slot[kept])
+            take = positions(where)
+            cols = {}
+            for c, (offsets, data, valid) in zip(self.columns, fast, strict=True):
+                col = _text_column(offsets, data, valid)
+                if keep:
+                    col = pa.concat_arrays([col, text_array(rows[c])])
+                cols[c] = col.take(take)
+            self.rows += len(kept)
+            yield Batch(cols, b.lines[kept])
         self.facts["sha256"] = self.lines_src.facts["sha256"]  # (hashed as it was read)
 
     def count_rows(self) -> int:
