@@ -892,6 +892,10 @@ _JSON_LINE = st.one_of(
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(_JSON_LINE, min_size=1, max_size=30))
+@example(  # more lines than one stretch of the Rust reader (8,192), odd ones among them
+    [f'{{"id": "{i}", "n": {i / 3}}}' if i % 5 else ("[1]", "", '{"id": {}}', "x")[i % 4]
+     for i in range(20_000)]
+)  # fmt: skip
 def test_jsonl_reads_every_line_as_json_loads_reads_it(lines: list[str]) -> None:
     # The Rust reader of flat lines and the loop for the rest give what the loop alone gave:
     # `to_text(json.loads(line).get(column))` for every object line, in order; blank lines

@@ -5,6 +5,8 @@
 //! surrogate escape, a repeated key, whitespace JSON does not know) is left to Python, which
 //! decides it — a reject or an error — as before.
 
+use std::borrow::Cow;
+
 /// What became of a line.
 pub const ROW: u8 = 0;
 pub const BLANK: u8 = 1;
@@ -19,7 +21,41 @@ pub struct TextColumn {
 }
 
 /// Every line's status, and each of `keys`' values on every line (a line not `ROW` has none).
+/// Stretches of lines are read on every thread and joined in order.
 pub fn read(lines: &[&str], keys: &[&str]) -> (Vec<u8>, Vec<TextColumn>) {
+    use rayon::prelude::*;
+    const STRETCH: usize = 8192;
+    let parts: Vec<(Vec<u8>, Vec<TextColumn>)> = if lines.len() <= STRETCH {
+        vec![read_stretch(lines, keys)]
+    } else {
+        lines
+            .par_chunks(STRETCH)
+            .map(|l| read_stretch(l, keys))
+            .collect()
+    };
+    let mut status = Vec::with_capacity(lines.len());
+    let mut cols: Vec<TextColumn> = keys
+        .iter()
+        .map(|_| TextColumn {
+            offsets: Vec::with_capacity(lines.len() + 1),
+            data: Vec::new(),
+            valid: Vec::with_capacity(lines.len()),
+        })
+        .collect();
+    cols.iter_mut().for_each(|c| c.offsets.push(0));
+    for (st, part) in parts {
+        status.extend(st);
+        for (c, p) in cols.iter_mut().zip(part) {
+            let base = c.data.len() as i64;
+            c.offsets.extend(p.offsets[1..].iter().map(|o| o + base));
+            c.data.extend(p.data);
+            c.valid.extend(p.valid);
+        }
+    }
+    (status, cols)
+}
+
+fn read_stretch<'a>(lines: &[&'a str], keys: &[&str]) -> (Vec<u8>, Vec<TextColumn>) {
     let mut cols: Vec<TextColumn> = keys
         .iter()
         .map(|_| TextColumn {
@@ -29,12 +65,13 @@ pub fn read(lines: &[&str], keys: &[&str]) -> (Vec<u8>, Vec<TextColumn>) {
         })
         .collect();
     let mut status = Vec::with_capacity(lines.len());
-    let mut vals: Vec<Option<String>> = vec![None; keys.len()];
+    let mut vals: Vec<Option<Cow<'a, str>>> = vec![None; keys.len()];
+    let mut seen: Vec<Cow<'a, str>> = Vec::new();
     for line in lines {
         vals.iter_mut().for_each(|v| *v = None);
         let st = if line.chars().all(char::is_whitespace) {
             BLANK
-        } else if parse_line(line, keys, &mut vals).is_some() {
+        } else if parse_line(line, keys, &mut vals, &mut seen).is_some() {
             ROW
         } else {
             PYTHON
@@ -59,7 +96,7 @@ struct P<'a> {
     at: usize,
 }
 
-impl P<'_> {
+impl<'a> P<'a> {
     fn ws(&mut self) {
         while self.at < self.b.len() && matches!(self.b[self.at], b' ' | b'\t' | b'\n' | b'\r') {
             self.at += 1;
@@ -72,15 +109,32 @@ impl P<'_> {
         self.b[self.at..].starts_with(s).then(|| self.at += s.len())
     }
 
-    /// A JSON string, unescaped; None for bad syntax or a lone surrogate.
-    fn string(&mut self) -> Option<String> {
+    /// A JSON string, unescaped (borrowed where it has no escape); None for bad syntax or a
+    /// lone surrogate.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
-        let mut out = Vec::new();
+        let start = self.at;
+        let b: &'a [u8] = self.b;
+        while let Some(&c) = b.get(self.at) {
+            match c {
+                b'"' => {
+                    self.at += 1;
+                    // (the line is text, and the cut falls on ASCII: a whole character run)
+                    return std::str::from_utf8(&b[start..self.at - 1])
+                        .ok()
+                        .map(Cow::Borrowed);
+                }
+                b'\\' => break,
+                0..=0x1f => return None, // (control characters must be escaped)
+                _ => self.at += 1,
+            }
+        }
+        let mut out = b[start..self.at].to_vec();
         loop {
             let c = *self.b.get(self.at)?;
             self.at += 1;
             match c {
-                b'"' => return String::from_utf8(out).ok(),
+                b'"' => return String::from_utf8(out).ok().map(Cow::Owned),
                 b'\\' => {
                     let e = *self.b.get(self.at)?;
                     self.at += 1;
@@ -128,7 +182,7 @@ impl P<'_> {
     }
 
     /// A number as `to_text` shows it; None for bad syntax.
-    fn number(&mut self) -> Option<String> {
+    fn number(&mut self) -> Option<Cow<'a, str>> {
         let start = self.at;
         self.eat(b'-');
         let int_start = self.at;
@@ -172,12 +226,13 @@ impl P<'_> {
             // Python's int: any length; "-0" is 0.
             let digits = &self.b[int_start..int_end];
             return Some(if digits == b"0" {
-                "0".into()
+                Cow::Borrowed("0")
             } else {
-                text.into()
+                let b: &'a [u8] = self.b;
+                Cow::Borrowed(std::str::from_utf8(&b[start..self.at]).ok()?)
             });
         }
-        python_float_text(text.parse::<f64>().ok()?)
+        python_float_text(text.parse::<f64>().ok()?).map(Cow::Owned)
     }
 }
 
@@ -221,12 +276,17 @@ fn trim_zeros(s: &str) -> &str {
 }
 
 /// Fill `vals` with `keys`' values of a flat object line; None if Python must read it.
-fn parse_line(line: &str, keys: &[&str], vals: &mut [Option<String>]) -> Option<()> {
+fn parse_line<'a>(
+    line: &'a str,
+    keys: &[&str],
+    vals: &mut [Option<Cow<'a, str>>],
+    seen: &mut Vec<Cow<'a, str>>,
+) -> Option<()> {
     let mut p = P {
         b: line.as_bytes(),
         at: 0,
     };
-    let mut seen: Vec<String> = Vec::new();
+    seen.clear();
     p.ws();
     p.eat(b'{')?;
     p.ws();
@@ -239,8 +299,8 @@ fn parse_line(line: &str, keys: &[&str], vals: &mut [Option<String>]) -> Option<
             p.ws();
             let value = match p.b.get(p.at)? {
                 b'"' => Some(p.string()?),
-                b't' => p.lit(b"true").map(|()| Some("true".to_string()))?,
-                b'f' => p.lit(b"false").map(|()| Some("false".to_string()))?,
+                b't' => p.lit(b"true").map(|()| Some(Cow::Borrowed("true")))?,
+                b'f' => p.lit(b"false").map(|()| Some(Cow::Borrowed("false")))?,
                 b'n' => p.lit(b"null").map(|()| None)?,
                 b'-' | b'0'..=b'9' => Some(p.number()?),
                 _ => return None, // nested, NaN, Infinity, or not JSON
@@ -248,7 +308,7 @@ fn parse_line(line: &str, keys: &[&str], vals: &mut [Option<String>]) -> Option<
             if seen.contains(&key) {
                 return None; // (Python keeps the last; left to it)
             }
-            if let Some(k) = keys.iter().position(|k| *k == key) {
+            if let Some(k) = keys.iter().position(|k| *k == &*key) {
                 vals[k] = value;
             }
             seen.push(key);
@@ -297,6 +357,34 @@ mod tests {
         assert_eq!(get(&cols[1], 7).as_deref(), Some("1.5E-07"));
         assert_eq!(get(&cols[0], 7).as_deref(), Some("2"));
         assert_eq!((get(&cols[0], 8), get(&cols[0], 1)), (None, None));
+    }
+
+    #[test]
+    fn stretches_read_on_every_thread_join_as_one_pass() {
+        let forms = [
+            r#"{"id": "a\"b", "n": 1}"#,
+            "",
+            "not json",
+            r#"{"n": 2.5}"#,
+            r#"{"id": "张三"}"#,
+        ];
+        let owned: Vec<String> = (0..20_011)
+            .map(|i| match i % 7 {
+                0 => format!(r#"{{"id": "{i}", "n": {i}}}"#),
+                k => forms[k % forms.len()].to_string(),
+            })
+            .collect();
+        let lines: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let (st, cols) = read(&lines, &["id", "n"]);
+        let (st1, cols1) = read_stretch(&lines, &["id", "n"]);
+        assert_eq!(st, st1);
+        for (a, b) in cols.iter().zip(&cols1) {
+            assert_eq!(
+                (&a.offsets, &a.data, &a.valid),
+                (&b.offsets, &b.data, &b.valid)
+            );
+        }
+        assert!(st.contains(&ROW) && st.contains(&BLANK) && st.contains(&PYTHON));
     }
 
     #[test]
