@@ -25,14 +25,13 @@ pub struct TextColumn {
 pub fn read(lines: &[&str], keys: &[&str]) -> (Vec<u8>, Vec<TextColumn>) {
     use rayon::prelude::*;
     const STRETCH: usize = 8192;
-    let parts: Vec<(Vec<u8>, Vec<TextColumn>)> = if lines.len() <= STRETCH {
-        vec![read_stretch(lines, keys)]
-    } else {
-        lines
-            .par_chunks(STRETCH)
-            .map(|l| read_stretch(l, keys))
-            .collect()
-    };
+    if lines.len() <= STRETCH {
+        return read_stretch(lines, keys);
+    }
+    let parts: Vec<(Vec<u8>, Vec<TextColumn>)> = lines
+        .par_chunks(STRETCH)
+        .map(|l| read_stretch(l, keys))
+        .collect();
     let mut status = Vec::with_capacity(lines.len());
     let mut cols: Vec<TextColumn> = keys
         .iter()

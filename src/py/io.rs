@@ -652,20 +652,34 @@ pub fn jsonl_read<'py>(
         Bound<'py, PyArray1<bool>>,
     )>,
 )> {
-    let col = Joined::new(crate::py::values::extract_column(lines)?.parts);
+    use crate::py::values::Part;
+    use arrow_array::Array;
+    use std::borrow::Cow;
+    let parts = crate::py::values::extract_column(lines)?.parts;
     let (status, cols) = py.detach(|| {
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let mut scratch = String::new();
-        let mut owned: Vec<Option<String>> = Vec::with_capacity(col.len());
-        for i in 0..col.len() {
-            owned.push(col.with_item(i, &mut scratch, |item| match item {
-                Item::Str(s) => Some(s.to_owned()),
-                Item::Bytes(b) => std::str::from_utf8(b).ok().map(str::to_owned),
-                Item::Null | Item::NotText => None,
-            }));
+        // A line that is not text is Python's to judge: given as a line no object starts.
+        fn text(b: &[u8]) -> &str {
+            std::str::from_utf8(b).unwrap_or("\0")
         }
-        // (A line that is not text is Python's to judge: given as a line no object starts.)
-        let texts: Vec<&str> = owned.iter().map(|o| o.as_deref().unwrap_or("\0")).collect();
+        let mut texts: Vec<Cow<'_, str>> = Vec::new();
+        let mut scratch = String::new();
+        for part in &parts {
+            match part {
+                // The lines reader's column: each line read where it lies, not copied.
+                Part::LargeBinary(a) if a.null_count() == 0 => {
+                    texts.extend((0..a.len()).map(|i| Cow::Borrowed(text(a.value(i)))));
+                }
+                _ => texts.extend((0..part.len()).map(|i| {
+                    part.with_item(i, &mut scratch, |item| match item {
+                        Item::Str(s) => Cow::Owned(s.to_owned()),
+                        Item::Bytes(b) => Cow::Owned(text(b).to_owned()),
+                        Item::Null | Item::NotText => Cow::Borrowed("\0"),
+                    })
+                })),
+            }
+        }
+        let texts: Vec<&str> = texts.iter().map(|t| &**t).collect();
         crate::core::jsonl::read(&texts, &keys)
     });
     let cols = cols
