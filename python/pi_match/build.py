@@ -200,12 +200,37 @@ def version_of_generation(kind: str, generation: int | None) -> int | None:
     return max(have)
 
 
+def rejected_positions(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
+    """Where a batch's rejected values are — not the valid, the missing or the held ones:
+    what a rejects file lists."""
+    return np.flatnonzero((codes > LAST_MISSING) & (codes != HELD))
+
+
+def rejects_text(
+    file: str,
+    column: str,
+    values: pa.Array,
+    codes: npt.NDArray[np.uint8],
+    lines: npt.NDArray[np.uint64],
+    bad: npt.NDArray[np.intp],
+) -> str:
+    """The rejects file's rows (file, line, column, reason, raw) of the values at `bad`, in one
+    Rust call, as `csv.writer` writes the rows `rejected_values` gives."""
+    return _core.csv_rows(
+        np.ascontiguousarray(lines[bad], dtype=np.uint64),
+        np.asarray(codes, dtype=np.uint32)[bad],
+        list(REASONS),
+        [values.take(_indices(bad))],
+        before=[shown(file)],
+        between=[column],
+    )
+
+
 def rejected_values(
     values: pa.Array, codes: npt.NDArray[np.uint8]
 ) -> Iterator[tuple[int, str, str]]:
-    """(position, reason, raw text) of every rejected value of a batch — not the valid, the
-    missing or the held ones: what a rejects file lists."""
-    bad = np.flatnonzero((codes > LAST_MISSING) & (codes != HELD))
+    """(position, reason, raw text) of every rejected value of a batch (`rejected_positions`)."""
+    bad = rejected_positions(codes)
     if not len(bad):
         return
     raw = values.take(_indices(bad)).to_pylist()
@@ -321,14 +346,11 @@ class Builder:
             if self.on_reject_rows is None:
                 for i, reason, raw in rejected_values(values, codes):
                     self.on_reject([path, int(batch.lines[i]), col, reason, raw])
-            elif len(bad := np.flatnonzero((codes > LAST_MISSING) & (codes != HELD))):
-                # One Rust call formats them, as `csv.writer` writes `on_reject`'s rows (a
-                # damaged dump rejects millions: 4 µs a row through the writer).
-                lines = np.ascontiguousarray(batch.lines[bad], dtype=np.uint64)
-                raw = values.take(_indices(bad))
-                text = _core.csv_rows(lines, codes[bad].astype(np.uint32), list(REASONS), [raw],
-                                      before=[shown(self.names.get(path, path))],
-                                      between=[col])  # fmt: skip
+            elif len(bad := rejected_positions(codes)):
+                # One Rust call formats them (a damaged dump rejects millions: 4 µs a row
+                # through the writer).
+                name = self.names.get(path, path)
+                text = rejects_text(name, col, values, codes, batch.lines, bad)
                 self.on_reject_rows(text, len(bad))
 
     def end_source(self, path: str) -> None:

@@ -19,12 +19,12 @@ from . import _core
 from ._core import BloomIndex, PiMatchError
 from .artefact import Artefact
 from .build import (
-    LAST_MISSING,
-    REASONS,
     Progress,
     SectionStats,
     csv_encoding,
     raw_text,
+    rejected_positions,
+    rejects_text,
     resolve_fields,
 )
 from .io import Batch, ReadOptions, open_source, read_ahead
@@ -90,16 +90,11 @@ def probe(
                 stats[kind].absorb_codes(np.asarray(codes, dtype=np.uint8))
                 if isinstance(sec, BloomIndex):
                     expected_fp += float((codes == 0).sum()) * sec.expected_fpr()
-                bad = np.flatnonzero(codes > LAST_MISSING)
+                bad = rejected_positions(codes)
                 if len(bad):
                     n_rejects += len(bad)
                     if rf is not None:  # (the rows `rwriter` would write, in one call)
-                        lines = np.ascontiguousarray(batch.lines[bad], dtype=np.uint64)
-                        raw = values.take(_indices(bad))
-                        reasons = np.asarray(codes, dtype=np.uint32)[bad]
-                        name = shown(src.path)
-                        rf.write(_core.csv_rows(lines, reasons, list(REASONS), [raw],
-                                                before=[name], between=[col]))  # fmt: skip
+                        rf.write(rejects_text(src.path, col, values, codes, batch.lines, bad))
                 which |= np.asarray(h, dtype=np.uint64) << np.uint64(k)
             idx = np.flatnonzero(which)
             hits += len(idx)
