@@ -19,6 +19,7 @@ pi_match.outputs.OutputError: refusing to write the artefact ... it is the input
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import stat
 import threading
@@ -56,14 +57,21 @@ def shown(text: str) -> str:
         return raw.decode("utf-8", "backslashreplace")
 
 
-def text_safe(obj: Any) -> Any:
-    """`obj` (a summary or manifest: dicts, lists, strings, numbers) with every string `shown`."""
+def text_safe(obj: Any, *, finite: bool = False) -> Any:
+    """`obj` (a summary or manifest: dicts, lists, strings, numbers) with every string `shown`;
+    with `finite`, infinities and NaN (a saturated index's estimate) as None too (standard
+    JSON has neither)."""
     if isinstance(obj, str):
         return shown(obj)
+    if finite and isinstance(obj, float) and not math.isfinite(obj):
+        return None
     if isinstance(obj, dict):
-        return {shown(k) if isinstance(k, str) else k: text_safe(v) for k, v in obj.items()}
+        return {
+            shown(k) if isinstance(k, str) else k: text_safe(v, finite=finite)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list | tuple):
-        return [text_safe(v) for v in obj]
+        return [text_safe(v, finite=finite) for v in obj]
     return obj
 
 

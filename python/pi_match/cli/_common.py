@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import Artefact, Key
-from ..outputs import shown
+from ..outputs import text_safe
 
 if TYPE_CHECKING:
     from ..io import ReadOptions
@@ -22,16 +22,8 @@ class UserError(Exception):
 
 def jsonable(obj: Any) -> Any:
     """Standard JSON: infinities and NaN (a saturated index's estimate) become null, and a
-    file name that is not UTF-8 is `shown` with its bytes as `\\xNN`."""
-    if isinstance(obj, str):
-        return shown(obj)
-    if isinstance(obj, float):
-        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    return obj
+    file name that is not UTF-8 is `shown` with its bytes as `\\xNN` (`outputs.text_safe`)."""
+    return text_safe(obj, finite=True)
 
 
 def out(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
