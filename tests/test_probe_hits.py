@@ -120,7 +120,7 @@ def test_probe_writes_every_matching_row_with_what_matched(
             w.writerow(["姓名", "身份证号", "手机"])
             w.writerows([names[i], IDS[i], MOBS[i]] for i in range(60))
         first_line, extra = 2, []
-    else:  # a column of numbers: formatted row by row, as before
+    else:  # a column of numbers, which the Parquet reader hands over as text
         mine = tmp_path / "mine.parquet"
         pq.write_table(pa.table({"姓名": names, "身份证号": IDS, "手机": MOBS,
                                  "年龄": list(range(60))}), mine)  # fmt: skip

@@ -13,7 +13,6 @@ from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from . import _core
 from ._core import BloomIndex, PiMatchError
@@ -22,7 +21,6 @@ from .build import (
     Progress,
     SectionStats,
     csv_encoding,
-    raw_text,
     rejected_positions,
     rejects_text,
     resolve_fields,
@@ -98,8 +96,8 @@ def probe(
                 which |= np.asarray(h, dtype=np.uint64) << np.uint64(k)
             idx = np.flatnonzero(which)
             hits += len(idx)
-            if hf is not None and writer is not None and len(idx):
-                _write_hits(hf, writer, batch, src.columns, idx, which[idx], chosen)
+            if hf is not None and len(idx):
+                _write_hits(hf, batch, src.columns, idx, which[idx], chosen)
             progress.update(os.path.basename(src.path), n)
         for r in src.rejects:
             n_rejects += 1
@@ -134,7 +132,6 @@ def probe(
 
 def _write_hits(
     f: IO[str],
-    writer: Any,
     batch: Batch,
     columns: Sequence[str],
     idx: npt.NDArray[np.intp],
@@ -142,28 +139,11 @@ def _write_hits(
     chosen: Sequence[tuple[str, str]],
 ) -> None:
     """The hits file's rows of one batch: line number, the kinds that matched (in the order of
-    the fields, joined by `+`), then the row. Text columns (every column a CSV or text file
-    gives) are formatted in one Rust call, as `csv.writer` formats them (`_core.csv_rows`);
-    other columns (numbers or dates from Parquet, say) row by row with `writer`."""
+    the fields, joined by `+`), then the row — in one Rust call, as `csv.writer` formats them
+    (`_core.csv_rows`; a batch's columns are text, binary or string, whatever the reader)."""
     combos, label_at = np.unique(which, return_inverse=True)
     labels = ["+".join(k for b, (k, _) in enumerate(chosen) if int(c) >> b & 1) for c in combos]
     take = _indices(idx)
     cols = [batch.column(c).take(take) for c in columns]
     lines = np.ascontiguousarray(batch.lines[idx], dtype=np.uint64)
-    if all(_is_text(a.type) for a in cols):
-        f.write(_core.csv_rows(lines, label_at.astype(np.uint32), labels, cols))
-        return
-    vals = [a.to_pylist() for a in cols]
-    for j, line in enumerate(lines.tolist()):
-        row = [None if v[j] is None else raw_text(v[j]) for v in vals]
-        writer.writerow([line, labels[label_at[j]], *row])
-
-
-def _is_text(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_null(t)
-    )
+    f.write(_core.csv_rows(lines, label_at.astype(np.uint32), labels, cols))
